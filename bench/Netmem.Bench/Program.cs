@@ -1,0 +1,4 @@
+using BenchmarkDotNet.Running;
+
+// dotnet run --project bench/Netmem.Bench -c Release -- --filter '*PagePool*'
+BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

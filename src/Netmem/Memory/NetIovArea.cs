@@ -1,0 +1,136 @@
+using System.Runtime.InteropServices;
+
+namespace Netmem.Memory;
+
+/// <summary>
+/// <c>struct net_iov_area</c>: a run of PAGE_SIZE <c>net_iov</c>s over one contiguous chunk of
+/// memory the CPU may not read (a dma-buf chunk, or user memory registered by zero-copy receive).
+/// Descriptors live in native memory; <see cref="NetmemRef"/>s point straight at them.
+/// </summary>
+public sealed unsafe class NetIovArea : IDisposable
+{
+    private static readonly object s_registryLock = new();
+    private static NetIovArea?[] s_registry = new NetIovArea?[16];
+
+    private NetIovAreaDesc* _desc;
+    private long _users;
+
+    private NetIovArea(NetIovType type, int count, ulong baseVirtual, nint backing, object? owner)
+    {
+        if (count <= 0) throw new ArgumentOutOfRangeException(nameof(count), "a net_iov area needs at least one net_iov");
+        Type = type;
+        Count = count;
+        BackingAddress = backing;
+        Owner = owner;
+        _desc = (NetIovAreaDesc*)NativeMemory.AlignedAlloc((nuint)sizeof(NetIovAreaDesc), 64);
+        var niovs = (NetIovDesc*)NativeMemory.AlignedAlloc((nuint)count * (nuint)sizeof(NetIovDesc), 64);
+        NativeMemory.Clear(niovs, (nuint)count * (nuint)sizeof(NetIovDesc));
+        for (int i = 0; i < count; i++)
+        {
+            niovs[i].Owner = _desc;
+            niovs[i].Type = type;
+        }
+        _desc->Niovs = niovs;
+        _desc->NumNiovs = (nuint)count;
+        _desc->BaseVirtual = (nuint)baseVirtual;
+        _desc->Id = Register(this);
+    }
+
+    /// <summary>
+    /// An area over <paramref name="count"/> pages of <paramref name="memory"/> starting at byte
+    /// <paramref name="offset"/> (page aligned); base_virtual is that offset.
+    /// </summary>
+    public static NetIovArea Create(NetIovType type, DeviceMemory memory, long offset, int count, object? owner = null)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        if (offset < 0 || offset % PageArena.PageSize != 0)
+            throw new ArgumentOutOfRangeException(nameof(offset), $"offset {offset} must be page aligned");
+        if (count <= 0 || offset + (long)count * PageArena.PageSize > memory.Size)
+            throw new ArgumentOutOfRangeException(nameof(count), $"{count} pages at {offset} do not fit in {memory.Name} ({memory.Size} bytes)");
+        return new NetIovArea(type, count, (ulong)offset, memory.DeviceAddress + (nint)offset, owner);
+    }
+
+    /// <summary>An area over host memory the caller owns (io_uring zcrx registers user memory this way).</summary>
+    internal static NetIovArea CreateOverHost(NetIovType type, nint address, int count, ulong baseVirtual, object? owner)
+    {
+        if (address % PageArena.PageSize != 0) throw new ArgumentOutOfRangeException(nameof(address), "area memory must be page aligned");
+        return new NetIovArea(type, count, baseVirtual, address, owner);
+    }
+
+    public NetIovType Type { get; }
+    /// <summary><c>num_niovs</c>.</summary>
+    public int Count { get; }
+    /// <summary><c>base_virtual</c>.</summary>
+    public ulong BaseVirtual => _desc->BaseVirtual;
+    /// <summary>Whoever owns the area (a dma-buf binding, a zcrx interface queue).</summary>
+    public object? Owner { get; set; }
+    /// <summary>Host address that backs the area, for IOMMU mappings only.</summary>
+    internal nint BackingAddress { get; }
+    public int Id => _desc->Id;
+    /// <summary>References taken by <see cref="NetmemRef.Get"/> on this area's net_iovs.</summary>
+    public long Users => Interlocked.Read(ref _users);
+
+    /// <summary>The net_iov at <paramref name="index"/>.</summary>
+    public NetmemRef this[int index]
+    {
+        get
+        {
+            if ((uint)index >= (uint)Count) throw new ArgumentOutOfRangeException(nameof(index), $"net_iov index {index} outside area of {Count}");
+            return NetmemRef.FromNetIov(&_desc->Niovs[index]);
+        }
+    }
+
+    /// <summary>Whether <paramref name="netmem"/> is one of this area's net_iovs.</summary>
+    public bool Owns(NetmemRef netmem) => netmem.IsNetIov && ((NetIovDesc*)(netmem.Value & ~NetmemRef.NetIovBit))->Owner == _desc;
+
+    /// <summary>Host address backing a net_iov: for DMA mapping by the binding, never for CPU reads.</summary>
+    internal nint BackingAddressOf(NetmemRef niov) => BackingAddress + (nint)niov.NetIovIndex * PageArena.PageSize;
+
+    internal static NetIovArea FromDesc(NetIovAreaDesc* desc)
+    {
+        var reg = Volatile.Read(ref s_registry);
+        int id = desc->Id;
+        return ((uint)id < (uint)reg.Length ? reg[id] : null)
+            ?? throw new NetmemException($"net_iov area {id} does not exist (foreign or freed net_iov)");
+    }
+
+    internal void GetUser() => Interlocked.Increment(ref _users);
+
+    internal void PutUser(NetmemRef niov)
+    {
+        if (Interlocked.Decrement(ref _users) < 0)
+        {
+            Interlocked.Increment(ref _users);
+            throw new NetmemException($"put_netmem on {niov}: no reference held on net_iov area {Id} (double put)");
+        }
+    }
+
+    private static int Register(NetIovArea area)
+    {
+        lock (s_registryLock)
+        {
+            var reg = s_registry;
+            for (int i = 1; i < reg.Length; i++)
+                if (reg[i] is null) { reg[i] = area; return i; }
+            var grown = new NetIovArea?[reg.Length * 2];
+            reg.CopyTo(grown, 0);
+            grown[reg.Length] = area;
+            Volatile.Write(ref s_registry, grown);
+            return reg.Length;
+        }
+    }
+
+    /// <summary>Frees the descriptors. Net_iovs still owned by a pool or held by users are a leak and refuse.</summary>
+    public void Dispose()
+    {
+        if (_desc == null) return;
+        if (Users != 0) throw new NetmemException($"net_iov area {Id} disposed with {Users} user references outstanding");
+        for (int i = 0; i < Count; i++)
+            if (_desc->Niovs[i].Desc.Pp != 0)
+                throw new NetmemException($"net_iov area {Id} disposed while net_iov {i} is still owned by a page_pool");
+        lock (s_registryLock) s_registry[_desc->Id] = null;
+        NativeMemory.AlignedFree(_desc->Niovs);
+        NativeMemory.AlignedFree(_desc);
+        _desc = null;
+    }
+}

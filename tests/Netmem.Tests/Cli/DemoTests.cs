@@ -1,0 +1,18 @@
+using Netmem.Cli;
+
+namespace Netmem.Tests.Cli;
+
+public class DemoTests
+{
+    [Fact]
+    public void Demo_runs_and_reports_the_memory_model()
+    {
+        var sw = new StringWriter();
+        Assert.Equal(0, DemoCommand.Run(sw));
+        string text = sw.ToString();
+        Assert.Contains("device memory now holds: \"hello from a host page, by DMA into device memory\"", text);
+        Assert.Contains("CPU read of the net_iov refused", text);
+        Assert.Contains("mapping direction forbids this access", text);
+        Assert.Contains("256 of 256 pages free", text);
+    }
+}
