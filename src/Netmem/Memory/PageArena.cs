@@ -44,7 +44,15 @@ public sealed unsafe class PageArena : IDisposable
     private int _freePages;
     private bool _disposed;
 
+    private static readonly Lazy<PageArena> s_shared = new(() => new PageArena(new PageArenaOptions { PageCount = 65536 }));
+
     public PageArena() : this(new PageArenaOptions()) { }
+
+    /// <summary>
+    /// A process-wide arena of 256 MiB (memory is committed only as pages are touched) for pools
+    /// that name no arena of their own. Never disposed.
+    /// </summary>
+    public static PageArena Shared => s_shared.Value;
 
     public PageArena(PageArenaOptions options)
     {

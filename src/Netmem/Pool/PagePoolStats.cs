@@ -1,4 +1,4 @@
-namespace Netmem.PagePool;
+namespace Netmem.Pool;
 
 /// <summary>
 /// <c>struct page_pool_stats</c>: the 11 counters, alloc side then recycle side, with the kernel's names.

@@ -1,4 +1,4 @@
-namespace Netmem.PagePool;
+namespace Netmem.Pool;
 
 /// <summary>
 /// The NAPI context a page_pool belongs to (<c>pp->p.napi</c>). Direct recycling into the alloc

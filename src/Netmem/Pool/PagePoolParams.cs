@@ -1,6 +1,6 @@
 using Netmem.Memory;
 
-namespace Netmem.PagePool;
+namespace Netmem.Pool;
 
 /// <summary>
 /// <c>struct page_pool_params</c>. Defaults follow the kernel: ring 1024 (clamped to

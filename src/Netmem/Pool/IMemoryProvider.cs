@@ -1,6 +1,6 @@
 using Netmem.Memory;
 
-namespace Netmem.PagePool;
+namespace Netmem.Pool;
 
 /// <summary>
 /// <c>struct memory_provider_ops</c>: replaces the page allocator for one RX queue's pool.

@@ -1,4 +1,4 @@
-namespace Netmem.PagePool;
+namespace Netmem.Pool;
 
 /// <summary>page_pool creation flags (PP_FLAG_*), with the kernel's bit values.</summary>
 [Flags]
