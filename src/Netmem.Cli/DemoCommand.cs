@@ -72,6 +72,25 @@ internal static class DemoCommand
         page.Put();
         big.Put();
         o.WriteLine($"host page arena {arena.Id}: {arena.FreePages} of {arena.TotalPages} pages free after put_netmem");
+
+        o.WriteLine();
+        o.WriteLine("== page_pool: three RX-queue pools on vnic0 ==");
+        using (var demo = new DemoPools())
+        {
+            demo.Run();
+            foreach (var pool in demo.Pools)
+            {
+                var s2 = pool.GetStats();
+                var info = pool.GetInfo();
+                o.WriteLine($"  pool {pool.Id} (queue {pool.Params.QueueIndex}{(info.NapiId is uint napi ? $", napi {napi}" : "")}): " +
+                            $"inflight {info.Inflight} ({info.InflightMem} B){(info.DetachTime is not null ? ", destroyed, waiting for held netmem" : "")}");
+                o.WriteLine($"    alloc  fast={s2.AllocFast} slow={s2.AllocSlow} empty={s2.AllocEmpty} refill={s2.AllocRefill} waive={s2.AllocWaive}");
+                o.WriteLine($"    recycle cached={s2.RecycleCached} cache_full={s2.RecycleCacheFull} ring={s2.RecycleRing} ring_full={s2.RecycleRingFull} released_refcnt={s2.RecycleReleasedRefcnt}");
+            }
+            var ds = demo.Device.Stats;
+            o.WriteLine($"  IOMMU {demo.Device.Name}: {demo.Device.LiveMappings} live mappings, {ds.SyncForDevice} syncs for device, {ds.SyncForCpu} for cpu, {ds.Faults} faults");
+            o.WriteLine("  (netmem page-pool-get --json / page-pool-stats-get --json print these as the netdev netlink family does)");
+        }
         return 0;
     }
 }
