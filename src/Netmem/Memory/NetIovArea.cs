@@ -9,8 +9,7 @@ namespace Netmem.Memory;
 /// </summary>
 public sealed unsafe class NetIovArea : IDisposable
 {
-    private static readonly object s_registryLock = new();
-    private static NetIovArea?[] s_registry = new NetIovArea?[16];
+    private static readonly SlotRegistry<NetIovArea> s_registry = new();
 
     private NetIovAreaDesc* _desc;
     private long _users;
@@ -33,7 +32,7 @@ public sealed unsafe class NetIovArea : IDisposable
         _desc->Niovs = niovs;
         _desc->NumNiovs = (nuint)count;
         _desc->BaseVirtual = (nuint)baseVirtual;
-        _desc->Id = Register(this);
+        _desc->Id = s_registry.Add(this);
     }
 
     /// <summary>
@@ -88,9 +87,8 @@ public sealed unsafe class NetIovArea : IDisposable
 
     internal static NetIovArea FromDesc(NetIovAreaDesc* desc)
     {
-        var reg = Volatile.Read(ref s_registry);
         int id = desc->Id;
-        return ((uint)id < (uint)reg.Length ? reg[id] : null)
+        return s_registry.Get(id)
             ?? throw new NetmemException($"net_iov area {id} does not exist (foreign or freed net_iov)");
     }
 
@@ -105,21 +103,6 @@ public sealed unsafe class NetIovArea : IDisposable
         }
     }
 
-    private static int Register(NetIovArea area)
-    {
-        lock (s_registryLock)
-        {
-            var reg = s_registry;
-            for (int i = 1; i < reg.Length; i++)
-                if (reg[i] is null) { reg[i] = area; return i; }
-            var grown = new NetIovArea?[reg.Length * 2];
-            reg.CopyTo(grown, 0);
-            grown[reg.Length] = area;
-            Volatile.Write(ref s_registry, grown);
-            return reg.Length;
-        }
-    }
-
     /// <summary>Frees the descriptors. Net_iovs still owned by a pool or held by users are a leak and refuse.</summary>
     public void Dispose()
     {
@@ -128,7 +111,7 @@ public sealed unsafe class NetIovArea : IDisposable
         for (int i = 0; i < Count; i++)
             if (_desc->Niovs[i].Desc.Pp != 0)
                 throw new NetmemException($"net_iov area {Id} disposed while net_iov {i} is still owned by a page_pool");
-        lock (s_registryLock) s_registry[_desc->Id] = null;
+        s_registry.Remove(_desc->Id, this);
         NativeMemory.AlignedFree(_desc->Niovs);
         NativeMemory.AlignedFree(_desc);
         _desc = null;

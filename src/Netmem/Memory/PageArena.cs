@@ -30,8 +30,7 @@ public sealed unsafe class PageArena : IDisposable
     /// <summary>MAX_PAGE_ORDER: the largest block the buddy allocator hands out (4 MiB).</summary>
     public const int MaxOrder = 10;
 
-    private static readonly object s_registryLock = new();
-    private static PageArena?[] s_registry = new PageArena?[16];
+    private static readonly SlotRegistry<PageArena> s_registry = new((int)PageFlags.ArenaMask);
 
     private readonly object _lock = new();
     private readonly byte* _base;
@@ -73,7 +72,7 @@ public sealed unsafe class PageArena : IDisposable
         _next = new int[_count];
         _prev = new int[_count];
         Array.Fill(_freeHead, -1);
-        Id = Register(this);
+        Id = s_registry.Add(this);
         nuint baseFlags = ((nuint)options.Nid << PageFlags.NidShift) | ((nuint)Id << PageFlags.ArenaShift);
         for (int i = 0; i < _count; i++)
         {
@@ -146,9 +145,7 @@ public sealed unsafe class PageArena : IDisposable
     internal static PageArena FromPage(PageDesc* page)
     {
         int id = PageFlags.Arena(page->Desc.Flags);
-        var arenas = Volatile.Read(ref s_registry);
-        var arena = (uint)id < (uint)arenas.Length ? arenas[id] : null;
-        return arena ?? throw new NetmemException($"page@0x{(nuint)page:x} names arena {id}, which does not exist (foreign or freed page)");
+        return s_registry.Get(id) ?? throw new NetmemException($"page@0x{(nuint)page:x} names arena {id}, which does not exist (foreign or freed page)");
     }
 
     /// <summary>Returns a block whose refcount reached 0 (called by <see cref="NetmemRef.Put"/>).</summary>
@@ -252,23 +249,6 @@ public sealed unsafe class PageArena : IDisposable
         _descs[idx].MapCount = 0;
     }
 
-    private static int Register(PageArena arena)
-    {
-        lock (s_registryLock)
-        {
-            var reg = s_registry;
-            for (int i = 1; i < reg.Length; i++)
-                if (reg[i] is null) { reg[i] = arena; return i; }
-            if (reg.Length > (int)PageFlags.ArenaMask) throw new InvalidOperationException("too many live page arenas");
-            var grown = new PageArena?[reg.Length * 2];
-            reg.CopyTo(grown, 0);
-            int id = reg.Length;
-            grown[id] = arena;
-            Volatile.Write(ref s_registry, grown);
-            return id;
-        }
-    }
-
     /// <summary>
     /// Frees the arena's memory. Pages still allocated mean someone still holds them: that is a leak,
     /// and the arena refuses to free memory they may still touch.
@@ -282,7 +262,7 @@ public sealed unsafe class PageArena : IDisposable
                 throw new NetmemException($"page arena {Id} disposed with {_count - _freePages} pages still allocated (leak)");
             _disposed = true;
         }
-        lock (s_registryLock) s_registry[Id] = null;
+        s_registry.Remove(Id, this);
         NativeMemory.AlignedFree(_base);
         NativeMemory.AlignedFree(_descs);
     }

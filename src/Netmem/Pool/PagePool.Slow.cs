@@ -10,8 +10,7 @@ namespace Netmem.Pool;
 // release, fragments, destroy with deferred release, stats and introspection.
 public sealed unsafe partial class PagePool
 {
-    private static readonly object s_registryLock = new();
-    private static PagePool?[] s_slots = new PagePool?[16];
+    private static readonly SlotRegistry<PagePool> s_registry = new();
     private static int s_nextId;
 
     /// <summary>Raised when a destroyed pool still has netmem inflight after the warning interval.</summary>
@@ -68,12 +67,9 @@ public sealed unsafe partial class PagePool
         _cache = (nuint*)NativeMemory.AlignedAlloc(AllocCacheSize * (nuint)sizeof(nuint), 64);
         var handle = (PpHandle*)NativeMemory.AlignedAlloc((nuint)sizeof(PpHandle), 64);
         _pp = (nint)handle;
-        lock (s_registryLock)
-        {
-            Id = ++s_nextId;
-            handle->Id = Id;
-            handle->Slot = TakeSlot(this);
-        }
+        Id = Interlocked.Increment(ref s_nextId);
+        handle->Id = Id;
+        handle->Slot = s_registry.Add(this);
     }
 
     /// <summary>
@@ -165,9 +161,7 @@ public sealed unsafe partial class PagePool
     internal static PagePool? FromPp(nint pp)
     {
         if (pp == 0) return null;
-        int slot = ((PpHandle*)pp)->Slot;
-        var slots = Volatile.Read(ref s_slots);
-        return (uint)slot < (uint)slots.Length ? slots[slot] : null;
+        return s_registry.Get(((PpHandle*)pp)->Slot);
     }
 
     /// <summary>Pools that exist now, destroyed-but-waiting ones included (the netlink dump).</summary>
@@ -175,7 +169,7 @@ public sealed unsafe partial class PagePool
     {
         get
         {
-            lock (s_registryLock) return s_slots.Where(p => p is not null).Select(p => p!).OrderBy(p => p.Id).ToArray();
+            return s_registry.Snapshot().OrderBy(p => p.Id).ToArray();
         }
     }
 
@@ -597,27 +591,11 @@ public sealed unsafe partial class PagePool
 
     private void FreeNative()
     {
-        lock (s_registryLock)
-        {
-            int slot = ((PpHandle*)_pp)->Slot;
-            if (s_slots[slot] == this) s_slots[slot] = null;
-        }
+        s_registry.Remove(((PpHandle*)_pp)->Slot, this);
         _ring.Dispose();
         NativeMemory.AlignedFree(_cache);
         // The handle stays allocated: stale pp words in released descriptors were cleared,
         // but freeing it would let a later allocation reuse the address as another pool's pp.
-    }
-
-    private static int TakeSlot(PagePool pool)
-    {
-        var slots = s_slots;
-        for (int i = 1; i < slots.Length; i++)
-            if (slots[i] is null) { slots[i] = pool; return i; }
-        var grown = new PagePool?[slots.Length * 2];
-        slots.CopyTo(grown, 0);
-        grown[slots.Length] = pool;
-        Volatile.Write(ref s_slots, grown);
-        return slots.Length;
     }
 
     // ---------------- stats and introspection ----------------
