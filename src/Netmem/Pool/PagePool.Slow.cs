@@ -24,7 +24,7 @@ public sealed unsafe partial class PagePool
     private readonly PtrRing _ring;
     private readonly IMemoryProvider _provider;
     private readonly DmaDevice? _device;
-    private readonly bool _dmaMap, _dmaSyncForCpu;
+    private readonly bool _dmaMap;
     private readonly int _order, _maxLen, _offset;
     private readonly DmaDirection _dmaDir;
     private readonly TimeProvider _time;
@@ -61,7 +61,6 @@ public sealed unsafe partial class PagePool
         _napiId = p.Napi?.NapiId ?? 0;
         _time = p.TimeProvider ?? TimeProvider.System;
         _dmaMap = (p.Flags & PagePoolFlags.DmaMap) != 0 && !provider.ManagesDma;
-        _dmaSyncForCpu = _dmaMap;
         if ((p.Flags & PagePoolFlags.DmaSyncDev) != 0 && _dmaMap) _putFlags |= PutSyncDev;
         _ring = new PtrRing(ringSize);
         _cache = (nuint*)NativeMemory.AlignedAlloc(AllocCacheSize * (nuint)sizeof(nuint), 64);
@@ -332,7 +331,7 @@ public sealed unsafe partial class PagePool
     /// </summary>
     public void DmaSyncNetmemForCpu(NetmemRef netmem, int offset, int size)
     {
-        if (!_dmaSyncForCpu || !netmem.IsReadable || size <= 0) return;
+        if (!_dmaMap || !netmem.IsReadable || size <= 0) return;
         _device!.SyncSingleForCpu(netmem.DmaAddr + (ulong)(offset + _offset), size, _dmaDir);
     }
 
