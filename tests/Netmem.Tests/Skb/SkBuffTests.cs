@@ -199,6 +199,98 @@ public sealed class SkBuffTests : PoolTestBase
     }
 
     [Fact]
+    public void Coalescing_appends_without_copy_and_never_mixes_readable_and_unreadable()
+    {
+        var a = NewSkb(); a.PpRecycle = true;
+        var b = NewSkb(); b.PpRecycle = true;
+        a.AddRxFragNetmem(0, RxFrag(100, 0), 0, 100, 4096);
+        "hd"u8.CopyTo(b.Put(2));
+        b.AddRxFragNetmem(0, RxFrag(50, 7), 0, 50, 4096);
+        Assert.True(a.TryCoalesce(b, out int delta));
+        Assert.Equal(152, a.Len);
+        Assert.Equal(152, a.DataLen);
+        Assert.Equal(3, a.NrFrags); // a's frag, b's head bytes, b's frag
+        Assert.Equal(4096, delta);
+        Assert.Equal(0, b.DataLen);
+        var all = new byte[152];
+        a.CopyBits(0, all);
+        Assert.Equal("hd"u8.ToArray(), all[100..102]);
+        Assert.Equal(7, all[102]);
+        b.Free();          // b's head stays alive: a holds a pp reference on it
+        a.CopyBits(100, all.AsSpan(0, 2));
+        Assert.Equal("hd"u8.ToArray(), all[..2]);
+
+        var dev = NewSkb(); dev.PpRecycle = true;
+        var niov = _area[5];
+        niov.Get();
+        dev.AddRxFragNetmem(0, niov, 0, 4096, 4096);
+        Assert.False(a.TryCoalesce(dev, out _)); // readable + unreadable: refused
+        Assert.False(dev.TryCoalesce(a, out _));
+        var clone = a.Clone();
+        var c = NewSkb(); c.PpRecycle = true;
+        c.AddRxFragNetmem(0, RxFrag(10, 0), 0, 10, 4096);
+        Assert.False(a.TryCoalesce(c, out _)); // a's data is shared with a clone
+        clone.Free();
+        Assert.True(a.TryCoalesce(c, out _));
+        foreach (var s in new[] { a, c }) s.Free();
+        dev.Free();
+    }
+
+    [Fact]
+    public void Linearize_gathers_frags_into_the_head_and_refuses_unreadable()
+    {
+        var skb = NewSkb(128); skb.PpRecycle = true;
+        skb.Reserve(16);
+        "abc"u8.CopyTo(skb.Put(3));
+        skb.AddRxFragNetmem(0, RxFrag(1000, 3), 0, 1000, 4096);
+        skb.AddRxFragNetmem(1, RxFrag(500, 0), 0, 500, 4096);
+        Assert.True(skb.Linearize());
+        Assert.Equal(0, skb.DataLen);
+        Assert.Equal(0, skb.NrFrags);
+        Assert.Equal(1503, skb.HeadLen);
+        Assert.Equal(16, skb.Headroom);
+        Assert.Equal("abc"u8.ToArray(), skb.Data[..3].ToArray());
+        Assert.Equal(3, skb.Data[3]);
+        Assert.Equal(0, skb.Data[1003]);
+        skb.Free();
+
+        var dev = NewSkb();
+        _area[1].Get();
+        dev.AddRxFragNetmem(0, _area[1], 0, 100, 4096);
+        Assert.Throws<NetmemException>(() => dev.Linearize());
+        dev.Free();
+    }
+
+    [Fact]
+    public void Segments_enumerate_head_and_frags_without_copying()
+    {
+        var skb = NewSkb(); skb.PpRecycle = true;
+        "head"u8.CopyTo(skb.Put(4));
+        var n = RxFrag(10, 0);
+        skb.AddRxFragNetmem(0, n, 2, 8, 4096);
+        int pieces = 0, total = 0;
+        foreach (var piece in skb.Segments())
+        {
+            pieces++;
+            total += piece.Length;
+        }
+        Assert.Equal(2, pieces);
+        Assert.Equal(12, total);
+        unsafe
+        {
+            int i = 0;
+            foreach (var piece in skb.Segments())
+                if (i++ == 1) fixed (byte* p = piece) Assert.Equal(n.Address + 2, (nint)p); // the frag itself, not a copy
+        }
+        skb.Free();
+        var dev = NewSkb();
+        _area[2].Get();
+        dev.AddRxFragNetmem(0, _area[2], 0, 100, 4096);
+        Assert.Throws<NetmemException>(() => dev.Segments());
+        dev.Free();
+    }
+
+    [Fact]
     public void Building_and_freeing_an_skb_with_four_pool_frags_allocates_nothing()
     {
         void Round()

@@ -1,0 +1,92 @@
+using Netmem.Memory;
+
+namespace Netmem.Skb;
+
+// Zero-copy readable views for the layers above.
+public sealed partial class SkBuff
+{
+    /// <summary>
+    /// The data as readable pieces: the head's data, then each frag, with no copy and no allocation
+    /// (<c>foreach (ReadOnlySpan&lt;byte&gt; piece in skb.Segments())</c>). Throws for an unreadable skb;
+    /// <see cref="Data"/> still gives the readable head.
+    /// </summary>
+    public SegmentEnumerable Segments()
+    {
+        CheckLive();
+        if (Unreadable) throw new NetmemException($"readable view of {this}: its payload is in device memory the CPU may not read");
+        return new SegmentEnumerable(this);
+    }
+
+    public readonly ref struct SegmentEnumerable(SkBuff skb)
+    {
+        public SegmentEnumerator GetEnumerator() => new(skb);
+    }
+
+    public ref struct SegmentEnumerator
+    {
+        private readonly SkBuff _skb;
+        private int _index; // -1: head; 0..n-1: frags
+        private ReadOnlySpan<byte> _current;
+
+        internal SegmentEnumerator(SkBuff skb)
+        {
+            _skb = skb;
+            _index = -2;
+            _current = default;
+        }
+
+        public readonly ReadOnlySpan<byte> Current => _current;
+
+        public bool MoveNext()
+        {
+            while (true)
+            {
+                _index++;
+                if (_index == -1)
+                {
+                    if (_skb.HeadLen == 0) continue;
+                    _current = _skb.Data;
+                    return true;
+                }
+                if (_index >= _skb.Shinfo.NrFrags) return false;
+                ref SkbFrag f = ref _skb.Shinfo.Frags[_index];
+                if (f.Size == 0) continue;
+                _current = f.GetSpan();
+                return true;
+            }
+        }
+    }
+
+    /// <summary>
+    /// <c>skb_linearize</c>: gathers all payload into the linear head (a bigger head from the head pool
+    /// when needed). Refuses an unreadable skb; returns false when the data does not fit one head buffer.
+    /// </summary>
+    public bool Linearize()
+    {
+        CheckLive();
+        if (DataLen == 0) return true;
+        if (Unreadable) throw new NetmemException($"skb_linearize on {this}: its payload is in device memory the CPU may not read");
+        if (Cloned) throw new InvalidOperationException($"skb_linearize on {this}: its data is shared with a clone");
+        if (Shinfo.HeadSize - _tail >= DataLen) return PullTail(DataLen);
+        int need = _data + Len;
+        int max = PageArena.PageSize << Cache.HeadPool.Params.Order;
+        if (need > max) return false;
+        int size = need;
+        var newHead = Cache.HeadPool.AllocNetmem(ref size, out int offset);
+        if (newHead.IsNull) return false;
+        var dst = newHead.GetSpan(offset, size);
+        HeadSpan(0, _data + HeadLen).CopyTo(dst);       // headroom and head data keep their offsets
+        CopyBits(HeadLen, dst.Slice(_data + HeadLen, DataLen));
+        DropFragsFrom(0);
+        var old = Shinfo.HeadNetmem;
+        if (!Pool.PagePool.NapiPpPutPage(old)) old.Put();
+        Truesize += size - Shinfo.HeadSize;
+        Shinfo.HeadNetmem = newHead;
+        Shinfo.HeadOffset = offset;
+        Shinfo.HeadSize = size;
+        _tail = _data + Len;
+        DataLen = 0;
+        Unreadable = false;
+        return true;
+    }
+}
