@@ -17,30 +17,10 @@ public sealed partial class SkBuff
         if (offset < 0 || len < 0 || offset + len > Len)
             throw new ArgumentOutOfRangeException(nameof(offset), $"skb_copy_bits [{offset}, +{len}) outside {this}");
         CheckReadable(offset, len, "skb_copy_bits");
-        int headLen = HeadLen;
-        if (offset < headLen)
+        foreach (var piece in Range(offset, len))
         {
-            int n = Math.Min(len, headLen - offset);
-            HeadSpan(_data + offset, n).CopyTo(to);
-            to = to[n..];
-            offset += n;
-            len -= n;
-        }
-        int pos = headLen;
-        for (int i = 0; i < Shinfo.NrFrags && len > 0; i++)
-        {
-            ref SkbFrag f = ref Shinfo.Frags[i];
-            int end = pos + f.Size;
-            if (offset < end)
-            {
-                int inFrag = offset - pos;
-                int n = Math.Min(len, f.Size - inFrag);
-                f.Netmem.GetSpan(f.Offset + inFrag, n).CopyTo(to);
-                to = to[n..];
-                offset += n;
-                len -= n;
-            }
-            pos = end;
+            piece.CopyTo(to);
+            to = to[piece.Length..];
         }
     }
 
@@ -93,30 +73,8 @@ public sealed partial class SkBuff
             throw new ArgumentOutOfRangeException(nameof(offset), $"skb_checksum [{offset}, +{len}) outside {this}");
         CheckReadable(offset, len, "skb_checksum");
         ulong sum = initial;
-        bool odd = false; // whether the data seen so far had odd length: the next byte is a low byte
-        int headLen = HeadLen, pos = 0;
-        if (offset < headLen)
-        {
-            int n = Math.Min(len, headLen - offset);
-            sum += InternetChecksum.Add(HeadSpan(_data + offset, n), ref odd);
-            offset += n;
-            len -= n;
-        }
-        pos = headLen;
-        for (int i = 0; i < Shinfo.NrFrags && len > 0; i++)
-        {
-            ref SkbFrag f = ref Shinfo.Frags[i];
-            int end = pos + f.Size;
-            if (offset < end)
-            {
-                int inFrag = offset - pos;
-                int n = Math.Min(len, f.Size - inFrag);
-                sum += InternetChecksum.Add(f.Netmem.GetSpan(f.Offset + inFrag, n), ref odd);
-                offset += n;
-                len -= n;
-            }
-            pos = end;
-        }
+        bool odd = false; // whether the bytes so far had odd length: the next byte is a low byte
+        foreach (var piece in Range(offset, len)) sum += InternetChecksum.Add(piece, ref odd);
         return InternetChecksum.Fold32(sum);
     }
 

@@ -14,24 +14,33 @@ public sealed partial class SkBuff
     {
         CheckLive();
         if (Unreadable) throw new NetmemException($"readable view of {this}: its payload is in device memory the CPU may not read");
-        return new SegmentEnumerable(this);
+        return new SegmentEnumerable(this, 0, Len);
     }
 
-    public readonly ref struct SegmentEnumerable(SkBuff skb)
+    public readonly ref struct SegmentEnumerable(SkBuff skb, int offset, int length)
     {
-        public SegmentEnumerator GetEnumerator() => new(skb);
+        public SegmentEnumerator GetEnumerator() => new(skb, offset, length);
     }
 
+    /// <summary>Pieces of [offset, offset+length) of the data; the caller has checked readability.</summary>
+    private SegmentEnumerable Range(int offset, int length) => new(this, offset, length);
+
+    /// <summary>Walks the head's data, then the frags, yielding the part of each inside the range.</summary>
     public ref struct SegmentEnumerator
     {
         private readonly SkBuff _skb;
-        private int _index; // -1: head; 0..n-1: frags
+        private int _index;      // -1: head; 0..n-1: frags
+        private int _pos;        // data offset where the current piece starts
+        private int _offset, _remaining;
         private ReadOnlySpan<byte> _current;
 
-        internal SegmentEnumerator(SkBuff skb)
+        internal SegmentEnumerator(SkBuff skb, int offset, int length)
         {
             _skb = skb;
             _index = -2;
+            _pos = 0;
+            _offset = offset;
+            _remaining = length;
             _current = default;
         }
 
@@ -39,21 +48,26 @@ public sealed partial class SkBuff
 
         public bool MoveNext()
         {
-            while (true)
+            while (_remaining > 0)
             {
                 _index++;
-                if (_index == -1)
-                {
-                    if (_skb.HeadLen == 0) continue;
-                    _current = _skb.Data;
-                    return true;
-                }
-                if (_index >= _skb.Shinfo.NrFrags) return false;
-                ref SkbFrag f = ref _skb.Shinfo.Frags[_index];
-                if (f.Size == 0) continue;
-                _current = f.GetSpan();
+                int size;
+                if (_index == -1) size = _skb.HeadLen;
+                else if (_index < _skb.Shinfo.NrFrags) size = _skb.Shinfo.Frags[_index].Size;
+                else return false;
+                int start = _pos;
+                _pos += size;
+                if (_offset >= _pos) continue;
+                int inPiece = _offset - start;
+                int n = Math.Min(_remaining, size - inPiece);
+                _current = _index == -1
+                    ? _skb.HeadSpan(_skb._data + inPiece, n)
+                    : _skb.Shinfo.Frags[_index].Netmem.GetSpan(_skb.Shinfo.Frags[_index].Offset + inPiece, n);
+                _offset += n;
+                _remaining -= n;
                 return true;
             }
+            return false;
         }
     }
 
