@@ -32,6 +32,7 @@ public enum Errno
     ENOBUFS = 105,
     EISCONN = 106,
     ENOTCONN = 107,
+    ETOOMANYREFS = 109,
     ETIMEDOUT = 110,
     ECONNREFUSED = 111,
     EHOSTUNREACH = 113,

@@ -1,68 +1,79 @@
-using Netmem.Pool;
+using System.Diagnostics;
 
 namespace Netmem.Skb;
 
-// Merging skbs (TCP receive coalescing, GRO) and making one linear. The rule that matters for
-// netmem: readable and unreadable payload never end up in one skb.
-public sealed partial class SkBuff
+// skb_try_coalesce: the receive-queue merge TCP does to save memory. It moves frags (and possibly the
+// head, as a frag) instead of copying, and never mixes readable with unreadable memory or page_pool
+// references with page references.
+public sealed unsafe partial class SkBuff
 {
-    /// <summary><c>skb_frags_readable</c>.</summary>
-    public bool FragsReadable => !Unreadable;
-
     /// <summary>
-    /// <c>skb_try_coalesce</c>: appends <paramref name="from"/>'s payload to this skb as frags, without
-    /// copying. Refuses (returns false) when the two differ in readability or in pp_recycle, when this
-    /// skb is shared with a clone, or when the frags would not fit. On success <paramref name="from"/>
-    /// gives up its frags (and its head bytes, which become a frag) and must still be freed;
-    /// <paramref name="deltaTruesize"/> is the memory moved to this skb.
+    /// <c>skb_try_coalesce</c>: appends <paramref name="from"/>'s data to <paramref name="to"/>. Small
+    /// readable data is copied into <paramref name="to"/>'s tailroom; otherwise <paramref name="from"/>'s
+    /// frags move over (references taken when <paramref name="from"/> is cloned), and a non-empty head
+    /// becomes one more frag (<paramref name="fragStolen"/>; free <paramref name="from"/> with
+    /// <see cref="SkbCache.FreePartial"/>). Returns false, changing nothing, when
+    /// <paramref name="to"/> is cloned, when pp_recycle or readability differ, when either has a
+    /// frag_list, or when the frags do not fit. <paramref name="deltaTruesize"/> is what
+    /// <paramref name="to"/>'s truesize grew by.
     /// </summary>
-    public bool TryCoalesce(SkBuff from, out int deltaTruesize)
+    public static bool TryCoalesce(SkBuff to, SkBuff from, out bool fragStolen, out int deltaTruesize)
     {
+        ArgumentNullException.ThrowIfNull(to);
         ArgumentNullException.ThrowIfNull(from);
-        CheckLive();
-        from.CheckLive();
+        fragStolen = false;
         deltaTruesize = 0;
-        if (ReferenceEquals(from, this) || ReferenceEquals(from.Shinfo, Shinfo)) return false;
-        if (Unreadable != from.Unreadable || PpRecycle != from.PpRecycle || Cloned) return false;
-        if (Shinfo.FragList is not null || from.Shinfo.FragList is not null) return false;
-        int fromHead = from.HeadLen;
-        int needed = from.NrFrags + (fromHead > 0 ? 1 : 0);
-        if (NrFrags + needed > SkbSharedInfo.MaxSkbFrags) return false;
-        if (fromHead > 0 && !from.Shinfo.HeadNetmem.IsPp) return false; // the head must be pool memory to become a frag
+        var toSh = to.Shinfo;
+        var fromSh = from.Shinfo;
+        if (ReferenceEquals(to, from) || to.IsCloned) return false;
+        if (to.PpRecycle != from.PpRecycle) return false;   // page_pool and page references must not mix
+        if (to.Unreadable != from.Unreadable) return false; // readable and unreadable memory must not mix
+        int len = from.LenField;
+        if (len <= to.Tailroom && !from.Unreadable)
+        {
+            if (len > 0) from.CopyBitsCore(0, to.Put(len), "skb_try_coalesce");
+            return true;
+        }
+        if (toSh.FragList is not null || fromSh.FragList is not null) return false;
 
-        var src = from.Shinfo;
-        bool steal = !from.Cloned;
-        int fromLen = from.Len;
-        int fragTruesize = from.Truesize - TruesizeOverhead - src.HeadSize; // what from's frags are charged
-        if (fromHead > 0)
+        int delta;
+        int fromHeadLen = from.HeadLen;
+        bool fromCloned = from.IsCloned;
+        if (fromHeadLen != 0)
         {
-            // The head bytes become a frag over the same pool netmem, with a pp reference of its own.
-            var head = src.HeadNetmem;
-            PagePool.RefNetmem(head);
-            Shinfo.Frags[Shinfo.NrFrags++].FillNetmemDesc(head, src.HeadOffset + from._data, fromHead);
-        }
-        for (int i = 0; i < src.NrFrags; i++)
-        {
-            var f = src.Frags[i];
-            if (!steal) f.Ref(PpRecycle); // a clone keeps its references: take our own
-            Shinfo.Frags[Shinfo.NrFrags++] = f;
-        }
-        if (steal)
-        {
-            for (int i = 0; i < src.NrFrags; i++) src.Frags[i] = default;
-            src.NrFrags = 0;
-            from.Len -= from.DataLen;
-            from.DataLen = 0;
-            from.Truesize -= fragTruesize;
-            deltaTruesize = fragTruesize;
+            if (toSh.NrFragsField + fromSh.NrFragsField >= MaxSkbFrags) return false;
+            if (fromCloned) return false; // the head is shared: it cannot move
+            // A page_pool head can only become a frag of an skb that returns frags to page_pools.
+            if (fromSh.HeadNetmem.IsPp && !to.PpRecycle) return false;
+            delta = from.Truesize - SkbStructSize;
+            to.FillFragNetmem(toSh.NrFragsField, fromSh.HeadNetmem, fromSh.HeadOffset + from.DataOff, fromHeadLen);
+            toSh.NrFragsField++;
+            fragStolen = true;
         }
         else
         {
-            deltaTruesize = fromLen;
+            if (toSh.NrFragsField + fromSh.NrFragsField > MaxSkbFrags) return false;
+            delta = from.Truesize - (TruesizeOverhead + from.EndOff);
         }
-        Len += fromLen;
-        DataLen += fromLen;
-        Truesize += deltaTruesize;
+        Debug.Assert(delta >= len - fromHeadLen, "truesize must cover the moved bytes");
+
+        int n = fromSh.NrFragsField;
+        ((Span<SkbFrag>)fromSh.FragArray)[..n].CopyTo(((Span<SkbFrag>)toSh.FragArray)[toSh.NrFragsField..]);
+        toSh.NrFragsField += n;
+        if (!fromCloned)
+        {
+            ((Span<SkbFrag>)fromSh.FragArray)[..n].Clear(); // the references moved with the frags
+            fromSh.NrFragsField = 0;
+        }
+        else
+        {
+            for (int i = 0; i < n; i++) fromSh.FragArray[i].Ref(from.PpRecycle);
+        }
+        if (from.Pfmemalloc) to.Pfmemalloc = true;
+        to.Truesize += delta;
+        to.LenField += len;
+        to.DataLenField += len;
+        deltaTruesize = delta;
         return true;
     }
 }

@@ -1,292 +1,385 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 using Netmem.Memory;
-using Netmem.Pool;
 
 namespace Netmem.Skb;
 
 /// <summary>
-/// <c>struct sk_buff</c>: a packet. A linear head (headroom | data | tailroom) in a readable netmem
-/// from the cache's head pool, plus up to 17 frags in netmem that may be unreadable (device memory).
-/// Offsets are relative to the start of the head buffer, as the kernel's are relative to
-/// <c>skb->head</c>. Objects come from an <see cref="SkbCache"/>; create them with
-/// <see cref="SkbCache.Alloc"/> and end them with <see cref="Free"/>.
+/// <c>struct sk_buff</c>: one packet. Bytes live in a linear head (<c>head .. data .. tail .. end</c>)
+/// backed by pooled native memory (a page_pool fragment or arena pages, never a managed array), then in
+/// up to <see cref="MaxSkbFrags"/> netmem frags, then in the skbs of the frag_list. The head, frags and
+/// frag_list are shared with clones through <see cref="SkbSharedInfo"/> and its dataref.
+/// <para>
+/// An skb with a net_iov frag is <see cref="Unreadable"/>: its frags hold bytes the CPU may not touch.
+/// Every helper that reads payload refuses a range that reaches past the linear head of such an skb
+/// with a <see cref="NetmemException"/>; header work inside the head goes on as usual (header split).
+/// </para>
+/// <para>
+/// SkBuff objects come from an <see cref="SkbCache"/> and go back to it on <see cref="Free"/>; a freed
+/// skb must not be touched again (most members then throw).
+/// </para>
 /// </summary>
-public sealed partial class SkBuff
+public sealed unsafe partial class SkBuff
 {
-    /// <summary>SKB_TRUESIZE overhead on x86-64: aligned sizeof(sk_buff) + sizeof(skb_shared_info).</summary>
-    public const int TruesizeOverhead = 256 + 320;
+    /// <summary>MAX_SKB_FRAGS.</summary>
+    public const int MaxSkbFrags = SkbSharedInfo.MaxSkbFrags;
+    /// <summary>SKB_DATA_ALIGN(sizeof(struct sk_buff)) on x86-64, charged in truesize so socket accounting matches Linux.</summary>
+    public const int SkbStructSize = 256;
+    /// <summary>SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) on x86-64.</summary>
+    public const int SharedInfoSize = 320;
+    /// <summary>What SKB_TRUESIZE adds to a head of a given size.</summary>
+    public const int TruesizeOverhead = SkbStructSize + SharedInfoSize;
+    /// <summary>NET_SKB_PAD: headroom napi_alloc_skb reserves so headers can be pushed without a copy.</summary>
+    public const int NetSkbPad = 64;
+    /// <summary>The value of an unset header offset ((u16)~0U).</summary>
+    public const ushort HeaderUnset = 0xFFFF;
 
-    private int _data, _tail;
-    private bool _freed;
+    private static int s_nextId;
 
-    internal SkBuff() { }
+    internal readonly SkbCache Cache;
+    internal SkbSharedInfo? ShinfoField;
+    internal byte* HeadPtr;
+    internal int DataOff, TailOff, EndOff;
+    internal int LenField, DataLenField;
+    private int _users;
+    private ushort _mac, _network, _transport;
 
-    internal SkbCache Cache = null!;
-    internal SkbSharedInfo Shinfo = null!;
-
-    /// <summary><c>skb_shinfo</c>.</summary>
-    public SkbSharedInfo SharedInfo => Shinfo;
-
-    /// <summary><c>skb->len</c>: bytes in the head's data plus all frags.</summary>
-    public int Len { get; private set; }
-    /// <summary><c>skb->data_len</c>: bytes in frags (and the frag list).</summary>
-    public int DataLen { get; private set; }
-    /// <summary><c>skb_headlen</c>: bytes of data in the linear head.</summary>
-    public int HeadLen => Len - DataLen;
-    /// <summary><c>skb->truesize</c>: memory charged for this skb.</summary>
-    public int Truesize { get; set; }
-    /// <summary><c>skb_headroom</c>.</summary>
-    public int Headroom => _data;
-    /// <summary><c>skb_tailroom</c>: 0 once the skb has frags (its head may not grow then).</summary>
-    public int Tailroom => DataLen != 0 ? 0 : Shinfo.HeadSize - _tail;
-    /// <summary>Offset of data within the head buffer (<c>skb->data - skb->head</c>).</summary>
-    public int DataOffset => _data;
-    /// <summary><c>skb->unreadable</c>: some payload lives in memory the CPU may not read.</summary>
-    public bool Unreadable { get; private set; }
-    /// <summary><c>skb->pp_recycle</c>: frags are page_pool memory and go back to their pools.</summary>
-    public bool PpRecycle { get; set; }
-    /// <summary><c>skb->protocol</c> (EtherType, host order).</summary>
-    public ushort Protocol { get; set; }
-    /// <summary>Header offsets from the head buffer start; -1 when unset.</summary>
-    public int MacHeader { get; set; } = -1;
-    public int NetworkHeader { get; set; } = -1;
-    public int TransportHeader { get; set; } = -1;
-    public ChecksumState IpSummed { get; set; }
-    /// <summary><c>skb->csum</c> (CHECKSUM_COMPLETE) or, with csum_start/offset, the TX checksum spot.</summary>
-    public uint Csum { get; set; }
-    public int CsumStart { get; set; }
-    public int CsumOffset { get; set; }
-    /// <summary><c>skb->hash</c> (RSS flow hash) and whether it is a full L4 hash.</summary>
-    public uint Hash { get; set; }
-    public bool L4Hash { get; set; }
-    /// <summary><c>skb->queue_mapping</c>.</summary>
-    public ushort QueueMapping { get; set; }
-    /// <summary>Whether this skb shares its data with a clone.</summary>
-    public bool Cloned => Volatile.Read(ref Shinfo.DataRef) > 1;
-    public int NrFrags => Shinfo.NrFrags;
-
-    internal void Init(SkbCache cache, SkbSharedInfo sh, int headSize)
+    internal SkBuff(SkbCache cache)
     {
         Cache = cache;
-        Shinfo = sh;
-        _data = _tail = 0;
-        Len = DataLen = 0;
-        Truesize = headSize + TruesizeOverhead;
-        Unreadable = false;
-        PpRecycle = false;
-        Protocol = 0;
-        MacHeader = NetworkHeader = TransportHeader = -1;
-        IpSummed = ChecksumState.None;
-        Csum = 0;
-        CsumStart = CsumOffset = 0;
-        Hash = 0;
-        L4Hash = false;
-        QueueMapping = 0;
-        _freed = false;
+        Id = Interlocked.Increment(ref s_nextId);
     }
 
-    private Span<byte> HeadSpan(int offset, int length) =>
-        Shinfo.HeadNetmem.GetSpan(Shinfo.HeadOffset + offset, length);
+    /// <summary>A number naming this skb object in messages (objects are reused, so it names the object, not the packet).</summary>
+    public int Id { get; }
 
-    /// <summary>The whole head buffer (headroom, data and tailroom).</summary>
-    public Span<byte> Head => HeadSpan(0, Shinfo.HeadSize);
+    /// <summary><c>skb_shinfo</c>: the shared info (frags, frag_list, GSO, dataref).</summary>
+    public SkbSharedInfo Shinfo => ShinfoField ?? ThrowFreed();
 
-    /// <summary>The data bytes in the linear head (<c>skb->data</c> for <c>skb_headlen</c> bytes).</summary>
-    public Span<byte> Data => HeadSpan(_data, HeadLen);
+    /// <summary>Whether the skb is allocated (false once freed).</summary>
+    public bool IsLive => ShinfoField is not null;
 
-    /// <summary><c>skb_reserve</c>: moves data and tail forward on an empty skb to make headroom.</summary>
-    public void Reserve(int len)
+    // ---- lengths and room ----
+
+    /// <summary><c>len</c>: all bytes, head plus frags plus frag_list.</summary>
+    public int Len => LenField;
+    /// <summary><c>data_len</c>: bytes outside the linear head.</summary>
+    public int DataLen => DataLenField;
+    /// <summary><c>skb_headlen</c>: bytes in the linear head.</summary>
+    public int HeadLen => LenField - DataLenField;
+    /// <summary><c>skb_is_nonlinear</c>.</summary>
+    public bool IsNonlinear => DataLenField != 0;
+    /// <summary><c>truesize</c>: memory this skb accounts for (head, frags, the struct itself).</summary>
+    public int Truesize { get; set; }
+    /// <summary><c>skb_headroom</c>.</summary>
+    public int Headroom => DataOff;
+    /// <summary><c>skb_tailroom</c>: free bytes after tail; 0 for a nonlinear skb, whose tail is not the end of its data.</summary>
+    public int Tailroom => DataLenField != 0 ? 0 : EndOff - TailOff;
+    /// <summary><c>skb_end_offset</c>: size of the head buffer.</summary>
+    public int EndOffset => EndOff;
+    /// <summary><c>skb_tail_pointer</c> as an offset from head.</summary>
+    public int TailOffset => TailOff;
+
+    // ---- metadata ----
+
+    /// <summary><c>protocol</c>: the EtherType, in host order here.</summary>
+    public ushort Protocol { get; set; }
+    /// <summary><c>ip_summed</c>.</summary>
+    public SkbChecksumState IpSummed { get; set; }
+    /// <summary><c>csum</c>: with CHECKSUM_COMPLETE, the ones-complement sum (see <see cref="InetChecksum"/>) of the data.</summary>
+    public uint Csum { get; set; }
+    /// <summary><c>csum_start</c>: with CHECKSUM_PARTIAL, where checksumming starts, as an offset from head.</summary>
+    public ushort CsumStart { get; set; }
+    /// <summary><c>csum_offset</c>: with CHECKSUM_PARTIAL, where the result goes, from csum_start.</summary>
+    public ushort CsumOffset { get; set; }
+    /// <summary><c>csum_level</c>: with CHECKSUM_UNNECESSARY, how many checksums past the first were verified.</summary>
+    public byte CsumLevel { get; set; }
+    /// <summary><c>hash</c>: the flow hash (RSS or software).</summary>
+    public uint Hash { get; set; }
+    /// <summary><c>l4_hash</c>: <see cref="Hash"/> covers the 4-tuple.</summary>
+    public bool L4Hash { get; set; }
+    /// <summary><c>sw_hash</c>: <see cref="Hash"/> was computed in software.</summary>
+    public bool SwHash { get; set; }
+    /// <summary><c>queue_mapping</c>: the device queue the skb came from or goes to.</summary>
+    public ushort QueueMapping { get; set; }
+    /// <summary><c>pp_recycle</c>: frags (and a page_pool head) go back to their page_pools on free.</summary>
+    public bool PpRecycle { get; internal set; }
+    /// <summary><c>unreadable</c>: a frag is a net_iov; the CPU must not read the frags.</summary>
+    public bool Unreadable { get; internal set; }
+    /// <summary><c>skb_frags_readable</c>.</summary>
+    public bool FragsReadable => !Unreadable;
+    /// <summary><c>pfmemalloc</c>: a frag came from the emergency reserves.</summary>
+    public bool Pfmemalloc { get; internal set; }
+    /// <summary><c>cloned</c>: this skb was cloned at some point (the data may be shared).</summary>
+    public bool Cloned { get; internal set; }
+    /// <summary><c>skb_cloned</c>: the data is shared with another skb right now.</summary>
+    public bool IsCloned => Cloned && Volatile.Read(ref Shinfo.DataRef) != 1;
+    /// <summary><c>users</c>: references on this sk_buff itself (<see cref="Get"/>).</summary>
+    public int Users => Volatile.Read(ref _users);
+    /// <summary><c>skb_shared</c>.</summary>
+    public bool IsShared => Volatile.Read(ref _users) != 1;
+    /// <summary><c>next</c>: link in a frag_list or a queue.</summary>
+    public SkBuff? Next { get; set; }
+
+    /// <summary><c>skb_mark_for_recycle</c>: frags from page_pools go back to them on free.</summary>
+    public void MarkForRecycle() => PpRecycle = true;
+
+    // ---- the linear head ----
+
+    /// <summary>Host address of the head buffer.</summary>
+    public nint HeadAddress => (nint)HeadPtr;
+    /// <summary>Host address of <c>data</c>.</summary>
+    public nint DataAddress => (nint)(HeadPtr + DataOff);
+    /// <summary>The netmem backing the head buffer.</summary>
+    public NetmemRef HeadNetmem => Shinfo.HeadNetmem;
+
+    /// <summary>The linear data, <c>data .. tail</c>: always host memory, readable even when the skb is unreadable.</summary>
+    public Span<byte> Data
     {
-        CheckLive();
-        if (Len != 0) throw new InvalidOperationException($"skb_reserve on {this}: only an empty skb can reserve headroom");
-        if (len < 0 || _tail + len > Shinfo.HeadSize) throw new ArgumentOutOfRangeException(nameof(len), $"skb_reserve of {len} on {this}");
-        _data += len;
-        _tail += len;
+        get
+        {
+            _ = Shinfo;
+            return new Span<byte>(HeadPtr + DataOff, TailOff - DataOff);
+        }
     }
 
-    /// <summary><c>skb_put</c>: extends the data at the tail; returns the new bytes.</summary>
+    /// <summary>Bytes of the head buffer at <paramref name="offset"/> from head (header access by offset).</summary>
+    public Span<byte> GetHeadSpan(int offset, int length)
+    {
+        _ = Shinfo;
+        if ((uint)offset > (uint)EndOff || (uint)length > (uint)(EndOff - offset))
+            throw new ArgumentOutOfRangeException(nameof(offset), $"[{offset}, {offset + length}) is outside the {EndOff}-byte head of {this}");
+        return new Span<byte>(HeadPtr + offset, length);
+    }
+
+    /// <summary><c>skb_put</c>: extends the data at the tail and returns the new bytes. The skb must be linear.</summary>
     public Span<byte> Put(int len)
     {
-        CheckLive();
-        if (DataLen != 0) throw new InvalidOperationException($"skb_put on {this}: the skb has frags (SKB_LINEAR_ASSERT)");
-        if (len < 0 || _tail + len > Shinfo.HeadSize)
-            throw new InvalidOperationException($"skb_over_panic: put of {len} on {this} with {Tailroom} bytes of tailroom");
-        int at = _tail;
-        _tail += len;
-        Len += len;
-        return HeadSpan(at, len);
+        _ = Shinfo;
+        if (DataLenField != 0)
+            throw new NetmemException($"skb_put on nonlinear {this}: the head's tail is not the end of the data");
+        if ((uint)len > (uint)(EndOff - TailOff))
+            throw new NetmemException($"skb_over_panic: {this} put {len} bytes with {EndOff - TailOff} bytes of tailroom");
+        var span = new Span<byte>(HeadPtr + TailOff, len);
+        TailOff += len;
+        LenField += len;
+        return span;
     }
 
-    /// <summary><c>skb_push</c>: extends the data at the front (a header); returns the new bytes.</summary>
+    /// <summary><c>skb_put_data</c>.</summary>
+    public void PutData(ReadOnlySpan<byte> data) => data.CopyTo(Put(data.Length));
+
+    /// <summary><c>skb_push</c>: extends the data at the front (into headroom) and returns the new bytes.</summary>
     public Span<byte> Push(int len)
     {
-        CheckLive();
-        if (len < 0 || len > _data)
-            throw new InvalidOperationException($"skb_under_panic: push of {len} on {this} with {_data} bytes of headroom");
-        _data -= len;
-        Len += len;
-        return HeadSpan(_data, len);
+        _ = Shinfo;
+        if ((uint)len > (uint)DataOff)
+            throw new NetmemException($"skb_under_panic: {this} push {len} bytes with {DataOff} bytes of headroom");
+        DataOff -= len;
+        LenField += len;
+        return new Span<byte>(HeadPtr + DataOff, len);
     }
 
     /// <summary>
-    /// <c>skb_pull</c>: removes <paramref name="len"/> bytes from the front of the linear data (a parsed
-    /// header). Works on unreadable skbs: the head is always readable. Returns false when the head has
-    /// fewer bytes (use <see cref="PullTail"/> first).
+    /// <c>skb_pull</c>: removes <paramref name="len"/> bytes from the front. Returns false when the skb is
+    /// shorter. The bytes must be in the linear head (use <see cref="PskbPull"/> otherwise); this is a
+    /// header pull, and works on an unreadable skb.
     /// </summary>
     public bool Pull(int len)
     {
-        CheckLive();
-        if (len < 0 || len > HeadLen) return false;
-        _data += len;
-        Len -= len;
+        _ = Shinfo;
+        ArgumentOutOfRangeException.ThrowIfNegative(len);
+        if (len > LenField) return false;
+        if (len > TailOff - DataOff)
+            throw new NetmemException($"__skb_pull of {len} bytes on {this}: only {TailOff - DataOff} are in the linear head (use PskbPull)");
+        DataOff += len;
+        LenField -= len;
         return true;
     }
 
     /// <summary>
-    /// <c>pskb_trim</c>: cuts the skb to <paramref name="len"/> bytes, shrinking or dropping frags.
+    /// <c>skb_pull_rcsum</c>: a header pull that keeps a CHECKSUM_COMPLETE sum right by subtracting the
+    /// pulled bytes (<c>skb_postpull_rcsum</c>).
     /// </summary>
-    public void Trim(int len)
+    public bool PullRcsum(int len)
     {
-        CheckLive();
-        if (len < 0 || len > Len) throw new ArgumentOutOfRangeException(nameof(len), $"trim to {len} on {this}");
-        if (Cloned) throw new InvalidOperationException($"trim of {this}: its data is shared with a clone");
-        int headLen = HeadLen;
-        if (len <= headLen)
+        _ = Shinfo;
+        if ((uint)len > (uint)(TailOff - DataOff)) return false;
+        var pulled = new ReadOnlySpan<byte>(HeadPtr + DataOff, len);
+        if (IpSummed == SkbChecksumState.Complete) Csum = InetChecksum.Sub(Csum, InetChecksum.Partial(pulled));
+        return Pull(len);
+    }
+
+    /// <summary><c>skb_reserve</c>: moves data and tail forward to make headroom. Only on an empty skb.</summary>
+    public void Reserve(int len)
+    {
+        _ = Shinfo;
+        if (LenField != 0) throw new NetmemException($"skb_reserve on {this}: the skb already holds data");
+        if ((uint)len > (uint)(EndOff - TailOff))
+            throw new NetmemException($"skb_reserve of {len} bytes on {this}: only {EndOff - TailOff} bytes in the head");
+        DataOff += len;
+        TailOff += len;
+    }
+
+    // ---- header offsets (from head, like the kernel's u16 offsets) ----
+
+    public ushort MacHeader => _mac;
+    public ushort NetworkHeader => _network;
+    public ushort TransportHeader => _transport;
+    /// <summary><c>skb_mac_header_was_set</c>.</summary>
+    public bool MacHeaderWasSet => _mac != HeaderUnset;
+    /// <summary><c>skb_transport_header_was_set</c>.</summary>
+    public bool TransportHeaderWasSet => _transport != HeaderUnset;
+    /// <summary><c>skb_reset_mac_header</c>: the MAC header starts at data.</summary>
+    public void ResetMacHeader() => _mac = HeaderAt(0);
+    /// <summary><c>skb_set_mac_header</c>: <paramref name="offset"/> bytes from data.</summary>
+    public void SetMacHeader(int offset) => _mac = HeaderAt(offset);
+    /// <summary><c>skb_reset_network_header</c>.</summary>
+    public void ResetNetworkHeader() => _network = HeaderAt(0);
+    /// <summary><c>skb_set_network_header</c>.</summary>
+    public void SetNetworkHeader(int offset) => _network = HeaderAt(offset);
+    /// <summary><c>skb_reset_transport_header</c>.</summary>
+    public void ResetTransportHeader() => _transport = HeaderAt(0);
+    /// <summary><c>skb_set_transport_header</c>.</summary>
+    public void SetTransportHeader(int offset) => _transport = HeaderAt(offset);
+    /// <summary><c>skb_mac_offset</c>: the MAC header's offset from data (negative once pulled past).</summary>
+    public int MacOffset => _mac - DataOff;
+    /// <summary><c>skb_network_offset</c>.</summary>
+    public int NetworkOffset => _network - DataOff;
+    /// <summary><c>skb_transport_offset</c>.</summary>
+    public int TransportOffset => _transport - DataOff;
+    /// <summary><c>skb_mac_header_len</c>.</summary>
+    public int MacHeaderLen => _network - _mac;
+
+    private ushort HeaderAt(int offsetFromData)
+    {
+        _ = Shinfo;
+        int at = DataOff + offsetFromData;
+        if (at < 0 || at > EndOff || at >= HeaderUnset)
+            throw new ArgumentOutOfRangeException(nameof(offsetFromData), $"header at {offsetFromData} from data is outside the head of {this}");
+        return (ushort)at;
+    }
+
+    private void ShiftHeaders(int delta)
+    {
+        if (_mac != HeaderUnset) _mac = (ushort)(_mac + delta);
+        if (_network != HeaderUnset) _network = (ushort)(_network + delta);
+        if (_transport != HeaderUnset) _transport = (ushort)(_transport + delta);
+        if (IpSummed == SkbChecksumState.Partial) CsumStart = (ushort)(CsumStart + delta);
+    }
+
+    // ---- references and lifetime ----
+
+    /// <summary><c>skb_get</c>: one more user of this sk_buff; each user frees it once.</summary>
+    public SkBuff Get()
+    {
+        _ = Shinfo;
+        Interlocked.Increment(ref _users);
+        return this;
+    }
+
+    /// <summary><c>skb_clone</c>: a new sk_buff sharing this one's data (see <see cref="SkbCache.Clone"/>).</summary>
+    public SkBuff Clone() => Cache.Clone(this);
+
+    /// <summary><c>kfree_skb</c>: drops a user; the last one releases the data and returns the object to its cache.</summary>
+    public void Free() => Cache.Free(this);
+
+    /// <summary><c>consume_skb</c>: <see cref="Free"/> for an skb that was used, not dropped.</summary>
+    public void Consume() => Cache.Free(this);
+
+    /// <summary><c>skb_unref</c>: true when the caller dropped the last user.</summary>
+    internal bool DropUser()
+    {
+        if (Volatile.Read(ref _users) == 1)
         {
-            DropFragsFrom(0);
-            _tail = _data + len;
-            Len = len;
-            DataLen = 0;
-            Unreadable = false;
-            return;
+            _users = 0;
+            return true;
         }
-        int remaining = len - headLen;
-        var sh = Shinfo;
-        for (int i = 0; i < sh.NrFrags; i++)
+        int left = Interlocked.Decrement(ref _users);
+        if (left < 0)
         {
-            ref SkbFrag f = ref sh.Frags[i];
-            if (remaining >= f.Size) { remaining -= f.Size; continue; }
-            if (remaining > 0) { f.Size = remaining; i++; }
-            DropFragsFrom(i);
-            break;
+            Interlocked.Increment(ref _users);
+            throw new NetmemException($"kfree_skb on {this}: users underflow (freed twice)");
         }
-        Len = len;
-        DataLen = len - headLen;
-        RecomputeUnreadable();
+        return left == 0;
     }
 
-    private void DropFragsFrom(int first)
+    /// <summary>Sets up a fresh skb over <paramref name="sh"/>'s head (called by the cache).</summary>
+    internal void Init(SkbSharedInfo sh, int truesize)
     {
-        var sh = Shinfo;
-        for (int i = first; i < sh.NrFrags; i++)
-        {
-            sh.Frags[i].Unref(PpRecycle);
-            sh.Frags[i] = default;
-        }
-        if (first < sh.NrFrags) sh.NrFrags = first;
+        ShinfoField = sh;
+        HeadPtr = sh.Head;
+        DataOff = TailOff = 0;
+        EndOff = sh.HeadSize;
+        LenField = DataLenField = 0;
+        Truesize = truesize;
+        _users = 1;
+        _mac = _network = _transport = HeaderUnset;
+        Protocol = 0;
+        IpSummed = SkbChecksumState.None;
+        Csum = 0;
+        CsumStart = CsumOffset = 0;
+        CsumLevel = 0;
+        Hash = 0;
+        L4Hash = SwHash = false;
+        QueueMapping = 0;
+        PpRecycle = Unreadable = Pfmemalloc = Cloned = false;
+        Next = null;
     }
 
-    private void RecomputeUnreadable()
+    /// <summary><c>__skb_clone</c>'s copy: every field of <paramref name="o"/>, sharing its data.</summary>
+    internal void InitClone(SkBuff o)
     {
-        bool u = false;
-        for (int i = 0; i < Shinfo.NrFrags; i++) u |= Shinfo.Frags[i].IsNetIov;
-        Unreadable = u;
+        ShinfoField = o.ShinfoField;
+        HeadPtr = o.HeadPtr;
+        DataOff = o.DataOff;
+        TailOff = o.TailOff;
+        EndOff = o.EndOff;
+        LenField = o.LenField;
+        DataLenField = o.DataLenField;
+        Truesize = o.Truesize;
+        _users = 1;
+        _mac = o._mac;
+        _network = o._network;
+        _transport = o._transport;
+        Protocol = o.Protocol;
+        IpSummed = o.IpSummed;
+        Csum = o.Csum;
+        CsumStart = o.CsumStart;
+        CsumOffset = o.CsumOffset;
+        CsumLevel = o.CsumLevel;
+        Hash = o.Hash;
+        L4Hash = o.L4Hash;
+        SwHash = o.SwHash;
+        QueueMapping = o.QueueMapping;
+        PpRecycle = o.PpRecycle;
+        Unreadable = o.Unreadable;
+        Pfmemalloc = o.Pfmemalloc;
+        Cloned = true;
+        Next = null;
     }
 
-    /// <summary>
-    /// <c>__skb_fill_netmem_desc</c>: sets frag <paramref name="i"/> (lengths unchanged). A net_iov makes
-    /// the skb unreadable.
-    /// </summary>
-    public void FillNetmemDesc(int i, NetmemRef netmem, int offset, int size)
+    /// <summary>Marks the object free; what it pointed at was released by the caller.</summary>
+    internal void Clear()
     {
-        CheckLive();
-        if ((uint)i >= SkbSharedInfo.MaxSkbFrags) throw new ArgumentOutOfRangeException(nameof(i), $"frag {i} >= MAX_SKB_FRAGS");
-        Shinfo.Frags[i].FillNetmemDesc(netmem, offset, size);
-        if (netmem.IsNetIov) Unreadable = true;
+        ShinfoField = null;
+        HeadPtr = null;
+        Next = null;
+        LenField = DataLenField = 0;
     }
 
-    /// <summary>
-    /// <c>skb_add_rx_frag_netmem</c>: appends received payload as frag <paramref name="i"/> and accounts
-    /// len, data_len and truesize. The skb takes over the caller's reference on the netmem.
-    /// </summary>
-    public void AddRxFragNetmem(int i, NetmemRef netmem, int offset, int size, int truesize)
-    {
-        if (i != Shinfo.NrFrags) throw new ArgumentOutOfRangeException(nameof(i), $"frag {i} is not the next frag ({Shinfo.NrFrags}) of {this}");
-        if (Cloned) throw new InvalidOperationException($"adding a frag to {this}: its data is shared with a clone");
-        FillNetmemDesc(i, netmem, offset, size);
-        Shinfo.NrFrags = i + 1;
-        Len += size;
-        DataLen += size;
-        Truesize += truesize;
-    }
+    [DoesNotReturn, MethodImpl(MethodImplOptions.NoInlining)]
+    private SkbSharedInfo ThrowFreed() =>
+        throw new NetmemException($"skb#{Id} used after kfree_skb (the object is back in its cache)");
 
-    /// <summary>
-    /// <c>skb_clone</c>: a new skb sharing this one's head and frags (dataref counts the sharers).
-    /// Each of them must be freed; the data goes back when the last one is.
-    /// </summary>
-    public SkBuff Clone()
-    {
-        CheckLive();
-        Interlocked.Increment(ref Shinfo.DataRef);
-        var c = Cache.TakeClone(Shinfo);
-        c._data = _data;
-        c._tail = _tail;
-        c._freed = false;
-        c.Len = Len;
-        c.DataLen = DataLen;
-        c.Truesize = Truesize;
-        c.Unreadable = Unreadable;
-        c.PpRecycle = PpRecycle;
-        c.Protocol = Protocol;
-        c.MacHeader = MacHeader;
-        c.NetworkHeader = NetworkHeader;
-        c.TransportHeader = TransportHeader;
-        c.IpSummed = IpSummed;
-        c.Csum = Csum;
-        c.CsumStart = CsumStart;
-        c.CsumOffset = CsumOffset;
-        c.Hash = Hash;
-        c.L4Hash = L4Hash;
-        c.QueueMapping = QueueMapping;
-        return c;
-    }
-
-    /// <summary>
-    /// <c>kfree_skb</c> / <c>consume_skb</c>: ends this skb. When no clone shares the data any more,
-    /// every frag goes back (to its page_pool when <see cref="PpRecycle"/>), the frag list is freed
-    /// and the head returns to the head pool.
-    /// </summary>
-    public void Free()
-    {
-        if (_freed) throw new NetmemException($"kfree_skb on an skb that was already freed (double free)");
-        _freed = true;
-        var sh = Shinfo;
-        if (Interlocked.Decrement(ref sh.DataRef) == 0)
-        {
-            for (int i = 0; i < sh.NrFrags; i++) sh.Frags[i].Unref(PpRecycle);
-            var next = sh.FragList;
-            while (next is not null)
-            {
-                var after = next.Next;
-                next.Next = null;
-                next.Free();
-                next = after;
-            }
-            if (!PagePool.NapiPpPutPage(sh.HeadNetmem)) sh.HeadNetmem.Put();
-            sh.Reset();
-            Cache.Return(sh);
-        }
-        Shinfo = null!;
-        Cache.Return(this);
-    }
-
-    /// <summary>Next skb in a frag list or queue.</summary>
-    public SkBuff? Next { get; set; }
-
-    private void CheckLive()
-    {
-        if (_freed || Shinfo is null) throw new NetmemException("use of an skb after kfree_skb");
-    }
+    [DoesNotReturn, MethodImpl(MethodImplOptions.NoInlining)]
+    internal void ThrowUnreadable(string op, int offset, int length) =>
+        throw new NetmemException(
+            $"{op}: {this} is unreadable (its frags are net_iov memory the CPU may not read): " +
+            $"range [{offset}, {offset + length}) reaches past the {HeadLen}-byte linear head");
 
     public override string ToString() =>
-        _freed ? "skb (freed)" : $"skb len {Len} data_len {DataLen} frags {Shinfo.NrFrags}{(Unreadable ? " unreadable" : "")}";
+        ShinfoField is null
+            ? $"skb#{Id}(freed)"
+            : $"skb#{Id}(len {LenField}, headlen {HeadLen}, {ShinfoField.NrFragsField} frags{(ShinfoField.FragList is null ? "" : ", frag_list")}{(Unreadable ? ", unreadable" : "")})";
 }

@@ -1,65 +1,89 @@
-using System.Runtime.CompilerServices;
+using Netmem.Memory;
 
 namespace Netmem.Skb;
 
-/// <summary>Inline storage for MAX_SKB_FRAGS frags: no per-skb array on the data path.</summary>
-[InlineArray(SkbSharedInfo.MaxSkbFrags)]
-public struct SkbFragArray
-{
-    private SkbFrag _first;
-}
-
-/// <summary>GSO types (SKB_GSO_*), the ones this stack produces.</summary>
-[Flags]
-public enum GsoType
-{
-    None = 0,
-    TcpV4 = 1 << 0,
-    UdpL4 = 1 << 16,
-}
-
 /// <summary>
-/// <c>struct skb_shared_info</c>: what clones of an skb share: the frags, the frag list, GSO
-/// parameters, and <c>dataref</c>, the number of skbs pointing at this data.
+/// <c>struct skb_shared_info</c>: what an skb and its clones share. The frags (up to
+/// <see cref="MaxSkbFrags"/>, stored inline so no array is allocated per skb), the frag_list chain, the
+/// GSO fields and <c>dataref</c>, the count of skbs that point at this data. The kernel puts it at the
+/// end of the head buffer; here it is a pooled object that also records which netmem backs the head,
+/// so the head is returned exactly once, by whoever drops the last dataref.
 /// </summary>
-public sealed class SkbSharedInfo
+public sealed unsafe class SkbSharedInfo
 {
     /// <summary>MAX_SKB_FRAGS.</summary>
     public const int MaxSkbFrags = 17;
 
-    internal SkbFragArray Frags;
-    public int NrFrags { get; internal set; }
-    /// <summary><c>frag_list</c>: a chain of skbs whose data follows this one's frags (GRO, fragments).</summary>
-    public SkBuff? FragList { get; internal set; }
-    public int GsoSize { get; set; }
-    public int GsoSegs { get; set; }
-    public GsoType GsoType { get; set; }
+    internal SkbFragArray FragArray;
+    internal int NrFragsField;
     internal int DataRef;
-    /// <summary>The linear head buffer: a readable netmem from the cache's head pool.</summary>
-    internal Memory.NetmemRef HeadNetmem;
+
+    // The head buffer: a netmem (page_pool fragment or arena pages), the offset of the head in it,
+    // its host address and its usable size (the skb's end offset).
+    internal NetmemRef HeadNetmem;
     internal int HeadOffset;
-    /// <summary>Size of the head buffer (<c>end - head</c>).</summary>
+    internal byte* Head;
     internal int HeadSize;
 
-    /// <summary>The frag at <paramref name="i"/> (read only; use the skb's helpers to change frags).</summary>
-    public SkbFrag this[int i]
+    internal SkbSharedInfo() { }
+
+    /// <summary><c>nr_frags</c>.</summary>
+    public int NrFrags => NrFragsField;
+
+    /// <summary>The frags in use. Writing a frag directly does not update the skb's length or readability.</summary>
+    public Span<SkbFrag> Frags => ((Span<SkbFrag>)FragArray)[..NrFragsField];
+
+    /// <summary><c>frag_list</c>: further skbs whose data follows this skb's frags (GRO, IP fragments).</summary>
+    public SkBuff? FragList { get; internal set; }
+
+    /// <summary><c>gso_size</c>: payload bytes per segment.</summary>
+    public ushort GsoSize { get; set; }
+
+    /// <summary><c>gso_segs</c>: number of segments.</summary>
+    public ushort GsoSegs { get; set; }
+
+    /// <summary><c>gso_type</c>.</summary>
+    public SkbGsoType GsoType { get; set; }
+
+    /// <summary><c>dataref</c>: skbs (original and clones) sharing this data.</summary>
+    public int Dataref => Volatile.Read(ref DataRef);
+
+    /// <summary>Host address of the head buffer.</summary>
+    public nint HeadAddress => (nint)Head;
+
+    internal void SetHead(NetmemRef netmem, int offset, byte* head, int size)
     {
-        get
-        {
-            if ((uint)i >= (uint)NrFrags) throw new ArgumentOutOfRangeException(nameof(i), $"frag {i} of {NrFrags}");
-            return Frags[i];
-        }
+        HeadNetmem = netmem;
+        HeadOffset = offset;
+        Head = head;
+        HeadSize = size;
     }
 
+    /// <summary>Copies frags, frag_list and GSO fields (not the head) from <paramref name="other"/>.</summary>
+    internal void CopyMetaFrom(SkbSharedInfo other)
+    {
+        int n = other.NrFragsField;
+        ((Span<SkbFrag>)other.FragArray)[..n].CopyTo(FragArray);
+        NrFragsField = n;
+        FragList = other.FragList;
+        GsoSize = other.GsoSize;
+        GsoSegs = other.GsoSegs;
+        GsoType = other.GsoType;
+    }
+
+    /// <summary>Forgets everything (no references are dropped: the caller already settled them).</summary>
     internal void Reset()
     {
-        NrFrags = 0;
+        ((Span<SkbFrag>)FragArray)[..NrFragsField].Clear();
+        NrFragsField = 0;
         FragList = null;
-        GsoSize = GsoSegs = 0;
-        GsoType = GsoType.None;
-        DataRef = 1;
-        Frags = default;
+        GsoSize = 0;
+        GsoSegs = 0;
+        GsoType = SkbGsoType.None;
+        DataRef = 0;
         HeadNetmem = default;
-        HeadOffset = HeadSize = 0;
+        HeadOffset = 0;
+        Head = null;
+        HeadSize = 0;
     }
 }
