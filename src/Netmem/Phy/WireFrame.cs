@@ -144,6 +144,48 @@ public sealed class WireFrame
         }
     }
 
+    /// <summary>
+    /// The hardware checksum engine: the ones-complement sum (<c>csum_partial</c>) of
+    /// <paramref name="length"/> bytes from <paramref name="offset"/>, read in place (DMA segments are
+    /// translated through their IOMMU, page by page), added to <paramref name="sum"/>.
+    /// </summary>
+    public unsafe uint Checksum(int offset, int length, uint sum = 0)
+    {
+        if (offset < 0 || length < 0 || offset + (long)length > Length)
+            throw new ArgumentOutOfRangeException(nameof(length), $"wire frame: [{offset}, {offset + (long)length}) is outside the {Length}-byte frame");
+        int end = offset + length, done = 0;
+        if (offset < _inlineLength)
+        {
+            int n = Math.Min(_inlineLength, end) - offset;
+            sum = Netmem.Skb.InetChecksum.Add(sum, Netmem.Skb.InetChecksum.Partial(_bytes.AsSpan(offset, n)));
+            offset += n;
+            done = n;
+        }
+        int pos = _inlineLength;
+        for (int i = 0; i < _segmentCount && offset < end; i++)
+        {
+            ref var s = ref _segments[i];
+            if (offset < pos + s.Length)
+            {
+                ulong iova = s.Iova + (ulong)(offset - pos);
+                int left = Math.Min(pos + s.Length, end) - offset;
+                while (left > 0)
+                {
+                    int n = Math.Min(left, PageArena.PageSize - (int)(iova & (PageArena.PageSize - 1)));
+                    nint p = s.Device.Translate(iova, n, write: false);
+                    uint part = Netmem.Skb.InetChecksum.Partial(new ReadOnlySpan<byte>((void*)p, n));
+                    sum = Netmem.Skb.InetChecksum.BlockAdd(sum, part, done);
+                    iova += (ulong)n;
+                    offset += n;
+                    done += n;
+                    left -= n;
+                }
+            }
+            pos += s.Length;
+        }
+        return sum;
+    }
+
     /// <summary>Makes this frame a self-contained copy of <paramref name="source"/> (for stages that hold frames).</summary>
     public void CopyFrom(WireFrame source)
     {

@@ -35,6 +35,7 @@ public sealed unsafe class SkbCache : IDisposable
     private readonly SkbSharedInfo?[] _shinfos;
     private int _skbCount, _shCount;
     private int _owner;
+    private uint _napiId; // when nonzero, the owner is whoever polls this NAPI context (any thread)
     private long _allocs, _frees, _remoteAllocs, _remoteFrees;
     private bool _disposed;
 
@@ -68,18 +69,36 @@ public sealed unsafe class SkbCache : IDisposable
     public int OwnerThreadId => Volatile.Read(ref _owner);
 
     /// <summary>Makes the calling thread the owner (call it from the NAPI thread before it allocates).</summary>
-    public void BindToCurrentThread() => Volatile.Write(ref _owner, Environment.CurrentManagedThreadId);
+    public void BindToCurrentThread()
+    {
+        _napiId = 0;
+        Volatile.Write(ref _owner, Environment.CurrentManagedThreadId);
+    }
+
+    /// <summary>
+    /// Makes a NAPI context the owner, whichever thread polls it (the kernel's per-CPU NAPI cache is
+    /// used from softirq context on one CPU at a time; a NAPI poll is likewise exclusive). Code outside
+    /// that context's poll frees and allocates the thread-safe way.
+    /// </summary>
+    public void BindToNapi(INapiOwner napi)
+    {
+        ArgumentNullException.ThrowIfNull(napi);
+        _napiId = napi.NapiId;
+    }
+
+    /// <summary>The NAPI context that owns the cache, 0 when a thread does.</summary>
+    public uint OwnerNapiId => _napiId;
 
     private bool OnOwner
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get => Environment.CurrentManagedThreadId == _owner;
+        get => _napiId != 0 ? NapiScope.Current == _napiId : Environment.CurrentManagedThreadId == _owner;
     }
 
     /// <summary>Fills the free lists with <paramref name="count"/> objects of each kind (warm-up).</summary>
     public void Prefill(int count)
     {
-        if (!OnOwner) throw new NetmemException($"skb cache prefill from thread {Environment.CurrentManagedThreadId}; the owner is {_owner}");
+        if (!OnOwner) throw new NetmemException($"skb cache prefill from thread {Environment.CurrentManagedThreadId} outside its owner (thread {_owner}, NAPI {_napiId})");
         while (_skbCount < Math.Min(count, _skbs.Length)) _skbs[_skbCount++] = new SkBuff(this);
         while (_shCount < Math.Min(count, _shinfos.Length)) _shinfos[_shCount++] = new SkbSharedInfo();
     }
