@@ -39,6 +39,7 @@ public abstract partial class NetDevice : IDisposable
             _tx[i] = new NetdevTxQueue(this, i);
         }
         RealNumRxQueues = RealNumTxQueues = numQueues;
+        FillDefaultIndir(numQueues);
         _mtu = 1500;
         lock (s_all) s_all.Add(this);
     }
