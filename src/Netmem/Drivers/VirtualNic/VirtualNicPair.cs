@@ -72,11 +72,12 @@ public sealed class VirtualNicPair : IDisposable
 
     public void Dispose()
     {
+        // Stages first: they may deliver frames they hold while both NICs are still up.
+        (AToB as WireStage)?.Dispose();
+        (BToA as WireStage)?.Dispose();
         A.ConnectWire(null);
         B.ConnectWire(null);
         A.Dispose();
         B.Dispose();
-        (AToB as IDisposable)?.Dispose();
-        (BToA as IDisposable)?.Dispose();
     }
 }
