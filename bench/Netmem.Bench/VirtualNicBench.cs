@@ -23,7 +23,7 @@ public class VirtualNicBench
     private VirtualNicPair _plain = null!, _split = null!;
     private SkbCache _tx = null!;
     private PagePool _payloadPool = null!;
-    private byte[] _frame = null!, _tsoHeader = null!;
+    private byte[] _frame = null!, _splitFrame = null!, _tsoHeader = null!;
 
     private sealed class Sink : INetdevRxHandler
     {
@@ -44,6 +44,7 @@ public class VirtualNicBench
         _tx = new SkbCache(new SkbCacheOptions { Arena = _arena });
         _payloadPool = PagePool.Create(new PagePoolParams { Arena = _arena });
         _frame = Frame(_plain.B, _plain.A, 1460);
+        _splitFrame = Frame(_split.B, _split.A, 1460); // each pair's own MACs, or the MAC filter drops everything
         _tsoHeader = Frame(_plain.B, _plain.A, 0);
         for (int i = 0; i < 500; i++)
         {
@@ -62,13 +63,13 @@ public class VirtualNicBench
         return p;
     }
 
-    private void SendBatch(VirtualNicPair p)
+    private void SendBatch(VirtualNicPair p, byte[] frame)
     {
         for (int i = 0; i < Batch; i++)
         {
-            var skb = _tx.Alloc(_frame.Length + 64)!;
+            var skb = _tx.Alloc(frame.Length + 64)!;
             skb.Reserve(64);
-            skb.PutData(_frame);
+            skb.PutData(frame);
             p.A.Transmit(skb);
         }
         p.B.GetNapi(0).RunUntilIdle();
@@ -86,10 +87,10 @@ public class VirtualNicBench
     }
 
     [Benchmark(OperationsPerInvoke = Batch, Description = "1514 B frame A->B, no split")]
-    public void Plain1500() => SendBatch(_plain);
+    public void Plain1500() => SendBatch(_plain, _frame);
 
     [Benchmark(OperationsPerInvoke = Batch, Description = "1514 B frame A->B, header split")]
-    public void Split1500() => SendBatch(_split);
+    public void Split1500() => SendBatch(_split, _splitFrame);
 
     /// <summary>One 64000-byte TSO skb: 45 wire frames of 1448 bytes; reported per wire frame.</summary>
     [Benchmark(OperationsPerInvoke = 45, Description = "64 KB TSO skb, per wire frame")]
@@ -136,6 +137,10 @@ public class VirtualNicBench
     [GlobalCleanup]
     public void Cleanup()
     {
+        // A benchmark that silently dropped its frames would measure nothing: fail loudly instead.
+        foreach (var p in new[] { _plain, _split })
+            if (p.B.GetDrops().Count != 0 || p.B.RxQueues[0].Stats.Packets == 0)
+                throw new InvalidOperationException($"{p.B.Name}: frames were dropped ({string.Join(", ", p.B.GetDrops())}) or none arrived");
         _plain.Dispose();
         _split.Dispose();
         _tx.Dispose();
