@@ -2,61 +2,118 @@ using System.Buffers.Binary;
 
 namespace Netmem.Wire;
 
-public enum ArpOperation : ushort
-{
-    Request = 1,
-    Reply = 2,
-}
-
-/// <summary>A view of an ARP packet for Ethernet and IPv4 (htype 1, ptype 0x0800, hlen 6, plen 4).</summary>
+/// <summary>
+/// A read-only view of an ARP packet for Ethernet addresses over IPv4 (RFC 826), the only form this
+/// stack resolves. The view insists on 6-byte hardware and 4-byte protocol addresses because its
+/// address getters read at those offsets; the hardware and protocol <em>types</em> are left to
+/// <see cref="ArpRepr.Parse"/>, so the view can still show what a foreign ARP packet says.
+/// </summary>
 public readonly ref struct ArpPacket
 {
+    /// <summary>8 bytes of fixed header plus two 6-byte and two 4-byte addresses.</summary>
     public const int Length = 28;
-    private readonly ReadOnlySpan<byte> _b;
-    private ArpPacket(ReadOnlySpan<byte> b) => _b = b;
+    /// <summary>ARPHRD_ETHER.</summary>
+    public const ushort HardwareTypeEthernet = 1;
 
-    public static WireError TryCreate(ReadOnlySpan<byte> buffer, out ArpPacket packet)
+    internal const int HardwareTypeOffset = 0;
+    internal const int ProtocolTypeOffset = 2;
+    internal const int HardwareLengthOffset = 4;
+    internal const int ProtocolLengthOffset = 5;
+    internal const int OperationOffset = 6;
+    internal const int SenderHardwareOffset = 8;
+    internal const int SenderProtocolOffset = 14;
+    internal const int TargetHardwareOffset = 18;
+    internal const int TargetProtocolOffset = 24;
+
+    private readonly ReadOnlySpan<byte> _buffer;
+
+    internal ArpPacket(ReadOnlySpan<byte> buffer) => _buffer = buffer;
+
+    /// <summary>
+    /// Checks the fixed header, that the address lengths are Ethernet/IPv4 (else
+    /// <see cref="ParseResult.Unsupported"/>), and that all four addresses are present.
+    /// </summary>
+    public static ParseResult TryCreate(ReadOnlySpan<byte> buffer, out ArpPacket packet)
     {
         packet = default;
-        if (buffer.Length < Length) return WireError.Truncated;
-        if (BinaryPrimitives.ReadUInt16BigEndian(buffer) != 1 || BinaryPrimitives.ReadUInt16BigEndian(buffer[2..]) != EtherType.Ipv4
-            || buffer[4] != 6 || buffer[5] != 4)
-            return WireError.Unsupported;
+        if (buffer.Length < SenderHardwareOffset) return ParseResult.Truncated;
+        if (buffer[HardwareLengthOffset] != EthernetAddress.Length || buffer[ProtocolLengthOffset] != Ipv4Address.Length) return ParseResult.Unsupported;
+        if (buffer.Length < Length) return ParseResult.Truncated;
         packet = new ArpPacket(buffer);
-        return WireError.None;
+        return ParseResult.Ok;
     }
 
-    public ArpOperation Operation => (ArpOperation)BinaryPrimitives.ReadUInt16BigEndian(_b[6..]);
-    public EthernetAddress SenderHardware => EthernetAddress.Read(_b[8..]);
-    public Ipv4Address SenderProtocol => Ipv4Address.Read(_b[14..]);
-    public EthernetAddress TargetHardware => EthernetAddress.Read(_b[18..]);
-    public Ipv4Address TargetProtocol => Ipv4Address.Read(_b[24..]);
+    /// <summary>The 28 ARP bytes (any trailing Ethernet padding is excluded).</summary>
+    public ReadOnlySpan<byte> Buffer => _buffer[..Length];
+
+    public ushort HardwareType => BinaryPrimitives.ReadUInt16BigEndian(_buffer[HardwareTypeOffset..]);
+    public EtherType ProtocolType => (EtherType)BinaryPrimitives.ReadUInt16BigEndian(_buffer[ProtocolTypeOffset..]);
+    public byte HardwareLength => _buffer[HardwareLengthOffset];
+    public byte ProtocolLength => _buffer[ProtocolLengthOffset];
+    public ArpOperation Operation => (ArpOperation)BinaryPrimitives.ReadUInt16BigEndian(_buffer[OperationOffset..]);
+    public EthernetAddress SenderHardwareAddress => EthernetAddress.Read(_buffer[SenderHardwareOffset..]);
+    public Ipv4Address SenderProtocolAddress => Ipv4Address.Read(_buffer[SenderProtocolOffset..]);
+    public EthernetAddress TargetHardwareAddress => EthernetAddress.Read(_buffer[TargetHardwareOffset..]);
+    public Ipv4Address TargetProtocolAddress => Ipv4Address.Read(_buffer[TargetProtocolOffset..]);
 }
 
-/// <summary>A parsed ARP request or reply.</summary>
-public readonly record struct ArpRepr(ArpOperation Operation, EthernetAddress SenderHardware, Ipv4Address SenderProtocol,
-    EthernetAddress TargetHardware, Ipv4Address TargetProtocol)
+/// <summary>A writable view of an Ethernet/IPv4 ARP packet (answering a request in place, say).</summary>
+public readonly ref struct MutableArpPacket
 {
-    public static WireError Parse(in ArpPacket p, out ArpRepr repr)
+    private readonly Span<byte> _buffer;
+
+    internal MutableArpPacket(Span<byte> buffer) => _buffer = buffer;
+
+    /// <summary>The same checks as <see cref="ArpPacket.TryCreate"/>.</summary>
+    public static ParseResult TryCreate(Span<byte> buffer, out MutableArpPacket packet)
     {
-        repr = default;
-        if (p.Operation is not (ArpOperation.Request or ArpOperation.Reply)) return WireError.Unsupported;
-        repr = new(p.Operation, p.SenderHardware, p.SenderProtocol, p.TargetHardware, p.TargetProtocol);
-        return WireError.None;
+        var r = ArpPacket.TryCreate(buffer, out _);
+        packet = r == ParseResult.Ok ? new MutableArpPacket(buffer) : default;
+        return r;
     }
 
-    public int Emit(Span<byte> b)
+    public ArpPacket ReadOnly => new(_buffer);
+    public static implicit operator ArpPacket(MutableArpPacket packet) => packet.ReadOnly;
+
+    public ushort HardwareType
     {
-        if (b.Length < ArpPacket.Length) throw new ArgumentException($"an ARP packet needs {ArpPacket.Length} bytes", nameof(b));
-        BinaryPrimitives.WriteUInt16BigEndian(b, 1);
-        BinaryPrimitives.WriteUInt16BigEndian(b[2..], EtherType.Ipv4);
-        b[4] = 6;
-        b[5] = 4;
-        BinaryPrimitives.WriteUInt16BigEndian(b[6..], (ushort)Operation);
-        SenderHardware.Write(b[8..]);
-        SenderProtocol.Write(b[14..]);
-        TargetHardware.Write(b[18..]);
-        TargetProtocol.Write(b[24..]);
-        return ArpPacket.Length;
+        get => ReadOnly.HardwareType;
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[ArpPacket.HardwareTypeOffset..], value);
+    }
+
+    public EtherType ProtocolType
+    {
+        get => ReadOnly.ProtocolType;
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[ArpPacket.ProtocolTypeOffset..], (ushort)value);
+    }
+
+    public ArpOperation Operation
+    {
+        get => ReadOnly.Operation;
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[ArpPacket.OperationOffset..], (ushort)value);
+    }
+
+    public EthernetAddress SenderHardwareAddress
+    {
+        get => ReadOnly.SenderHardwareAddress;
+        set => value.Write(_buffer[ArpPacket.SenderHardwareOffset..]);
+    }
+
+    public Ipv4Address SenderProtocolAddress
+    {
+        get => ReadOnly.SenderProtocolAddress;
+        set => value.Write(_buffer[ArpPacket.SenderProtocolOffset..]);
+    }
+
+    public EthernetAddress TargetHardwareAddress
+    {
+        get => ReadOnly.TargetHardwareAddress;
+        set => value.Write(_buffer[ArpPacket.TargetHardwareOffset..]);
+    }
+
+    public Ipv4Address TargetProtocolAddress
+    {
+        get => ReadOnly.TargetProtocolAddress;
+        set => value.Write(_buffer[ArpPacket.TargetProtocolOffset..]);
     }
 }

@@ -3,146 +3,241 @@ using System.Runtime.CompilerServices;
 
 namespace Netmem.Wire;
 
-/// <summary>One SACK block: the sequence range [Left, Right) the receiver holds.</summary>
-public readonly record struct SackBlock(uint Left, uint Right);
-
 /// <summary>
-/// TCP options (<c>tcp_parse_options</c>): MSS, window scale, SACK-permitted, up to four SACK blocks,
-/// timestamps. No heap: SACK blocks live in an inline array. Unknown options are skipped by their
-/// length; a length that is too short or runs past the options area is <see cref="WireError.BadOption"/>.
+/// The TCP options this stack uses, parsed from or emitted into the options area of a header, with no
+/// heap allocation: fixed fields and the SACK blocks in an inline array of four (the most that fit in
+/// 40 bytes). Like the kernel's <c>tcp_parse_options</c>, parsing does not look at the SYN flag: the
+/// caller decides which options a segment may carry (MSS and window scale count only on a SYN) and
+/// clamps the window scale to 14. Unlike the kernel, which stops quietly at a malformed option, a
+/// length that is impossible for its kind or runs past the area is <see cref="ParseResult.BadOption"/>.
 /// </summary>
-public struct TcpOptions
+public struct TcpOptions : IEquatable<TcpOptions>
 {
-    public const byte KindEol = 0, KindNop = 1, KindMss = 2, KindWindowScale = 3, KindSackPermitted = 4, KindSack = 5, KindTimestamp = 8;
+    /// <summary>The options area is at most 40 bytes (data offset 15).</summary>
+    public const int MaxLength = 40;
     public const int MaxSackBlocks = 4;
 
+    internal const byte KindEnd = 0;
+    internal const byte KindNop = 1;
+    internal const byte KindMss = 2;
+    internal const byte KindWindowScale = 3;
+    internal const byte KindSackPermitted = 4;
+    internal const byte KindSack = 5;
+    internal const byte KindTimestamp = 8;
+
+    private const int SackBlockLength = 8;
+
     [InlineArray(MaxSackBlocks)]
-    private struct SackArray
+    private struct SackBlockArray
     {
-        private SackBlock _e0;
+        private TcpSackBlock _element;
     }
 
-    private SackArray _sack;
+    private SackBlockArray _sackBlocks;
+    private byte _sackBlockCount;
 
-    /// <summary>Maximum segment size (0 = absent).</summary>
-    public ushort Mss;
-    /// <summary>Window scale shift (-1 = absent; values over 14 are clamped to 14 as RFC 7323 says).</summary>
-    public sbyte WindowScale;
-    public bool SackPermitted;
-    public bool HasTimestamp;
-    public uint TsVal, TsEcr;
-    public int SackCount;
+    /// <summary>MSS option (kind 2), or null when absent.</summary>
+    public ushort? MaxSegmentSize { get; set; }
+    /// <summary>Window scale shift count (kind 3), as received (not clamped), or null when absent.</summary>
+    public byte? WindowScale { get; set; }
+    /// <summary>SACK-permitted (kind 4).</summary>
+    public bool SackPermitted { get; set; }
+    /// <summary>Timestamps (kind 8), or null when absent.</summary>
+    public TcpTimestamp? Timestamp { get; set; }
 
-    public static TcpOptions Empty => new() { WindowScale = -1 };
+    /// <summary>Number of SACK blocks (kind 5), 0..4.</summary>
+    public readonly int SackBlockCount => _sackBlockCount;
 
-    public readonly SackBlock Sack(int i) => (uint)i < (uint)SackCount ? _sack[i] : throw new ArgumentOutOfRangeException(nameof(i));
-
-    public void AddSack(SackBlock b)
+    public readonly TcpSackBlock GetSackBlock(int index)
     {
-        if (SackCount == MaxSackBlocks) throw new InvalidOperationException($"at most {MaxSackBlocks} SACK blocks fit in the options");
-        _sack[SackCount++] = b;
+        if ((uint)index >= _sackBlockCount) throw new ArgumentOutOfRangeException(nameof(index), index, $"there are {_sackBlockCount} SACK blocks");
+        return _sackBlocks[index];
     }
 
-    public static WireError Parse(ReadOnlySpan<byte> area, out TcpOptions o)
+    /// <summary>Appends a SACK block; throws when four are already there.</summary>
+    public void AddSackBlock(TcpSackBlock block)
     {
-        o = Empty;
+        if (_sackBlockCount == MaxSackBlocks) throw new InvalidOperationException($"a TCP header holds at most {MaxSackBlocks} SACK blocks");
+        _sackBlocks[_sackBlockCount++] = block;
+    }
+
+    public void ClearSackBlocks() => _sackBlockCount = 0;
+
+    /// <summary>No option present.</summary>
+    public readonly bool IsEmpty => MaxSegmentSize is null && WindowScale is null && !SackPermitted && Timestamp is null && _sackBlockCount == 0;
+
+    /// <summary>
+    /// Parses an options area (the header bytes after the first 20). NOP is skipped, EOL ends the list
+    /// (the rest is padding), unknown kinds are skipped by their length. A later copy of an option
+    /// replaces an earlier one.
+    /// </summary>
+    public static ParseResult Parse(ReadOnlySpan<byte> area, out TcpOptions options)
+    {
+        options = default;
         int i = 0;
         while (i < area.Length)
         {
             byte kind = area[i];
-            if (kind == KindEol) break;
+            if (kind == KindEnd) break;
             if (kind == KindNop)
             {
                 i++;
                 continue;
             }
-            if (i + 1 >= area.Length) return WireError.BadOption;
-            int len = area[i + 1];
-            if (len < 2 || i + len > area.Length) return WireError.BadOption;
-            var v = area.Slice(i + 2, len - 2);
+            if (i + 1 >= area.Length) return ParseResult.BadOption;
+            int length = area[i + 1];
+            if (length < 2 || i + length > area.Length) return ParseResult.BadOption;
+            var body = area.Slice(i + 2, length - 2);
             switch (kind)
             {
                 case KindMss:
-                    if (len != 4) return WireError.BadOption;
-                    o.Mss = BinaryPrimitives.ReadUInt16BigEndian(v);
+                    if (length != 4) return ParseResult.BadOption;
+                    options.MaxSegmentSize = BinaryPrimitives.ReadUInt16BigEndian(body);
                     break;
                 case KindWindowScale:
-                    if (len != 3) return WireError.BadOption;
-                    o.WindowScale = (sbyte)Math.Min((int)v[0], 14);
+                    if (length != 3) return ParseResult.BadOption;
+                    options.WindowScale = body[0];
                     break;
                 case KindSackPermitted:
-                    if (len != 2) return WireError.BadOption;
-                    o.SackPermitted = true;
+                    if (length != 2) return ParseResult.BadOption;
+                    options.SackPermitted = true;
                     break;
                 case KindSack:
-                    if ((len - 2) % 8 != 0 || len == 2) return WireError.BadOption;
-                    for (int k = 0; k + 8 <= v.Length && o.SackCount < MaxSackBlocks; k += 8)
-                        o.AddSack(new SackBlock(BinaryPrimitives.ReadUInt32BigEndian(v[k..]), BinaryPrimitives.ReadUInt32BigEndian(v[(k + 4)..])));
+                    int blocks = body.Length / SackBlockLength;
+                    if (body.Length % SackBlockLength != 0 || blocks is 0 or > MaxSackBlocks) return ParseResult.BadOption;
+                    options._sackBlockCount = 0;
+                    for (int b = 0; b < blocks; b++)
+                    {
+                        var block = body.Slice(b * SackBlockLength, SackBlockLength);
+                        options.AddSackBlock(new TcpSackBlock(BinaryPrimitives.ReadUInt32BigEndian(block), BinaryPrimitives.ReadUInt32BigEndian(block[4..])));
+                    }
                     break;
                 case KindTimestamp:
-                    if (len != 10) return WireError.BadOption;
-                    o.HasTimestamp = true;
-                    o.TsVal = BinaryPrimitives.ReadUInt32BigEndian(v);
-                    o.TsEcr = BinaryPrimitives.ReadUInt32BigEndian(v[4..]);
+                    if (length != 10) return ParseResult.BadOption;
+                    options.Timestamp = new TcpTimestamp(BinaryPrimitives.ReadUInt32BigEndian(body), BinaryPrimitives.ReadUInt32BigEndian(body[4..]));
                     break;
             }
-            i += len;
+            i += length;
         }
-        return WireError.None;
+        return ParseResult.Ok;
     }
 
-    /// <summary>Bytes the options take when emitted, padded to a multiple of 4.</summary>
+    /// <summary>Bytes <see cref="Emit"/> writes: a multiple of 4, possibly over <see cref="MaxLength"/> (which Emit refuses).</summary>
     public readonly int Length
     {
         get
         {
-            int n = (Mss != 0 ? 4 : 0) + (WindowScale >= 0 ? 3 : 0) + (SackPermitted ? 2 : 0)
-                + (HasTimestamp ? 10 : 0) + (SackCount > 0 ? 2 + 8 * SackCount : 0);
-            return (n + 3) & ~3;
+            int n = MaxSegmentSize is null ? 0 : 4;
+            if (Timestamp is not null) n += 12;
+            else if (SackPermitted) n += 4;
+            if (WindowScale is not null) n += 4;
+            if (_sackBlockCount != 0) n += 4 + SackBlockLength * _sackBlockCount;
+            return n;
         }
     }
 
-    /// <summary>Writes the options (NOP-padded to <see cref="Length"/>); returns the bytes written.</summary>
-    public readonly int Emit(Span<byte> b)
+    /// <summary>
+    /// Writes the options in the order and packing Linux uses (MSS; SACK-permitted sharing a word with
+    /// timestamps, or NOP NOP SACK-permitted; NOP window scale; NOP NOP SACK), so every option is
+    /// 4-byte aligned and the area needs no padding. Returns the bytes written, <see cref="Length"/>.
+    /// </summary>
+    public readonly int Emit(Span<byte> area)
     {
-        int total = Length;
-        if (total > 40) throw new InvalidOperationException($"TCP options of {total} bytes exceed the 40-byte limit");
-        if (b.Length < total) throw new ArgumentException($"the options need {total} bytes", nameof(b));
+        int length = Length;
+        if (length > MaxLength) throw new InvalidOperationException($"TCP options need {length} bytes, more than the {MaxLength} a header holds");
+        if (area.Length < length) throw new ArgumentException($"TCP options need {length} bytes, got {area.Length}", nameof(area));
         int i = 0;
-        if (Mss != 0)
+        if (MaxSegmentSize is { } mss)
         {
-            b[i] = KindMss; b[i + 1] = 4;
-            BinaryPrimitives.WriteUInt16BigEndian(b[(i + 2)..], Mss);
+            area[i] = KindMss;
+            area[i + 1] = 4;
+            BinaryPrimitives.WriteUInt16BigEndian(area[(i + 2)..], mss);
             i += 4;
         }
-        if (WindowScale >= 0)
+        if (Timestamp is { } ts)
         {
-            b[i] = KindWindowScale; b[i + 1] = 3; b[i + 2] = (byte)WindowScale;
-            i += 3;
-        }
-        if (SackPermitted)
-        {
-            b[i] = KindSackPermitted; b[i + 1] = 2;
-            i += 2;
-        }
-        if (HasTimestamp)
-        {
-            b[i] = KindTimestamp; b[i + 1] = 10;
-            BinaryPrimitives.WriteUInt32BigEndian(b[(i + 2)..], TsVal);
-            BinaryPrimitives.WriteUInt32BigEndian(b[(i + 6)..], TsEcr);
-            i += 10;
-        }
-        if (SackCount > 0)
-        {
-            b[i] = KindSack; b[i + 1] = (byte)(2 + 8 * SackCount);
-            for (int k = 0; k < SackCount; k++)
+            if (SackPermitted)
             {
-                BinaryPrimitives.WriteUInt32BigEndian(b[(i + 2 + 8 * k)..], _sack[k].Left);
-                BinaryPrimitives.WriteUInt32BigEndian(b[(i + 6 + 8 * k)..], _sack[k].Right);
+                area[i] = KindSackPermitted;
+                area[i + 1] = 2;
             }
-            i += 2 + 8 * SackCount;
+            else
+            {
+                area[i] = KindNop;
+                area[i + 1] = KindNop;
+            }
+            area[i + 2] = KindTimestamp;
+            area[i + 3] = 10;
+            BinaryPrimitives.WriteUInt32BigEndian(area[(i + 4)..], ts.Value);
+            BinaryPrimitives.WriteUInt32BigEndian(area[(i + 8)..], ts.EchoReply);
+            i += 12;
         }
-        while (i < total) b[i++] = KindNop;
-        return total;
+        else if (SackPermitted)
+        {
+            area[i] = KindNop;
+            area[i + 1] = KindNop;
+            area[i + 2] = KindSackPermitted;
+            area[i + 3] = 2;
+            i += 4;
+        }
+        if (WindowScale is { } ws)
+        {
+            area[i] = KindNop;
+            area[i + 1] = KindWindowScale;
+            area[i + 2] = 3;
+            area[i + 3] = ws;
+            i += 4;
+        }
+        if (_sackBlockCount != 0)
+        {
+            area[i] = KindNop;
+            area[i + 1] = KindNop;
+            area[i + 2] = KindSack;
+            area[i + 3] = (byte)(2 + SackBlockLength * _sackBlockCount);
+            i += 4;
+            for (int b = 0; b < _sackBlockCount; b++)
+            {
+                BinaryPrimitives.WriteUInt32BigEndian(area[i..], _sackBlocks[b].Left);
+                BinaryPrimitives.WriteUInt32BigEndian(area[(i + 4)..], _sackBlocks[b].Right);
+                i += SackBlockLength;
+            }
+        }
+        return i;
+    }
+
+    public readonly bool Equals(TcpOptions other)
+    {
+        if (MaxSegmentSize != other.MaxSegmentSize || WindowScale != other.WindowScale || SackPermitted != other.SackPermitted ||
+            Timestamp != other.Timestamp || _sackBlockCount != other._sackBlockCount) return false;
+        for (int b = 0; b < _sackBlockCount; b++)
+            if (_sackBlocks[b] != other._sackBlocks[b]) return false;
+        return true;
+    }
+
+    public override readonly bool Equals(object? obj) => obj is TcpOptions o && Equals(o);
+
+    public override readonly int GetHashCode()
+    {
+        var h = new HashCode();
+        h.Add(MaxSegmentSize);
+        h.Add(WindowScale);
+        h.Add(SackPermitted);
+        h.Add(Timestamp);
+        for (int b = 0; b < _sackBlockCount; b++) h.Add(_sackBlocks[b]);
+        return h.ToHashCode();
+    }
+
+    public static bool operator ==(TcpOptions a, TcpOptions b) => a.Equals(b);
+    public static bool operator !=(TcpOptions a, TcpOptions b) => !a.Equals(b);
+
+    public override readonly string ToString()
+    {
+        var s = new System.Text.StringBuilder("[");
+        if (MaxSegmentSize is { } mss) s.Append(" mss ").Append(mss);
+        if (SackPermitted) s.Append(" sackOK");
+        if (Timestamp is { } ts) s.Append(" TS val ").Append(ts.Value).Append(" ecr ").Append(ts.EchoReply);
+        if (WindowScale is { } ws) s.Append(" wscale ").Append(ws);
+        for (int b = 0; b < _sackBlockCount; b++) s.Append(" sack ").Append(_sackBlocks[b].Left).Append(':').Append(_sackBlocks[b].Right);
+        return s.Append(" ]").ToString();
     }
 }

@@ -1,110 +1,161 @@
 using System.Buffers.Binary;
+using Netmem.Skb;
 
 namespace Netmem.Wire;
 
-[Flags]
-public enum TcpFlags : byte
-{
-    None = 0,
-    Fin = 0x01,
-    Syn = 0x02,
-    Rst = 0x04,
-    Psh = 0x08,
-    Ack = 0x10,
-    Urg = 0x20,
-    Ece = 0x40,
-    Cwr = 0x80,
-}
-
-/// <summary>A view of a TCP segment: the data offset must be at least 5 words and fit the buffer.</summary>
+/// <summary>
+/// A read-only view of a TCP segment (RFC 9293), given the IPv4 payload. TCP has no length field of its
+/// own, so the segment is the whole buffer. <see cref="TryCreate"/> checks the data offset: below 5 is
+/// <see cref="ParseResult.BadHeaderLength"/>, past the buffer is <see cref="ParseResult.Truncated"/>.
+/// Options are parsed on demand by <see cref="TcpOptions.Parse"/>.
+/// </summary>
 public readonly ref struct TcpPacket
 {
     public const int MinHeaderLength = 20;
-    private readonly ReadOnlySpan<byte> _b;
-    private TcpPacket(ReadOnlySpan<byte> b) => _b = b;
+    public const int MaxHeaderLength = 60;
 
-    public static WireError TryCreate(ReadOnlySpan<byte> buffer, out TcpPacket packet)
+    internal const int SourcePortOffset = 0;
+    internal const int DestinationPortOffset = 2;
+    internal const int SequenceOffset = 4;
+    internal const int AcknowledgmentOffset = 8;
+    internal const int DataOffsetOffset = 12;
+    internal const int FlagsOffset = 13;
+    internal const int WindowOffset = 14;
+    internal const int ChecksumOffset = 16;
+    internal const int UrgentOffset = 18;
+
+    private readonly ReadOnlySpan<byte> _buffer;
+
+    internal TcpPacket(ReadOnlySpan<byte> buffer) => _buffer = buffer;
+
+    public static ParseResult TryCreate(ReadOnlySpan<byte> buffer, out TcpPacket packet)
     {
         packet = default;
-        if (buffer.Length < MinHeaderLength) return WireError.Truncated;
-        int doff = (buffer[12] >> 4) * 4;
-        if (doff < MinHeaderLength) return WireError.BadHeaderLength;
-        if (doff > buffer.Length) return WireError.Truncated;
+        if (buffer.Length < MinHeaderLength) return ParseResult.Truncated;
+        int headerLength = (buffer[DataOffsetOffset] >> 4) * 4;
+        if (headerLength < MinHeaderLength) return ParseResult.BadHeaderLength;
+        if (headerLength > buffer.Length) return ParseResult.Truncated;
         packet = new TcpPacket(buffer);
-        return WireError.None;
+        return ParseResult.Ok;
     }
 
-    public ushort SourcePort => BinaryPrimitives.ReadUInt16BigEndian(_b);
-    public ushort DestinationPort => BinaryPrimitives.ReadUInt16BigEndian(_b[2..]);
-    public uint SeqNumber => BinaryPrimitives.ReadUInt32BigEndian(_b[4..]);
-    public uint AckNumber => BinaryPrimitives.ReadUInt32BigEndian(_b[8..]);
-    public int HeaderLength => (_b[12] >> 4) * 4;
-    public TcpFlags Flags => (TcpFlags)_b[13];
-    public ushort Window => BinaryPrimitives.ReadUInt16BigEndian(_b[14..]);
-    public ushort Checksum => BinaryPrimitives.ReadUInt16BigEndian(_b[16..]);
-    public ushort UrgentPointer => BinaryPrimitives.ReadUInt16BigEndian(_b[18..]);
-    public ReadOnlySpan<byte> OptionsArea => _b[MinHeaderLength..HeaderLength];
-    public ReadOnlySpan<byte> Payload => _b[HeaderLength..];
-    /// <summary>Verifies the checksum over the whole segment (header and payload must be readable).</summary>
-    public bool ChecksumOk(Ipv4Address src, Ipv4Address dst) => Wire.Checksum.L4(src, dst, IpProtocol.Tcp, _b) == 0;
+    public ReadOnlySpan<byte> Buffer => _buffer;
+    public ushort SourcePort => BinaryPrimitives.ReadUInt16BigEndian(_buffer[SourcePortOffset..]);
+    public ushort DestinationPort => BinaryPrimitives.ReadUInt16BigEndian(_buffer[DestinationPortOffset..]);
+    public uint SequenceNumber => BinaryPrimitives.ReadUInt32BigEndian(_buffer[SequenceOffset..]);
+    public uint AcknowledgmentNumber => BinaryPrimitives.ReadUInt32BigEndian(_buffer[AcknowledgmentOffset..]);
+    /// <summary>Data offset in bytes (20..60).</summary>
+    public int HeaderLength => (_buffer[DataOffsetOffset] >> 4) * 4;
+    public TcpFlags Flags => (TcpFlags)_buffer[FlagsOffset];
+    /// <summary>The raw window field (unscaled).</summary>
+    public ushort WindowSize => BinaryPrimitives.ReadUInt16BigEndian(_buffer[WindowOffset..]);
+    public ushort Checksum => BinaryPrimitives.ReadUInt16BigEndian(_buffer[ChecksumOffset..]);
+    public ushort UrgentPointer => BinaryPrimitives.ReadUInt16BigEndian(_buffer[UrgentOffset..]);
+    /// <summary>The options area, header bytes 20..<see cref="HeaderLength"/>.</summary>
+    public ReadOnlySpan<byte> Options => _buffer[MinHeaderLength..HeaderLength];
+    public ReadOnlySpan<byte> Payload => _buffer[HeaderLength..];
+    /// <summary>Sequence space the segment occupies: payload bytes, plus one each for SYN and FIN.</summary>
+    public int SegmentLength => Payload.Length + ((Flags & TcpFlags.Syn) != 0 ? 1 : 0) + ((Flags & TcpFlags.Fin) != 0 ? 1 : 0);
+
+    /// <summary>Verifies the checksum over the IPv4 pseudo-header and the whole segment.</summary>
+    public bool VerifyChecksum(Ipv4Address source, Ipv4Address destination) =>
+        PseudoHeader.Checksum(source, destination, IpProtocol.Tcp, _buffer.Length, InetChecksum.Partial(_buffer)) == 0;
 }
 
-/// <summary>A parsed TCP header with its options.</summary>
-public readonly record struct TcpRepr
+/// <summary>A writable view of a TCP segment.</summary>
+public readonly ref struct MutableTcpPacket
 {
-    public ushort SourcePort { get; init; }
-    public ushort DestinationPort { get; init; }
-    public uint Seq { get; init; }
-    public uint Ack { get; init; }
-    public TcpFlags Flags { get; init; }
-    public ushort Window { get; init; }
-    public ushort UrgentPointer { get; init; }
-    public TcpOptions Options { get; init; }
-    public int PayloadLength { get; init; }
+    private readonly Span<byte> _buffer;
 
-    public int HeaderLength => TcpPacket.MinHeaderLength + Options.Length;
-    public int BufferLength => HeaderLength + PayloadLength;
+    internal MutableTcpPacket(Span<byte> buffer) => _buffer = buffer;
 
-    /// <summary>Parses a view. <paramref name="verifyChecksum"/> false when the device vouched for it (or the payload is unreadable).</summary>
-    public static WireError Parse(in TcpPacket p, Ipv4Address src, Ipv4Address dst, bool verifyChecksum, out TcpRepr repr)
+    /// <summary>The same checks as <see cref="TcpPacket.TryCreate"/>.</summary>
+    public static ParseResult TryCreate(Span<byte> buffer, out MutableTcpPacket packet)
     {
-        repr = default;
-        if (verifyChecksum && !p.ChecksumOk(src, dst)) return WireError.BadChecksum;
-        var err = TcpOptions.Parse(p.OptionsArea, out var opts);
-        if (err != WireError.None) return err;
-        repr = new TcpRepr
+        var r = TcpPacket.TryCreate(buffer, out _);
+        packet = r == ParseResult.Ok ? new MutableTcpPacket(buffer) : default;
+        return r;
+    }
+
+    public TcpPacket ReadOnly => new(_buffer);
+    public static implicit operator TcpPacket(MutableTcpPacket packet) => packet.ReadOnly;
+
+    public Span<byte> Buffer => _buffer;
+
+    public ushort SourcePort
+    {
+        get => ReadOnly.SourcePort;
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[TcpPacket.SourcePortOffset..], value);
+    }
+
+    public ushort DestinationPort
+    {
+        get => ReadOnly.DestinationPort;
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[TcpPacket.DestinationPortOffset..], value);
+    }
+
+    public uint SequenceNumber
+    {
+        get => ReadOnly.SequenceNumber;
+        set => BinaryPrimitives.WriteUInt32BigEndian(_buffer[TcpPacket.SequenceOffset..], value);
+    }
+
+    public uint AcknowledgmentNumber
+    {
+        get => ReadOnly.AcknowledgmentNumber;
+        set => BinaryPrimitives.WriteUInt32BigEndian(_buffer[TcpPacket.AcknowledgmentOffset..], value);
+    }
+
+    /// <summary>The data offset in bytes (20..60, a multiple of 4); setting it clears the reserved bits.</summary>
+    public int HeaderLength
+    {
+        get => ReadOnly.HeaderLength;
+        set
         {
-            SourcePort = p.SourcePort, DestinationPort = p.DestinationPort, Seq = p.SeqNumber, Ack = p.AckNumber,
-            Flags = p.Flags, Window = p.Window, UrgentPointer = p.UrgentPointer, Options = opts, PayloadLength = p.Payload.Length,
-        };
-        return WireError.None;
+            if (value is < TcpPacket.MinHeaderLength or > TcpPacket.MaxHeaderLength || value % 4 != 0)
+                throw new ArgumentOutOfRangeException(nameof(value), value, "TCP header length is 20..60 in steps of 4");
+            _buffer[TcpPacket.DataOffsetOffset] = (byte)((value / 4) << 4);
+        }
     }
 
-    /// <summary>Writes the header (with options) at the start of <paramref name="b"/>, checksum field 0; returns the header length.</summary>
-    public int EmitHeader(Span<byte> b)
+    public TcpFlags Flags
     {
-        int h = HeaderLength;
-        if (h > 60) throw new InvalidOperationException($"a TCP header of {h} bytes exceeds 60");
-        if (b.Length < h) throw new ArgumentException($"the header needs {h} bytes", nameof(b));
-        BinaryPrimitives.WriteUInt16BigEndian(b, SourcePort);
-        BinaryPrimitives.WriteUInt16BigEndian(b[2..], DestinationPort);
-        BinaryPrimitives.WriteUInt32BigEndian(b[4..], Seq);
-        BinaryPrimitives.WriteUInt32BigEndian(b[8..], Ack);
-        b[12] = (byte)(h / 4 << 4);
-        b[13] = (byte)Flags;
-        BinaryPrimitives.WriteUInt16BigEndian(b[14..], Window);
-        b[16] = b[17] = 0;
-        BinaryPrimitives.WriteUInt16BigEndian(b[18..], UrgentPointer);
-        Options.Emit(b[TcpPacket.MinHeaderLength..h]);
-        return h;
+        get => ReadOnly.Flags;
+        set => _buffer[TcpPacket.FlagsOffset] = (byte)value;
     }
 
-    /// <summary>Writes the header into <paramref name="segment"/> (payload already in place) and fills the full checksum.</summary>
-    public void Emit(Span<byte> segment, Ipv4Address src, Ipv4Address dst)
+    public ushort WindowSize
     {
-        if (segment.Length < BufferLength) throw new ArgumentException($"the segment needs {BufferLength} bytes", nameof(segment));
-        var s = segment[..BufferLength];
-        EmitHeader(s);
-        BinaryPrimitives.WriteUInt16BigEndian(s[16..], Checksum.L4(src, dst, IpProtocol.Tcp, s));
+        get => ReadOnly.WindowSize;
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[TcpPacket.WindowOffset..], value);
     }
+
+    public ushort Checksum
+    {
+        get => ReadOnly.Checksum;
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[TcpPacket.ChecksumOffset..], value);
+    }
+
+    public ushort UrgentPointer
+    {
+        get => ReadOnly.UrgentPointer;
+        set => BinaryPrimitives.WriteUInt16BigEndian(_buffer[TcpPacket.UrgentOffset..], value);
+    }
+
+    public Span<byte> Options => _buffer[TcpPacket.MinHeaderLength..HeaderLength];
+    public Span<byte> Payload => _buffer[HeaderLength..];
+
+    /// <summary>Computes and stores the full checksum over pseudo-header and segment.</summary>
+    public void FillChecksum(Ipv4Address source, Ipv4Address destination)
+    {
+        Checksum = 0;
+        Checksum = PseudoHeader.Checksum(source, destination, IpProtocol.Tcp, _buffer.Length, InetChecksum.Partial(_buffer));
+    }
+
+    /// <summary>
+    /// Stores the pseudo-header sum for a device that completes the checksum (CHECKSUM_PARTIAL with
+    /// csum_start at this header and csum_offset 16).
+    /// </summary>
+    public void FillPartialChecksum(Ipv4Address source, Ipv4Address destination) =>
+        Checksum = PseudoHeader.PartialChecksum(source, destination, IpProtocol.Tcp, _buffer.Length);
 }
