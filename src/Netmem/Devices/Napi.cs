@@ -27,6 +27,7 @@ public sealed class Napi : INapiOwner, IDisposable
     private const int Sched = 1, Missed = 2, Disabled = 4;
 
     private readonly INapiPoller _poller;
+    private INapiPoller? _deferred;
     private readonly SemaphoreSlim _wake = new(0);
     private int _state;
     private int _owner; // managed thread id currently polling, 0 when none
@@ -46,6 +47,23 @@ public sealed class Napi : INapiOwner, IDisposable
 
     public string Name { get; }
     public uint NapiId { get; }
+
+    /// <summary>
+    /// Work that runs after the driver in every poll of this context, with its own budget: the stack's
+    /// timers and the socket commands posted to the flows this context owns (what the kernel does in
+    /// the same softirq after <c>net_rx_action</c>). Set once, before the context runs. Returning its
+    /// whole budget keeps the context scheduled.
+    /// </summary>
+    public INapiPoller? DeferredWork
+    {
+        get => _deferred;
+        set
+        {
+            if (_deferred is not null && value is not null && !ReferenceEquals(_deferred, value))
+                throw new InvalidOperationException($"NAPI {Name} already has deferred work attached");
+            _deferred = value;
+        }
+    }
     public int Budget { get; }
     /// <summary>Thread polling right now (0 when none).</summary>
     public int PollThreadId => Volatile.Read(ref _owner);
@@ -121,13 +139,17 @@ public sealed class Napi : INapiOwner, IDisposable
     private int PollLocked()
     {
         int work;
+        int deferred = 0;
         using (NapiScope.Enter(NapiId))
+        {
             work = _poller.Poll(this, Budget);
+            if (_deferred is not null) deferred = _deferred.Poll(this, Budget);
+        }
         if ((uint)work > (uint)Budget)
             throw new InvalidOperationException($"NAPI {Name}: driver poll returned {work}, more than its budget {Budget}");
         Interlocked.Increment(ref _polls);
         Interlocked.Add(ref _work, work);
-        if (work == Budget) Interlocked.Increment(ref _exhausted); // stays scheduled: more work is waiting
+        if (work == Budget || deferred >= Budget) Interlocked.Increment(ref _exhausted); // stays scheduled: more work is waiting
         else CompleteDone();
         return work;
     }
