@@ -107,9 +107,13 @@ public sealed class StackContext : INapiPoller, IDisposable
         int fired = Timers.RunExpired(now, budget);
         if (fired > 0) Interlocked.Add(ref _timersFired, fired);
         done += fired;
+        if (wakeExpired) _wakeProgrammedUs = long.MaxValue; // the programmed wake has fired
         long next = Timers.NextDueUs;
         if (next <= now) Kick(); // budget exhausted: come back
-        else if (next != _wakeProgrammedUs || fired > 0 || wakeExpired) ProgramWake(next);
+        else if (next < _wakeProgrammedUs) ProgramWake(next);
+        // A wake programmed earlier than the next deadline (its timer was moved later or cancelled) is
+        // left alone: it costs one empty poll, where reprogramming on every re-arm would cost a timer
+        // update per ACK.
         return Math.Min(done, budget);
     }
 
