@@ -120,6 +120,8 @@ public sealed unsafe partial class SkBuff
     public bool IsShared => Volatile.Read(ref _users) != 1;
     /// <summary><c>next</c>: link in a frag_list or a queue.</summary>
     public SkBuff? Next { get; set; }
+    // Link in the owner cache's deferred-free list (skb_attempt_defer_free); set only while waiting there.
+    internal SkBuff? DeferNext;
 
     /// <summary><c>skb_mark_for_recycle</c>: frags from page_pools go back to them on free.</summary>
     public void MarkForRecycle() => PpRecycle = true;

@@ -13,6 +13,13 @@ public sealed record SkbCacheOptions
     public int Capacity { get; init; } = 256;
     /// <summary>ptr_ring size of the head page_pool (0 = the page_pool default).</summary>
     public int HeadPoolSize { get; init; }
+    /// <summary>
+    /// Most skbs freed on other threads that wait for the owner to free them (<c>skb_defer_max</c>; the
+    /// kernel's default is 64); beyond it they are freed where they are and their objects left to the GC.
+    /// Default 0 (off): only an owner that drains regularly (a NAPI poll calling
+    /// <see cref="SkbCache.DrainDeferred"/>) should turn it on, or freed data waits for its next allocation.
+    /// </summary>
+    public int DeferMax { get; init; }
 }
 
 /// <summary>
@@ -26,6 +33,14 @@ public sealed record SkbCacheOptions
 /// thread-safe way (page_pool ring, page refcounts) and the objects are left to the GC, as the kernel
 /// frees a remote skb to the slab. Heads over a page come straight from the arena.
 /// </para>
+/// <para>
+/// An skb freed on another thread (a socket reader done with received data) is instead handed back to
+/// the owner on a lock-free list, as <c>skb_attempt_defer_free</c> sends it to the CPU that allocated
+/// it: the owner frees it on its next allocation (or <see cref="DrainDeferred"/>), so its pages go
+/// straight back into the page_pool cache and its objects into the free lists, and a receive path
+/// whose reader runs on another thread still allocates nothing. <see cref="DeferKick"/> tells the owner
+/// when half of <see cref="SkbCacheOptions.DeferMax"/> is waiting.
+/// </para>
 /// </summary>
 public sealed unsafe class SkbCache : IDisposable
 {
@@ -36,8 +51,11 @@ public sealed unsafe class SkbCache : IDisposable
     private int _skbCount, _shCount;
     private int _owner;
     private uint _napiId; // when nonzero, the owner is whoever polls this NAPI context (any thread)
-    private long _allocs, _frees, _remoteAllocs, _remoteFrees;
+    private long _allocs, _frees, _remoteAllocs, _remoteFrees, _deferredFrees;
     private bool _disposed;
+    private readonly int _deferMax;
+    private SkBuff? _deferred; // LIFO of skbs freed elsewhere, linked by DeferNext
+    private int _deferredCount;
 
     public SkbCache(SkbCacheOptions? options = null)
     {
@@ -53,7 +71,15 @@ public sealed unsafe class SkbCache : IDisposable
         _skbs = new SkBuff?[options.Capacity];
         _shinfos = new SkbSharedInfo?[options.Capacity];
         _owner = Environment.CurrentManagedThreadId;
+        _deferMax = Math.Max(0, options.DeferMax);
     }
+
+    /// <summary>Called (on the freeing thread) when half of the defer limit is waiting: schedule the owner so it drains.</summary>
+    public Action? DeferKick { get; set; }
+    /// <summary>skbs freed on other threads now waiting for the owner.</summary>
+    public int DeferredCount => Volatile.Read(ref _deferredCount);
+    /// <summary>skbs ever handed back to the owner for freeing.</summary>
+    public long DeferredFrees => Interlocked.Read(ref _deferredFrees);
 
     /// <summary>The page_pool heads are carved from.</summary>
     public PagePool HeadPool => _headPool;
@@ -182,8 +208,66 @@ public sealed unsafe class SkbCache : IDisposable
         }
         if (skb.ShinfoField is null) throw new NetmemException($"kfree_skb on skb#{skb.Id}: already freed (double free)");
         if (!skb.DropUser()) return;
+        if (!OnOwner && TryDefer(skb)) return;
         ReleaseData(skb);
         RecycleSkb(skb);
+    }
+
+    private bool TryDefer(SkBuff skb)
+    {
+        if (_disposed || _deferMax == 0) return false;
+        int n = Interlocked.Increment(ref _deferredCount);
+        if (n > _deferMax)
+        {
+            Interlocked.Decrement(ref _deferredCount);
+            return false;
+        }
+        SkBuff? head;
+        do
+        {
+            head = Volatile.Read(ref _deferred);
+            skb.DeferNext = head;
+        }
+        while (Interlocked.CompareExchange(ref _deferred, skb, head) != head);
+        Interlocked.Increment(ref _deferredFrees);
+        if (n == (_deferMax + 1) / 2) DeferKick?.Invoke();
+        if (_disposed) DrainDeferredCore(); // raced with Dispose: nobody else will
+        return true;
+    }
+
+    /// <summary>
+    /// <c>skb_defer_free_flush</c>: the owner frees the skbs other threads handed back. Returns how many.
+    /// Safe to call often: an empty list costs one read.
+    /// </summary>
+    public int DrainDeferred()
+    {
+        if (Volatile.Read(ref _deferred) is null) return 0;
+        if (!OnOwner && !_disposed)
+            throw new NetmemException($"skb defer flush from thread {Environment.CurrentManagedThreadId} outside the cache's owner (thread {_owner}, NAPI {_napiId})");
+        return DrainDeferredCore();
+    }
+
+    /// <summary>
+    /// Frees the deferred skbs from any thread, for an owner that is quiesced (its NAPI disabled while
+    /// its queue restarts, or being torn down), so nothing waits on a poll that will not come.
+    /// </summary>
+    internal int DrainDeferredQuiesced() => DrainDeferredCore();
+
+    private int DrainDeferredCore()
+    {
+        var list = Interlocked.Exchange(ref _deferred, null);
+        int n = 0;
+        while (list is not null)
+        {
+            var next = list.DeferNext;
+            list.DeferNext = null;
+            ReleaseData(list);
+            RecycleSkb(list);
+            list = next;
+            n++;
+        }
+        if (n != 0) Interlocked.Add(ref _deferredCount, -n);
+        return n;
     }
 
     /// <summary><c>consume_skb</c>.</summary>
@@ -313,6 +397,7 @@ public sealed unsafe class SkbCache : IDisposable
     {
         if (OnOwner)
         {
+            if (Volatile.Read(ref _deferred) is not null) DrainDeferredCore();
             _allocs++;
             if (_skbCount > 0) return _skbs[--_skbCount]!;
         }
@@ -355,6 +440,7 @@ public sealed unsafe class SkbCache : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        DrainDeferredCore();
         Array.Clear(_skbs);
         Array.Clear(_shinfos);
         _skbCount = _shCount = 0;

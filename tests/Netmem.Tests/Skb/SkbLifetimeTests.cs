@@ -175,9 +175,9 @@ public sealed class SkbLifetimeTests
     }
 
     [Fact]
-    public void Frees_from_another_thread_return_the_data_and_leave_the_object_to_the_gc()
+    public void Frees_from_another_thread_are_deferred_to_the_owner_which_recycles_them()
     {
-        var env = new SkbTestEnv();
+        var env = new SkbTestEnv(deferMax: 64);
         var skb = env.PoolSkb(54, 1000, 1000);
         var clone = skb.Clone();
         var t = new Thread(() =>
@@ -187,9 +187,35 @@ public sealed class SkbLifetimeTests
         });
         t.Start();
         t.Join();
+        Assert.Equal(2, env.Cache.DeferredCount);
+        Assert.Equal(2, env.Cache.DrainDeferred());
         Assert.Equal(0, env.Cache.LiveSkbs);
-        Assert.Equal(0, env.Cache.CachedSkbs);
+        Assert.Equal(2, env.Cache.CachedSkbs); // both objects back on the owner's free list
+        env.Dispose();
+    }
+
+    [Fact]
+    public void Without_deferral_frees_from_another_thread_return_the_data_and_leave_the_object_to_the_gc()
+    {
+        var env = new SkbTestEnv();
+        var cache = new SkbCache(new SkbCacheOptions { Arena = env.Arena, DeferMax = 0 });
+        var skb = cache.NapiAlloc(54)!;
+        skb.MarkForRecycle();
+        skb.AddRxFragNetmem(env.PoolPage(), 0, 1000, PageArena.PageSize);
+        skb.AddRxFragNetmem(env.PoolPage(), 0, 1000, PageArena.PageSize);
+        var clone = skb.Clone();
+        var t = new Thread(() =>
+        {
+            clone.Free();
+            skb.Free();
+        });
+        t.Start();
+        t.Join();
+        Assert.Equal(0, cache.DeferredCount);
+        Assert.Equal(0, cache.LiveSkbs);
+        Assert.Equal(0, cache.CachedSkbs);
         Assert.Equal(2, env.Pool.GetStats().RecycleRing);
+        cache.Dispose();
         env.Dispose();
     }
 

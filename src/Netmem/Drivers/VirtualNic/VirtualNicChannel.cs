@@ -17,8 +17,11 @@ internal sealed class VirtualNicChannel : INapiPoller, IDisposable
         Index = index;
         Napi = new Napi($"{nic.Name}-{index}", this);
         Napi.Disable(); // enabled when a ring starts
-        Cache = new SkbCache(new SkbCacheOptions { Arena = nic.Arena });
+        // Received skbs are freed by socket readers on other threads: they come back here to be freed
+        // on the NAPI context (skb_attempt_defer_free), which drains them at the start of every poll.
+        Cache = new SkbCache(new SkbCacheOptions { Arena = nic.Arena, DeferMax = 64 });
         Cache.BindToNapi(Napi);
+        Cache.DeferKick = () => Napi.Schedule();
     }
 
     public int Index { get; }
@@ -26,10 +29,16 @@ internal sealed class VirtualNicChannel : INapiPoller, IDisposable
     public SkbCache Cache { get; }
     public VirtualNicRxRing? Ring => Volatile.Read(ref _ring);
 
-    public void Attach(VirtualNicRxRing? ring) => Volatile.Write(ref _ring, ring);
+    /// <summary>Attaches a ring; called with the NAPI context disabled, so deferred frees are flushed here.</summary>
+    public void Attach(VirtualNicRxRing? ring)
+    {
+        Cache.DrainDeferredQuiesced();
+        Volatile.Write(ref _ring, ring);
+    }
 
     public int Poll(Napi napi, int budget)
     {
+        Cache.DrainDeferred();
         var ring = Volatile.Read(ref _ring);
         return ring is null ? 0 : ring.Clean(budget, Cache);
     }
