@@ -1,0 +1,426 @@
+using Netmem.Stack.Tcp;
+
+namespace Netmem.Tests.Tcp.Components;
+
+/// <summary>NewReno and CUBIC driven by a toy sender: every RTT, one ACK per <c>ackSegs</c> segments of cwnd, spread over the RTT.</summary>
+public sealed class CongestionControlTests
+{
+    private const int Mss = 1000;
+
+    private static TcpCongestionState Fresh(ICongestionControl cc, long nowUs = 0)
+    {
+        var s = new TcpCongestionState { Mss = Mss, Ssthresh = long.MaxValue, CwndLimited = true };
+        cc.Init(ref s, nowUs);
+        return s;
+    }
+
+    /// <summary>One round trip: the whole cwnd at the round's start is acknowledged, <paramref name="ackSegs"/> segments per ACK.</summary>
+    private static void Round(ICongestionControl cc, ref TcpCongestionState s, ref long nowUs, long rttUs, int ackSegs = 1)
+    {
+        long segs = Math.Max(1, s.Cwnd / Mss);
+        long acks = (segs + ackSegs - 1) / ackSegs;
+        for (long i = 0; i < acks; i++)
+        {
+            nowUs += rttUs / acks;
+            s.BytesInFlight = s.Cwnd;
+            long n = Math.Min(ackSegs, segs - i * ackSegs); // the last ACK may cover fewer
+            cc.OnAck(ref s, n * Mss, rttUs, nowUs);
+        }
+    }
+
+    /// <summary>Puts <paramref name="cc"/> in congestion avoidance at <paramref name="cwndSegs"/> after a loss there.</summary>
+    private static TcpCongestionState AfterLoss(ICongestionControl cc, int cwndSegs, long nowUs = 0)
+    {
+        var s = Fresh(cc);
+        s.Cwnd = (long)cwndSegs * Mss;
+        s.BytesInFlight = s.Cwnd;
+        cc.OnEnterRecovery(ref s, nowUs);
+        s.InRecovery = true;
+        cc.OnExitRecovery(ref s, nowUs);
+        s.InRecovery = false;
+        return s;
+    }
+
+    // ---- registry ----
+
+    [Fact]
+    public void Create_knows_cubic_as_default_and_reno()
+    {
+        Assert.Equal("cubic", CongestionControl.Default);
+        Assert.Equal(["cubic", "reno"], CongestionControl.Names);
+        Assert.IsType<Cubic>(CongestionControl.Create());
+        Assert.IsType<Cubic>(CongestionControl.Create("cubic"));
+        Assert.IsType<NewReno>(CongestionControl.Create("reno"));
+        Assert.Equal("reno", CongestionControl.Create("reno").Name);
+        Assert.NotSame(CongestionControl.Create("cubic"), CongestionControl.Create("cubic")); // one per connection
+    }
+
+    [Fact]
+    public void Create_refuses_an_unknown_name_naming_it_and_the_known_ones()
+    {
+        var e = Assert.Throws<ArgumentException>(() => CongestionControl.Create("bbr"));
+        Assert.Contains("\"bbr\"", e.Message);
+        Assert.Contains("cubic", e.Message);
+        Assert.Contains("reno", e.Message);
+        Assert.Throws<ArgumentException>(() => CongestionControl.Create("Cubic")); // names are exact, like Linux
+        Assert.Throws<ArgumentNullException>(() => CongestionControl.Create(null!));
+    }
+
+    // ---- shared behaviour ----
+
+    [Theory]
+    [InlineData("reno", 1000, 10_000)]
+    [InlineData("cubic", 1460, 14_600)]
+    [InlineData("reno", 536, 5_360)]
+    [InlineData("cubic", 9000, 18_000)] // max(2·MSS, 14600) caps jumbo segments at 2
+    public void Init_sets_the_RFC_6928_initial_window(string name, int mss, long iw)
+    {
+        var cc = CongestionControl.Create(name);
+        var s = new TcpCongestionState { Mss = mss };
+        cc.Init(ref s, 0);
+        Assert.Equal(iw, s.Cwnd);
+        Assert.Equal(long.MaxValue, s.Ssthresh);
+    }
+
+    [Fact]
+    public void Init_without_an_MSS_is_a_misuse()
+    {
+        var s = new TcpCongestionState();
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new NewReno().Init(ref s, 0));
+        Assert.Contains("MSS", e.Message);
+    }
+
+    [Theory]
+    [InlineData("reno")]
+    [InlineData("cubic")]
+    public void Slow_start_doubles_cwnd_per_RTT_with_one_or_two_segments_per_ACK(string name)
+    {
+        foreach (int ackSegs in new[] { 1, 2 })
+        {
+            var cc = CongestionControl.Create(name);
+            var s = Fresh(cc);
+            long now = 0;
+            for (int r = 0; r < 5; r++)
+            {
+                long before = s.Cwnd;
+                Round(cc, ref s, ref now, 10_000, ackSegs);
+                Assert.Equal(2 * before, s.Cwnd);
+            }
+            Assert.Equal(320 * Mss, s.Cwnd);
+        }
+    }
+
+    [Theory]
+    [InlineData("reno")]
+    [InlineData("cubic")]
+    public void Abc_limits_a_stretch_ACK_to_two_segments_of_growth(string name)
+    {
+        var cc = CongestionControl.Create(name);
+        var s = Fresh(cc);
+        cc.OnAck(ref s, 8 * Mss, 10_000, 1);
+        Assert.Equal(12 * Mss, s.Cwnd);
+    }
+
+    [Theory]
+    [InlineData("reno")]
+    [InlineData("cubic")]
+    public void Slow_start_stops_at_ssthresh(string name)
+    {
+        var cc = CongestionControl.Create(name);
+        var s = Fresh(cc);
+        s.Ssthresh = 11 * Mss + 500;
+        cc.OnAck(ref s, Mss + 500, 10_000, 1);
+        Assert.Equal(11 * Mss + 500, s.Cwnd);
+        // The rest of an ACK that crosses ssthresh counts in congestion avoidance: far less than slow start's.
+        cc.OnAck(ref s, 2 * Mss, 10_000, 2);
+        Assert.InRange(s.Cwnd, 11 * Mss + 500, 11 * Mss + 750);
+    }
+
+    [Theory]
+    [InlineData("reno")]
+    [InlineData("cubic")]
+    public void Nothing_grows_when_not_cwnd_limited_or_in_recovery(string name)
+    {
+        var cc = CongestionControl.Create(name);
+        var s = Fresh(cc);
+        s.CwndLimited = false;
+        cc.OnAck(ref s, 2 * Mss, 10_000, 1);
+        Assert.Equal(10 * Mss, s.Cwnd);
+        s.CwndLimited = true;
+        s.InRecovery = true;
+        cc.OnAck(ref s, 2 * Mss, 10_000, 2);
+        Assert.Equal(10 * Mss, s.Cwnd);
+    }
+
+    [Theory]
+    [InlineData("reno")]
+    [InlineData("cubic")]
+    public void Undo_restores_cwnd_and_ssthresh_from_before_the_reduction(string name)
+    {
+        var cc = CongestionControl.Create(name);
+        var s = Fresh(cc);
+        s.Cwnd = 50 * Mss;
+        s.Ssthresh = 80 * Mss;
+        s.BytesInFlight = s.Cwnd;
+        cc.OnEnterRecovery(ref s, 1000);
+        Assert.True(s.Cwnd < 50 * Mss);
+        cc.OnUndo(ref s, 2000);
+        Assert.Equal(50 * Mss, s.Cwnd);
+        Assert.Equal(80 * Mss, s.Ssthresh);
+
+        // Nothing saved any more: a second undo changes nothing.
+        s.Cwnd = 7 * Mss;
+        cc.OnUndo(ref s, 3000);
+        Assert.Equal(7 * Mss, s.Cwnd);
+
+        // Undo of a timeout.
+        s.Cwnd = 40 * Mss;
+        s.BytesInFlight = s.Cwnd;
+        cc.OnRetransmitTimeout(ref s, 4000);
+        Assert.Equal(Mss, s.Cwnd);
+        cc.OnUndo(ref s, 5000);
+        Assert.Equal(40 * Mss, s.Cwnd);
+        Assert.Equal(80 * Mss, s.Ssthresh);
+    }
+
+    // ---- NewReno ----
+
+    [Fact]
+    public void Reno_congestion_avoidance_adds_one_MSS_per_RTT_counted_in_bytes()
+    {
+        var cc = new NewReno();
+        var s = AfterLoss(cc, 40);
+        Assert.Equal(20 * Mss, s.Cwnd);
+        long now = 0;
+        for (int r = 1; r <= 5; r++)
+        {
+            Round(cc, ref s, ref now, 50_000);
+            Assert.Equal((20 + r) * Mss, s.Cwnd);
+        }
+        // Delayed ACKs (two segments each) grow it the same: growth is counted in bytes, not ACKs.
+        for (int r = 1; r <= 4; r++)
+        {
+            Round(cc, ref s, ref now, 50_000, 2);
+            Assert.Equal((25 + r) * Mss, s.Cwnd);
+        }
+    }
+
+    [Fact]
+    public void Reno_loss_sets_ssthresh_and_cwnd_to_half_the_flight_but_at_least_two_segments()
+    {
+        var cc = new NewReno();
+        var s = Fresh(cc);
+        s.Cwnd = 40 * Mss;
+        s.BytesInFlight = 30 * Mss; // not all of cwnd in flight: the flight counts (RFC 5681 (4))
+        cc.OnEnterRecovery(ref s, 0);
+        Assert.Equal(15 * Mss, s.Ssthresh);
+        Assert.Equal(15 * Mss, s.Cwnd); // RFC 6675 style: no 3·MSS inflation
+        s.InRecovery = true;
+        s.Cwnd = 17 * Mss;
+        cc.OnExitRecovery(ref s, 0);
+        Assert.Equal(15 * Mss, s.Cwnd);
+
+        s.InRecovery = false;
+        s.BytesInFlight = 3 * Mss;
+        cc.OnEnterRecovery(ref s, 0);
+        Assert.Equal(2 * Mss, s.Ssthresh);
+    }
+
+    [Fact]
+    public void Reno_RTO_sets_the_loss_window_and_a_second_RTO_keeps_ssthresh()
+    {
+        var cc = new NewReno();
+        var s = Fresh(cc);
+        s.Cwnd = 40 * Mss;
+        s.BytesInFlight = 40 * Mss;
+        cc.OnRetransmitTimeout(ref s, 0);
+        Assert.Equal(Mss, s.Cwnd);
+        Assert.Equal(20 * Mss, s.Ssthresh);
+        s.InRecovery = true;
+        s.BytesInFlight = Mss;
+        cc.OnRetransmitTimeout(ref s, 1_000_000);
+        Assert.Equal(Mss, s.Cwnd);
+        Assert.Equal(20 * Mss, s.Ssthresh);
+
+        // Then slow start up to ssthresh, then congestion avoidance.
+        s.InRecovery = false;
+        long now = 2_000_000;
+        for (int r = 0; r < 5; r++) Round(cc, ref s, ref now, 10_000);
+        Assert.Equal(20 * Mss, s.Cwnd); // 1, 2, 4, 8, 16, then 20 (capped at ssthresh)
+    }
+
+    // ---- CUBIC ----
+
+    [Fact]
+    public void Cubic_loss_sets_ssthresh_to_0_7_W_and_remembers_W_max_with_fast_convergence()
+    {
+        var cc = new Cubic();
+        var s = Fresh(cc);
+        s.Cwnd = 100 * Mss;
+        s.BytesInFlight = s.Cwnd;
+        cc.OnEnterRecovery(ref s, 0);
+        Assert.Equal(70 * Mss, s.Ssthresh);
+        Assert.Equal(70 * Mss, s.Cwnd);
+        Assert.Equal(100, cc.WMax, 9);
+
+        // A second loss below W_max: fast convergence remembers less, W_max = cwnd·(1 + β)/2.
+        s.Cwnd = 80 * Mss;
+        cc.OnEnterRecovery(ref s, 1);
+        Assert.Equal(56 * Mss, s.Ssthresh);
+        Assert.Equal(68, cc.WMax, 9);
+
+        cc.FastConvergence = false;
+        s.Cwnd = 60 * Mss;
+        cc.OnEnterRecovery(ref s, 2);
+        Assert.Equal(60, cc.WMax, 9);
+
+        s.Cwnd = 2 * Mss;
+        cc.OnEnterRecovery(ref s, 3);
+        Assert.Equal(2 * Mss, s.Ssthresh); // floor of two segments
+    }
+
+    [Fact]
+    public void Cubic_reaches_W_max_at_time_K_after_a_concave_then_convex_curve()
+    {
+        var cc = new Cubic();
+        var s = AfterLoss(cc, 100);
+        const long rtt = 100_000;
+        long start = 10_000_000, now = start;
+        Round(cc, ref s, ref now, rtt); // starts the epoch at the first ACK
+        double k = Math.Cbrt(100 * (1 - Cubic.Beta) / Cubic.C);
+        Assert.Equal(k, cc.K, 9);
+        Assert.InRange(cc.K, 4.21, 4.22);
+
+        var cwndAt = new List<(double t, double w)>();
+        while (now - start < 8_000_000)
+        {
+            Round(cc, ref s, ref now, rtt);
+            cwndAt.Add(((now - start) / 1e6, (double)s.Cwnd / Mss));
+        }
+
+        // At t ≈ K the window is back at W_max (the plateau).
+        var atK = cwndAt.MinBy(p => Math.Abs(p.t - k));
+        Assert.InRange(atK.w, 98.5, 101.5);
+
+        // Concave before K: growth per RTT shrinks; convex after: it grows.
+        double Growth(double t0, double t1)
+        {
+            var a = cwndAt.MinBy(p => Math.Abs(p.t - t0));
+            var b = cwndAt.MinBy(p => Math.Abs(p.t - t1));
+            return (b.w - a.w) / (b.t - a.t);
+        }
+        double early = Growth(0.5, 1.5), late = Growth(3.0, 4.0), plateau = Growth(3.9, 4.5), after = Growth(5.5, 6.5), later = Growth(6.5, 7.5);
+        Assert.True(early > late, $"concave: {early} then {late} segments/s");
+        Assert.True(plateau < late, $"plateau {plateau} segments/s");
+        Assert.True(after > plateau && later > after, $"convex: {plateau}, {after}, {later} segments/s");
+
+        // And it follows the formula: at 6 s the window is close to W_cubic(6 s).
+        var at6 = cwndAt.MinBy(p => Math.Abs(p.t - 6.0));
+        double expected = Cubic.C * Math.Pow(at6.t - k, 3) + 100;
+        Assert.InRange(at6.w, expected - 2, expected + 3);
+        // No cwnd jump: the target is bounded by 1.5·cwnd per RTT.
+        for (int i = 1; i < cwndAt.Count; i++) Assert.True(cwndAt[i].w <= cwndAt[i - 1].w * 1.5 + 1);
+    }
+
+    [Fact]
+    public void Cubic_follows_the_Reno_friendly_estimate_at_small_RTT_and_cwnd()
+    {
+        var cc = new Cubic();
+        var s = AfterLoss(cc, 10); // cwnd 7, W_max 10, K ≈ 1.96 s
+        const long rtt = 1_000; // 1 ms: cubic's time-based growth is tiny next to Reno's per-RTT growth
+        long now = 0;
+        for (int r = 0; r < 4; r++) Round(cc, ref s, ref now, rtt);
+        double w = (double)s.Cwnd / Mss;
+        // Four RTTs of α_cubic ≈ 0.53 segments each (slightly less, as cwnd grows during each round).
+        Assert.InRange(w, 7 + 4 * Cubic.RenoAlpha - 0.35, 7 + 4 * Cubic.RenoAlpha + 0.01);
+        Assert.True(cc.WCubic((now - 0) / 1e6) < 7.1, "W_cubic itself has hardly moved");
+        Assert.Equal(cc.WEst, w, 0.01);
+
+        // Past the window before the reduction (cwnd_prior = 10), α becomes 1: a segment per RTT, like Reno.
+        while (s.Cwnd < 11 * Mss) Round(cc, ref s, ref now, rtt);
+        long before = s.Cwnd;
+        for (int r = 0; r < 4; r++) Round(cc, ref s, ref now, rtt);
+        Assert.InRange(s.Cwnd - before, 3.6 * Mss, 4.0 * Mss);
+    }
+
+    [Fact]
+    public void Cubic_RTO_sets_the_loss_window_forgets_W_max_and_restarts_with_K_0()
+    {
+        var cc = new Cubic();
+        var s = Fresh(cc);
+        s.Cwnd = 100 * Mss;
+        s.BytesInFlight = s.Cwnd;
+        cc.OnRetransmitTimeout(ref s, 0);
+        Assert.Equal(Mss, s.Cwnd);
+        Assert.Equal(70 * Mss, s.Ssthresh);
+        Assert.Equal(0, cc.WMax);
+
+        s.InRecovery = true;
+        cc.OnRetransmitTimeout(ref s, 1_000_000); // a repeated timeout keeps ssthresh
+        Assert.Equal(70 * Mss, s.Ssthresh);
+        s.InRecovery = false;
+
+        long now = 2_000_000;
+        Assert.False(cc.InEpoch);
+        while (s.Cwnd < s.Ssthresh) Round(cc, ref s, ref now, 10_000);
+        // Slow start 1, 2, 4 .. 64, then the ACKs past 70 went to congestion avoidance: an epoch with K = 0.
+        Assert.InRange(s.Cwnd, 70 * Mss, 72 * Mss);
+        Assert.True(cc.InEpoch);
+        Assert.Equal(0, cc.K);
+        long before = s.Cwnd;
+        Round(cc, ref s, ref now, 10_000);
+        Assert.InRange(s.Cwnd - before, Mss / 2, 2 * Mss);
+    }
+
+    [Fact]
+    public void Cubic_undo_restores_W_max()
+    {
+        var cc = new Cubic();
+        var s = Fresh(cc);
+        s.Cwnd = 100 * Mss;
+        cc.OnEnterRecovery(ref s, 0);
+        s.Cwnd = 70 * Mss;
+        cc.OnEnterRecovery(ref s, 1); // W_max 100 → 59.5 (fast convergence)
+        Assert.Equal(59.5, cc.WMax, 9);
+        cc.OnUndo(ref s, 2);
+        Assert.Equal(100, cc.WMax, 9);
+        Assert.Equal(70 * Mss, s.Cwnd);
+    }
+
+    [Theory]
+    [InlineData("reno")]
+    [InlineData("cubic")]
+    public void Calls_allocate_nothing(string name)
+    {
+        var cc = CongestionControl.Create(name);
+        var s = Fresh(cc);
+        long now = 0;
+        void Run(int n)
+        {
+            for (int i = 0; i < n; i++)
+            {
+                now += 100;
+                s.BytesInFlight = s.Cwnd;
+                cc.OnAck(ref s, Mss, 10_000, now);
+                if (i % 5000 == 4999)
+                {
+                    cc.OnEnterRecovery(ref s, now);
+                    s.InRecovery = true;
+                    cc.OnAck(ref s, Mss, 10_000, now);
+                    cc.OnExitRecovery(ref s, now);
+                    s.InRecovery = false;
+                }
+                if (i % 20000 == 19999)
+                {
+                    cc.OnRetransmitTimeout(ref s, now);
+                    cc.OnUndo(ref s, now);
+                }
+            }
+        }
+        Run(20_000);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Run(100_000);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.True(s.Cwnd >= 2 * Mss);
+    }
+}
