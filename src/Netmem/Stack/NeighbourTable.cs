@@ -183,8 +183,8 @@ public sealed class NeighbourTable
                     }
                     break;
                 case NeighbourState.Delay:
-                    if (n.ConfirmedUs >= n.UpdatedUs) n.SetState(NeighbourState.Reachable);
-                    else if (now >= n.UpdatedUs + _o.DelayFirstProbeUs)
+                    // A confirmation meanwhile (a unicast reply) already made the entry REACHABLE.
+                    if (now >= n.UpdatedUs + _o.DelayFirstProbeUs)
                     {
                         n.SetState(NeighbourState.Probe);
                         n.Probes = 0; // ArmTimer sends the first unicast probe

@@ -47,7 +47,20 @@ internal sealed class StackTestEnv : IDisposable
     /// <summary>For frames a test builds by hand.</summary>
     public SkbCache RawTx { get; }
 
-    public long Poll() => Pair.PollAll();
+    /// <summary>
+    /// Polls both NICs until no NAPI context is scheduled. (PollAll stops when the drivers saw no frame,
+    /// but a stack context's timer or posted work may have just sent one: keep going while anything is scheduled.)
+    /// </summary>
+    public long Poll()
+    {
+        long total = 0;
+        for (int round = 0; round < 10_000; round++)
+        {
+            total += Pair.PollAll();
+            if (!AnyScheduled(Pair.A) && !AnyScheduled(Pair.B)) break;
+        }
+        return total;
+    }
 
     /// <summary>Advances the fake clock in steps, polling after each (timers fire through the NAPI contexts).</summary>
     public void Advance(TimeSpan by, int steps = 1)
@@ -57,6 +70,13 @@ internal sealed class StackTestEnv : IDisposable
             Time.Advance(by / steps);
             Poll();
         }
+    }
+
+    private static bool AnyScheduled(VirtualNic nic)
+    {
+        for (int i = 0; i < nic.RealNumRxQueues; i++)
+            if (nic.GetNapi(i).IsScheduled) return true;
+        return false;
     }
 
     /// <summary>The result of a completed ValueTask (deterministic tests poll until it completes).</summary>
