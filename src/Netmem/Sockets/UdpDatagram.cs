@@ -11,12 +11,10 @@ namespace Netmem.Sockets;
 public struct UdpDatagram : IDisposable
 {
     private SkBuff? _skb;
-    private readonly Stack.NetStack? _stack;
 
-    internal UdpDatagram(SkBuff skb, UdpEndpoint from, Stack.NetStack stack)
+    internal UdpDatagram(SkBuff skb, UdpEndpoint from)
     {
         _skb = skb;
-        _stack = stack;
         From = from;
     }
 
@@ -40,7 +38,6 @@ public struct UdpDatagram : IDisposable
         var s = _skb;
         _skb = null;
         if (s is null) return;
-        if (_stack is not null) _stack.FreeOnOwner(s); // back to the RX context's cache, not the GC
-        else s.Free();
+        s.Free(); // an RX cache defers frees from other threads back to its NAPI (skb_attempt_defer_free)
     }
 }

@@ -294,7 +294,7 @@ public sealed class UdpSocket : IDisposable
         var from = SourceOf(skb);
         if (op.Mode == UdpRecvMode.Lease)
         {
-            op.Lease = new UdpDatagram(skb, from, _stack);
+            op.Lease = new UdpDatagram(skb, from);
             op.Complete(new UdpReceiveResult(skb.Len, from, false, skb.Len));
             return;
         }
@@ -302,12 +302,12 @@ public sealed class UdpSocket : IDisposable
         int n = Math.Min(len, op.Buffer.Length);
         if (skb.Unreadable && n > skb.HeadLen)
         {
-            _stack.FreeOnOwner(skb);
+            skb.Free(); // deferred back to the RX cache's NAPI when freed elsewhere
             op.Fail(Errno.EFAULT, "the datagram's payload is unreadable device memory: use ReceiveLeaseAsync");
             return;
         }
         skb.CopyBits(0, op.Buffer.Span[..n]);
-        _stack.FreeOnOwner(skb);
+        skb.Free(); // deferred back to the RX cache's NAPI when freed elsewhere
         op.Complete(new UdpReceiveResult(n, from, len > n, len));
     }
 

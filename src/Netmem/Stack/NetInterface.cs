@@ -17,7 +17,6 @@ public sealed class NetInterface : INetdevRxHandler, IDisposable
     private readonly StackContext[] _contexts;
     private readonly SkbCache[] _caches;
     private readonly IpDefrag[] _defrag;
-    private readonly DeferFreeWork[] _deferFree;
     private bool _disposed;
 
     internal NetInterface(NetStack stack, NetDevice device, Ipv4Cidr address, Ipv4Address? gateway, Memory.PageArena arena)
@@ -30,17 +29,15 @@ public sealed class NetInterface : INetdevRxHandler, IDisposable
         _contexts = new StackContext[n];
         _caches = new SkbCache[n];
         _defrag = new IpDefrag[n];
-        _deferFree = new DeferFreeWork[n];
         for (int i = 0; i < n; i++)
         {
             var napi = device.GetRxQueue(i).Napi
                 ?? throw new InvalidOperationException($"{device.Name}: rx queue {i} has no NAPI context (open the device before adding the interface)");
-            var cache = new SkbCache(new SkbCacheOptions { Arena = arena });
+            var cache = new SkbCache(new SkbCacheOptions { Arena = arena, DeferMax = 64 }); // drained by its context's polls
             cache.BindToNapi(napi);
             _caches[i] = cache;
             _contexts[i] = new StackContext($"{device.Name}-ip-{i}", stack.Time, cache);
             _defrag[i] = new IpDefrag(stack, this, _contexts[i]);
-            _deferFree[i] = new DeferFreeWork();
         }
         Neighbours = new NeighbourTable(this, stack.Options, stack.Stats);
         for (int i = 0; i < n; i++) _contexts[i].AttachTo(device.GetRxQueue(i).Napi!);
@@ -129,54 +126,6 @@ public sealed class NetInterface : INetdevRxHandler, IDisposable
         }
     }
 
-    /// <summary>
-    /// <c>skb_attempt_defer_free</c>: when <paramref name="skb"/> came from the cache of one of this
-    /// interface's contexts and this thread is not that context, it is handed back to be freed there (so
-    /// its objects return to the owner's free lists instead of the GC). Returns false when not ours.
-    /// </summary>
-    internal bool TryDeferFree(SkBuff skb, uint napiId)
-    {
-        for (int i = 0; i < _contexts.Length; i++)
-        {
-            if (_contexts[i].Napi?.NapiId != napiId) continue;
-            if (_disposed) return false;
-            _deferFree[i].Push(skb);
-            _contexts[i].Post(_deferFree[i]);
-            return true;
-        }
-        return false;
-    }
-
-    private sealed class DeferFreeWork : StackWork
-    {
-        private SkBuff? _list;
-
-        public void Push(SkBuff skb)
-        {
-            SkBuff? head;
-            do
-            {
-                head = Volatile.Read(ref _list);
-                skb.Next = head;
-            }
-            while (Interlocked.CompareExchange(ref _list, skb, head) != head);
-        }
-
-        public void FreeAll()
-        {
-            var l = Interlocked.Exchange(ref _list, null);
-            while (l is not null)
-            {
-                var next = l.Next;
-                l.Next = null;
-                l.Free();
-                l = next;
-            }
-        }
-
-        protected internal override void Run(StackContext context) => FreeAll();
-    }
-
     internal IpDefrag GetDefrag(int rxQueue) => _defrag[(uint)rxQueue < (uint)_defrag.Length ? rxQueue : 0];
 
     /// <summary>
@@ -238,7 +187,6 @@ public sealed class NetInterface : INetdevRxHandler, IDisposable
         _disposed = true;
         if (ReferenceEquals(Device.RxHandler, this)) Device.RxHandler = null;
         foreach (var d in _defrag) d.Flush();
-        foreach (var d in _deferFree) d.FreeAll();
         Neighbours.Flush();
         foreach (var c in _contexts) c.Dispose();
         foreach (var c in _caches) c.Dispose();

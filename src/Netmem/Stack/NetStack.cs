@@ -179,23 +179,6 @@ public sealed partial class NetStack : IIpOutput, IDisposable
         return Errno.None;
     }
 
-    /// <summary>
-    /// Frees <paramref name="skb"/> on the context that owns its cache (<c>skb_attempt_defer_free</c>): at once
-    /// when that is this thread (or no context owns it), else through a lock-free list posted to the owner.
-    /// Sockets use it for datagrams consumed on a context other than the one they arrived on.
-    /// </summary>
-    public void FreeOnOwner(SkBuff skb)
-    {
-        uint napi = skb.Cache.OwnerNapiId;
-        if (napi != 0 && napi != Pool.NapiScope.Current)
-        {
-            var list = Volatile.Read(ref _interfaces);
-            for (int i = 0; i < list.Length; i++)
-                if (list[i].TryDeferFree(skb, napi)) return;
-        }
-        skb.Free();
-    }
-
     /// <summary><c>ip_select_ident</c>: IDs from a bucket picked by a hash of the addresses and protocol.</summary>
     internal ushort SelectIdent(Ipv4Address src, Ipv4Address dst, IpProtocol proto, int segs = 1)
     {

@@ -29,6 +29,7 @@ public sealed class StackContext : INapiPoller, IDisposable
         _time = time ?? TimeProvider.System;
         _start = _time.GetTimestamp();
         SkbCache = skbCache;
+        if (skbCache is not null) skbCache.DeferKick ??= Kick;
         _wake = _time.CreateTimer(static s => ((StackContext)s!).OnWake(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
@@ -102,6 +103,7 @@ public sealed class StackContext : INapiPoller, IDisposable
         bool wakeExpired = _wakeExpired;
         _wakeExpired = false;
         Interlocked.Increment(ref _polls);
+        SkbCache?.DrainDeferred(); // skbs readers freed on other threads (skb_defer_free_flush)
         int done = RunPosted();
         long now = NowUs;
         int fired = Timers.RunExpired(now, budget);
