@@ -39,4 +39,16 @@ public sealed class TapPingTests(ITestOutputHelper output)
         Assert.True(env.Dev.RxQueues[0].Stats.Interrupts >= 1);
         Assert.True(env.Responder.EchoReplies >= 3);
     }
+
+    [Fact]
+    public void A_jumbo_ping_scatters_over_frags_and_its_reply_goes_out_from_those_frags()
+    {
+        if (!TapTestEnv.CanRun(output)) return;
+        using var env = new TapTestEnv(new TapOptions { Mtu = 9000 }, kernelMtu: 9000);
+        var r = env.RunPolling(TimeSpan.FromSeconds(10), NsTools.Ping(env.OurAddress.ToString(), count: 2, size: 8900));
+        output.WriteLine(r.Stdout);
+        Assert.True(r.Succeeded, $"ping failed (exit {r.ExitCode}): {r.Stdout} {r.Stderr}");
+        Assert.Equal(20 + 8 + 8900, env.Responder.LargestEcho); // one 8942-byte frame: three RX buffers, sent back as head + 2 frags
+        Assert.Equal(0, env.Dev.TxQueues[0].Stats.Drops);
+    }
 }

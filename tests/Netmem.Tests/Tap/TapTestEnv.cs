@@ -102,6 +102,33 @@ internal sealed class TapTestEnv : IDisposable
         return new HostCommandResult(p.ExitCode, stdout.Result, stderr.Result);
     }
 
+    /// <summary>
+    /// Runs a program in the namespace that prints "ready" when it is listening; polls the device until
+    /// then, calls <paramref name="onReady"/>, and polls on until the program exits (bounded by <paramref name="timeout"/>).
+    /// </summary>
+    public HostCommandResult RunWhenReady(TimeSpan timeout, Action onReady, params string[] args)
+    {
+        using var p = Link.Start(args);
+        var stderr = p.StandardError.ReadToEndAsync();
+        var ready = p.StandardOutput.ReadLineAsync();
+        if (!PollUntil(() => ready.IsCompleted, timeout) || ready.Result != "ready")
+        {
+            try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+            p.WaitForExit(2000);
+            return new HostCommandResult(-1, "", "never became ready; " + (stderr.Wait(1000) ? stderr.Result : ""));
+        }
+        onReady();
+        var rest = p.StandardOutput.ReadToEndAsync();
+        if (!PollUntil(() => p.HasExited, timeout))
+        {
+            try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+            p.WaitForExit(2000);
+            return new HostCommandResult(-1, rest.Wait(1000) ? rest.Result : "", "killed after timeout; " + (stderr.Wait(1000) ? stderr.Result : ""));
+        }
+        p.WaitForExit();
+        return new HostCommandResult(p.ExitCode, rest.Result, stderr.Result);
+    }
+
     public void Dispose()
     {
         Responder.FreeAll();
