@@ -107,6 +107,33 @@ public sealed class TapLink : IDisposable
     /// <summary><c>ip -n NS ARGS</c> (throws on failure).</summary>
     public string Ip(params string[] args) => HostCommand.Ip(["-n", Namespace, .. args]);
 
+    /// <summary>
+    /// Closes our fds but leaves the namespace and a persistent tap (TUNSETPERSIST) in place, for
+    /// <c>netmem tap up</c>; <see cref="Remove"/> takes them down later.
+    /// </summary>
+    public void Release()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        Device.Dispose();
+    }
+
+    /// <summary>
+    /// Removes a persistent tap and its namespace (<c>netmem tap down</c>): <c>ip tuntap del</c> inside the
+    /// namespace clears TUNSETPERSIST, then the namespace goes. Returns what was done, for the CLI.
+    /// </summary>
+    public static IReadOnlyList<string> Remove(string ifname, string ns)
+    {
+        var done = new List<string>();
+        var r = HostCommand.Run("ip", ["-n", ns, "tuntap", "del", "dev", ifname, "mode", "tap"], TimeSpan.FromSeconds(10));
+        if (r.Succeeded) done.Add($"deleted tap {ifname}");
+        var n = HostCommand.Run("ip", ["netns", "del", ns], TimeSpan.FromSeconds(10));
+        if (n.Succeeded) done.Add($"deleted netns {ns}");
+        if (!r.Succeeded && !n.Succeeded)
+            throw new InvalidOperationException($"neither tap {ifname} nor netns {ns} could be removed: {r.Stderr.Trim()}; {n.Stderr.Trim()}");
+        return done;
+    }
+
     public void Dispose()
     {
         if (_disposed) return;
