@@ -5,4 +5,5 @@ var root = new RootCommand("netmem: a user-space network stack for .NET on the L
 root.Subcommands.Add(DemoCommand.Create());
 foreach (var c in PagePoolCommands.Create()) root.Subcommands.Add(c);
 root.Subcommands.Add(DevCommands.Create());
+root.Subcommands.Add(TapCommands.Create());
 return root.Parse(args).Invoke();

@@ -1,0 +1,248 @@
+using System.Buffers.Binary;
+using Netmem.Devices;
+using Netmem.Memory;
+using Netmem.Skb;
+using Netmem.Wire;
+
+namespace Netmem.Drivers.Tap;
+
+/// <summary>
+/// One queue pair of a tap: its fd, the RX queue's NAPI context and skb cache, and the buffers posted
+/// now. The NAPI poll is the driver's RX path (<c>tun_put_user</c> seen from the other side): readv
+/// non-blocking into page_pool buffers until EAGAIN or the budget, validate the vnet header, build the
+/// skb (head = first buffer, frags = the rest), <c>eth_type_trans</c>, <c>netif_receive_skb</c>.
+/// </summary>
+internal sealed unsafe class TapChannel : INapiPoller, IDisposable
+{
+    private readonly TapDevice _dev;
+    private TapRxQueueMem? _mem;
+
+    public TapChannel(TapDevice dev, int index, int fd)
+    {
+        _dev = dev;
+        Index = index;
+        Fd = fd;
+        Napi = new Napi($"{dev.Name}-{index}", this);
+        Napi.Disable(); // enabled when the queue starts
+        // Readers on other threads free received skbs back here (skb_attempt_defer_free).
+        Cache = new SkbCache(new SkbCacheOptions { Arena = dev.Arena, DeferMax = 64 });
+        Cache.BindToNapi(Napi);
+        Cache.DeferKick = () => Napi.Schedule();
+    }
+
+    public int Index { get; }
+    /// <summary>The tap fd of this queue pair (RX and TX).</summary>
+    public int Fd { get; }
+    public Napi Napi { get; }
+    public SkbCache Cache { get; }
+    public TapQueueStats TapStats { get; } = new();
+    public TapRxQueueMem? Mem => Volatile.Read(ref _mem);
+    /// <summary>Set when a poll drains the fd: the interrupt thread may wait on poll(2) again.</summary>
+    public ManualResetEventSlim Rearm { get; } = new(false);
+
+    /// <summary>Attaches queue memory; called with NAPI disabled, so deferred frees are flushed here.</summary>
+    public void Attach(TapRxQueueMem? mem)
+    {
+        Cache.DrainDeferredQuiesced();
+        Volatile.Write(ref _mem, mem);
+    }
+
+    public int Poll(Napi napi, int budget)
+    {
+        Cache.DrainDeferred();
+        var mem = Volatile.Read(ref _mem);
+        if (mem is null) return 0;
+        var queue = mem.Queue;
+        var ts = TapStats;
+        int want = _dev.RxBuffersWanted;
+        int work = 0;
+        bool drained = false;
+        while (work < budget)
+        {
+            if (!mem.Refill(want) && mem.Posted == 0) break; // no memory: frames wait in the kernel's queue
+            nint n = TapNative.Readv(Fd, mem.Iov, mem.Posted);
+            if (n < 0)
+            {
+                int errno = TapNative.LastErrno;
+                if (errno == TapNative.EAGAIN) { ts.RxEmptyReads++; drained = true; break; }
+                if (errno == TapNative.EINTR) continue;
+                work++; // the kernel consumed (and dropped) a frame either way
+                if (errno is TapNative.EFAULT or TapNative.EINVAL)
+                {
+                    ts.RxOverruns++;
+                    queue.Stats.HwDropOverruns++;
+                    _dev.CountDrop(SkbDropReason.PktTooBig);
+                    continue;
+                }
+                ts.RxReadErrors++;
+                ts.RxLastErrno = errno;
+                drained = true;
+                break;
+            }
+            if (n == 0) { drained = true; break; }
+            work++;
+            ts.RxReads++;
+            var skb = BuildSkb(mem, (int)n);
+            if (skb is not null) _dev.ReceiveSkb(queue, skb);
+        }
+        if (drained || work < budget) Rearm.Set();
+        return work;
+    }
+
+    /// <summary>
+    /// Turns the <paramref name="n"/> bytes just read (vnet header + frame) into an skb, or drops the
+    /// frame (counted) and leaves its buffers posted for the next read.
+    /// </summary>
+    internal SkBuff? BuildSkb(TapRxQueueMem mem, int n)
+    {
+        var queue = mem.Queue;
+        var stats = queue.Stats;
+        var ts = TapStats;
+        var pool = mem.Pool;
+        const int cap = TapRxQueueMem.BufCapacity;
+        if (n < VirtioNetHdr.Size + EthernetFrame.MinHeaderLength)
+        {
+            _dev.CountDrop(SkbDropReason.PktTooSmall);
+            return null;
+        }
+        if (n >= mem.Posted * cap)
+        {
+            // Every posted byte was written: the frame may have been cut short.
+            ts.RxOverruns++;
+            stats.HwDropOverruns++;
+            _dev.CountDrop(SkbDropReason.PktTooBig);
+            return null;
+        }
+        int bufs = (n + cap - 1) / cap;
+        var b0 = mem.Buf(0);
+        pool.DmaSyncNetmemForCpu(b0, 0, Math.Min(n, cap)); // rule 6: the kernel's copy is the device write
+        byte* p0 = (byte*)b0.Address + TapRxQueueMem.BufOffset;
+        VirtioNetHdr h = *(VirtioNetHdr*)p0;
+        int frameLen = n - VirtioNetHdr.Size;
+        int headLen = Math.Min(frameLen, cap - VirtioNetHdr.Size);
+        var frame = new ReadOnlySpan<byte>(p0 + VirtioNetHdr.Size, headLen);
+
+        var err = Validate(in h, frame, headLen);
+        if (err != VirtioNetHdrError.None)
+        {
+            ts.RxBadVnetHdr++;
+            ts.RxLastVnetHdrError = err;
+            _dev.CountDrop(SkbDropReason.NotSpecified); // the kernel's SKB_DROP_REASON_DEV_HDR
+            return null;
+        }
+        var feats = _dev.Features;
+        var dst = EthernetAddress.Read(frame);
+        if (dst.IsUnicast && dst != _dev.Address && (feats & NetdevFeatures.Promisc) == 0)
+        {
+            _dev.CountDrop(SkbDropReason.OtherHost);
+            return null;
+        }
+        if (h.GsoType == VirtioNetHdr.GsoNone && frameLen > _dev.Mtu + 18)
+        {
+            _dev.CountDrop(SkbDropReason.PktTooBig);
+            return null;
+        }
+
+        var skb = Cache.Build(b0, 0, TapRxQueueMem.BufLen);
+        skb.MarkForRecycle();
+        skb.Reserve(SkBuff.NetSkbPad);
+        skb.Put(headLen);
+        int left = frameLen - headLen;
+        for (int i = 1; i < bufs; i++)
+        {
+            var b = mem.Buf(i);
+            int len = Math.Min(cap, left);
+            pool.DmaSyncNetmemForCpu(b, 0, len);
+            skb.AddRxFragNetmem(b, TapRxQueueMem.BufOffset, len, TapRxQueueMem.BufLen);
+            left -= len;
+        }
+        mem.Take(bufs);
+
+        // virtio_net_hdr_to_skb: checksum state and GSO fields.
+        if ((h.Flags & VirtioNetHdr.FlagNeedsCsum) != 0)
+        {
+            skb.IpSummed = SkbChecksumState.Partial;
+            skb.CsumStart = (ushort)(SkBuff.NetSkbPad + h.CsumStart); // from the head
+            skb.CsumOffset = h.CsumOffset;
+            ts.RxCsumPartial++;
+        }
+        else if ((h.Flags & VirtioNetHdr.FlagDataValid) != 0 && (feats & NetdevFeatures.RxCsum) != 0)
+        {
+            skb.IpSummed = SkbChecksumState.Unnecessary;
+            stats.CsumUnnecessary++;
+        }
+        else
+        {
+            skb.IpSummed = SkbChecksumState.None;
+            stats.CsumNone++;
+        }
+        if (h.GsoType != VirtioNetHdr.GsoNone)
+        {
+            var sh = skb.Shinfo;
+            int gt = h.GsoType & ~VirtioNetHdr.GsoEcn;
+            var t = gt switch
+            {
+                VirtioNetHdr.GsoTcpV4 => SkbGsoType.TcpV4,
+                VirtioNetHdr.GsoTcpV6 => SkbGsoType.TcpV6,
+                _ => SkbGsoType.UdpL4,
+            };
+            if ((h.GsoType & VirtioNetHdr.GsoEcn) != 0) t |= SkbGsoType.TcpEcn;
+            sh.GsoType = t | SkbGsoType.Dodgy; // the header came from user space's peer: untrusted
+            sh.GsoSize = h.GsoSize;
+            int hlen = GsoHeaderLength(frame, h.CsumStart, gt);
+            sh.GsoSegs = hlen > 0 && frameLen > hlen ? (ushort)((frameLen - hlen + h.GsoSize - 1) / h.GsoSize) : (ushort)0;
+            ts.RxGsoPackets++;
+        }
+        skb.QueueMapping = (ushort)queue.Index;
+        EthTypeTrans(skb);
+        if (skb.IpSummed == SkbChecksumState.Partial) skb.SetTransportHeader(h.CsumStart - EthernetFrame.MinHeaderLength);
+        return skb;
+    }
+
+    /// <summary>The checks <c>virtio_net_hdr_to_skb</c> makes before trusting a header.</summary>
+    internal static VirtioNetHdrError Validate(in VirtioNetHdr h, ReadOnlySpan<byte> head, int headLen)
+    {
+        const int known = VirtioNetHdr.FlagNeedsCsum | VirtioNetHdr.FlagDataValid | VirtioNetHdr.FlagRscInfo;
+        if ((h.Flags & ~known) != 0) return VirtioNetHdrError.UnknownFlags;
+        if ((h.Flags & VirtioNetHdr.FlagNeedsCsum) != 0 && h.CsumStart + h.CsumOffset + 2 > headLen)
+            return VirtioNetHdrError.BadCsumOffsets;
+        int gt = h.GsoType & ~VirtioNetHdr.GsoEcn;
+        if (gt == VirtioNetHdr.GsoNone)
+            return h.GsoType != 0 ? VirtioNetHdrError.BadGso : VirtioNetHdrError.None; // ECN without a GSO type
+        if (gt is not (VirtioNetHdr.GsoTcpV4 or VirtioNetHdr.GsoTcpV6 or VirtioNetHdr.GsoUdpL4) || h.GsoSize == 0)
+            return VirtioNetHdrError.BadGso;
+        if ((h.Flags & VirtioNetHdr.FlagNeedsCsum) == 0) return VirtioNetHdrError.GsoWithoutCsum;
+        ushort etherType = BinaryPrimitives.ReadUInt16BigEndian(head[12..]);
+        bool ok = gt switch
+        {
+            VirtioNetHdr.GsoTcpV4 => etherType == (ushort)EtherType.Ipv4,
+            VirtioNetHdr.GsoTcpV6 => etherType == (ushort)EtherType.Ipv6,
+            _ => etherType is (ushort)EtherType.Ipv4 or (ushort)EtherType.Ipv6,
+        };
+        return ok ? VirtioNetHdrError.None : VirtioNetHdrError.GsoProtocolMismatch;
+    }
+
+    /// <summary>Headers in front of the GSO payload: the transport header starts at csum_start.</summary>
+    private static int GsoHeaderLength(ReadOnlySpan<byte> head, int csumStart, int gsoType)
+    {
+        if (gsoType == VirtioNetHdr.GsoUdpL4) return csumStart + 8;
+        if (csumStart + 13 > head.Length) return 0;
+        return csumStart + (head[csumStart + 12] >> 4) * 4;
+    }
+
+    /// <summary><c>eth_type_trans</c>: records the MAC header, sets the protocol and pulls the Ethernet header.</summary>
+    private static void EthTypeTrans(SkBuff skb)
+    {
+        skb.ResetMacHeader();
+        skb.Protocol = BinaryPrimitives.ReadUInt16BigEndian(skb.Data.Slice(12, 2));
+        skb.Pull(EthernetFrame.MinHeaderLength);
+        skb.ResetNetworkHeader();
+    }
+
+    public void Dispose()
+    {
+        Napi.Dispose();
+        Cache.Dispose();
+        Rearm.Dispose();
+    }
+}

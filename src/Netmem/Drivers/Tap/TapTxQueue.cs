@@ -1,0 +1,129 @@
+using System.Runtime.InteropServices;
+using Netmem.Devices;
+using Netmem.Skb;
+
+namespace Netmem.Drivers.Tap;
+
+/// <summary>
+/// One TX queue of a tap: <c>ndo_start_xmit</c> writes the vnet header built from the skb
+/// (<c>virtio_net_hdr_from_skb</c>), the head and every frag with a single writev, straight from the
+/// skb's memory (no copy); the kernel (<c>tun_get_user</c>) copies it into its own skb before writev
+/// returns, so the completion follows at once. Frags must be host memory: a net_iov cannot be handed to
+/// a system call, so such an skb is dropped and counted (<see cref="TapQueueStats.TxUnreadable"/>).
+/// </summary>
+internal sealed unsafe class TapTxQueue : IDisposable
+{
+    private const int MaxIov = SkBuff.MaxSkbFrags + 2; // vnet header, head, frags
+
+    private readonly TapDevice _dev;
+    private readonly NetdevTxQueue _queue;
+    private readonly TapChannel _channel;
+    private readonly Lock _lock = new(); // HARD_TX_LOCK
+    private readonly TapNative.IoVec* _iov;
+    private readonly VirtioNetHdr* _hdr;
+
+    public TapTxQueue(TapDevice dev, NetdevTxQueue queue, TapChannel channel)
+    {
+        _dev = dev;
+        _queue = queue;
+        _channel = channel;
+        _iov = (TapNative.IoVec*)NativeMemory.AllocZeroed((nuint)(MaxIov * sizeof(TapNative.IoVec)));
+        _hdr = (VirtioNetHdr*)NativeMemory.AllocZeroed((nuint)VirtioNetHdr.Size);
+    }
+
+    public NetdevTxResult Xmit(SkBuff skb)
+    {
+        lock (_lock)
+        {
+            var reason = XmitLocked(skb);
+            if (reason != SkbDropReason.NotSpecified)
+            {
+                _queue.Stats.Drops++;
+                _dev.CountDrop(reason);
+                skb.Free();
+                return NetdevTxResult.Dropped;
+            }
+            _queue.Stats.Completions++;
+            skb.Consume();
+            return NetdevTxResult.Ok;
+        }
+    }
+
+    private SkbDropReason XmitLocked(SkBuff skb)
+    {
+        var sh = skb.Shinfo;
+        var ts = _channel.TapStats;
+        if (sh.FragList is not null) return SkbDropReason.TxInvalid; // no NETIF_F_FRAGLIST
+        int headLen = skb.HeadLen;
+        if (headLen < 14) return SkbDropReason.PktTooSmall;
+        var feats = _dev.Features;
+        bool gso = sh.GsoSize != 0;
+        if (gso && (feats & NetdevFeatures.Tso) == 0) return SkbDropReason.TxInvalid;
+        if (!gso && skb.Len > _dev.Mtu + 18) return SkbDropReason.PktTooBig;
+        if (skb.NrFrags > 0 && (feats & NetdevFeatures.Sg) == 0) return SkbDropReason.TxInvalid;
+        if (skb.IpSummed == SkbChecksumState.Partial && (feats & NetdevFeatures.IpCsum) == 0) return SkbDropReason.TxInvalid;
+        if (!VirtioNetHdr.FromSkb(skb, out var h)) return SkbDropReason.TxInvalid;
+
+        *_hdr = h;
+        _iov[0].Base = _hdr;
+        _iov[0].Len = VirtioNetHdr.Size;
+        _iov[1].Base = (void*)skb.DataAddress;
+        _iov[1].Len = (nuint)headLen;
+        int n = 2;
+        var frags = skb.Frags;
+        for (int i = 0; i < frags.Length; i++)
+        {
+            ref readonly var f = ref frags[i];
+            if (f.Size == 0) continue;
+            if (!f.IsReadable)
+            {
+                // Device memory: the kernel would need a dma-buf binding to send it, which a tap has not.
+                ts.TxUnreadable++;
+                return SkbDropReason.TxInvalid;
+            }
+            _iov[n].Base = (void*)f.FragAddress;
+            _iov[n].Len = (nuint)f.Size;
+            n++;
+        }
+        nint w;
+        do w = TapNative.Writev(_channel.Fd, _iov, n);
+        while (w < 0 && TapNative.LastErrno == TapNative.EINTR);
+        if (w < 0)
+        {
+            ts.TxWriteErrors++;
+            ts.TxLastErrno = TapNative.LastErrno;
+            return ts.TxLastErrno switch
+            {
+                TapNative.EAGAIN => SkbDropReason.TxRingFull, // the kernel's backlog is full
+                TapNative.EINVAL => SkbDropReason.TxInvalid,  // tun refused the vnet header
+                _ => SkbDropReason.DevReady,                  // EIO: the kernel side is down
+            };
+        }
+        var stats = _queue.Stats;
+        stats.Packets++;
+        stats.Bytes += skb.Len;
+        if (gso)
+        {
+            stats.HwGsoPackets++;
+            int segs = sh.GsoSegs;
+            if (segs == 0)
+            {
+                int hlen = h.HdrLen;
+                segs = skb.Len > hlen ? (skb.Len - hlen + sh.GsoSize - 1) / sh.GsoSize : 1;
+            }
+            stats.HwGsoWirePackets += segs;
+        }
+        if (h.Flags == VirtioNetHdr.FlagNeedsCsum) stats.NeedsCsum++;
+        else stats.CsumNone++;
+        return SkbDropReason.NotSpecified;
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            NativeMemory.Free(_iov);
+            NativeMemory.Free(_hdr);
+        }
+    }
+}
