@@ -37,4 +37,6 @@ public enum SkbDropReason
     TxInvalid,
     /// <summary>The frame was corrupted (FCS error).</summary>
     Fcs,
+    /// <summary>The device's per-packet header (a TAP's virtio-net header) was invalid.</summary>
+    DevHdr,
 }

@@ -109,7 +109,7 @@ public sealed class TapSeqpacketTests
         env.Dev.PollAll();
         Assert.Empty(env.Rx.Received);
         Assert.Equal(cases.Length, ts.RxBadVnetHdr);
-        Assert.Equal(cases.Length, env.Dev.GetDropCount(SkbDropReason.NotSpecified));
+        Assert.Equal(cases.Length, env.Dev.GetDropCount(SkbDropReason.DevHdr));
         Assert.Equal(1, env.Dev.GetDropCount(SkbDropReason.PktTooSmall));
 
         // Dropped frames left their buffers posted; a good frame still gets through.

@@ -127,7 +127,7 @@ internal sealed unsafe class TapChannel : INapiPoller, IDisposable
         {
             ts.RxBadVnetHdr++;
             ts.RxLastVnetHdrError = err;
-            _dev.CountDrop(SkbDropReason.NotSpecified); // the kernel's SKB_DROP_REASON_DEV_HDR
+            _dev.CountDrop(SkbDropReason.DevHdr);
             return null;
         }
         var feats = _dev.Features;
