@@ -8,6 +8,22 @@ public abstract partial class NetDevice
     /// <summary><c>dev->queue_mgmt_ops</c>; null when the driver cannot restart single queues.</summary>
     public virtual IQueueMgmtOps? QueueMgmtOps => null;
 
+    /// <summary>
+    /// Stops the first <paramref name="count"/> RX queues that are started and frees their memory through
+    /// the queue management ops (what a driver's stop, or a failed open, does to its queues).
+    /// </summary>
+    protected void StopRxQueues(int count)
+    {
+        var ops = QueueMgmtOps ?? throw new InvalidOperationException($"{Name}: the driver has no queue management ops");
+        for (int i = 0; i < count; i++)
+        {
+            var q = GetRxQueue(i);
+            if (!q.IsStarted) continue;
+            ops.QueueStop(q, out var old);
+            if (old is not null) ops.QueueMemFree(q, old);
+        }
+    }
+
     /// <summary>Whether any RX queue has a memory provider bound.</summary>
     public bool HasMemoryProvider()
     {

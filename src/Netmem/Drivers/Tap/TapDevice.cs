@@ -228,7 +228,7 @@ public sealed unsafe class TapDevice : NetDevice
             {
                 var q = GetRxQueue(started);
                 var err = _qmgmt.QueueMemAlloc(q, q.MemoryProvider, out var mem);
-                if (err != Errno.None) { StopQueues(started); return err; }
+                if (err != Errno.None) { StopRxQueues(started); return err; }
                 _qmgmt.Start(q, (TapRxQueueMem)mem!);
             }
             foreach (var t in TxQueues) t.Napi = _channels[t.Index].Napi;
@@ -238,7 +238,7 @@ public sealed unsafe class TapDevice : NetDevice
         catch
         {
             StopIrqs();
-            StopQueues(started);
+            StopRxQueues(started);
             throw;
         }
         return Errno.None;
@@ -247,7 +247,7 @@ public sealed unsafe class TapDevice : NetDevice
     protected override void StopCore()
     {
         StopIrqs();
-        StopQueues(RealNumRxQueues);
+        StopRxQueues(RealNumRxQueues);
     }
 
     private void StopIrqs()
@@ -256,17 +256,6 @@ public sealed unsafe class TapDevice : NetDevice
         {
             _irq[i]?.Dispose();
             _irq[i] = null;
-        }
-    }
-
-    private void StopQueues(int count)
-    {
-        for (int i = 0; i < count; i++)
-        {
-            var q = GetRxQueue(i);
-            if (!q.IsStarted) continue;
-            _qmgmt.QueueStop(q, out var old);
-            _qmgmt.QueueMemFree(q, old!);
         }
     }
 

@@ -88,31 +88,20 @@ public sealed class VirtualNic : NetDevice, IWireSink
             {
                 var q = GetRxQueue(started);
                 var err = _qmgmt.QueueMemAlloc(q, q.MemoryProvider, out var mem);
-                if (err != Errno.None) { StopQueues(started); return err; }
+                if (err != Errno.None) { StopRxQueues(started); return err; }
                 _qmgmt.Start(q, (VirtualNicRxRing)mem!);
             }
         }
         catch
         {
-            StopQueues(started);
+            StopRxQueues(started);
             throw;
         }
         foreach (var q in TxQueues) q.Napi = _channels[q.Index].Napi;
         return Errno.None;
     }
 
-    protected override void StopCore() => StopQueues(RealNumRxQueues);
-
-    private void StopQueues(int count)
-    {
-        for (int i = 0; i < count; i++)
-        {
-            var q = GetRxQueue(i);
-            if (!q.IsStarted) continue;
-            _qmgmt.QueueStop(q, out var old);
-            _qmgmt.QueueMemFree(q, old!);
-        }
-    }
+    protected override void StopCore() => StopRxQueues(RealNumRxQueues);
 
     protected override void DisposeCore()
     {
