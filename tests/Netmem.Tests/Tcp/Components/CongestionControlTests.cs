@@ -387,6 +387,68 @@ public sealed class CongestionControlTests
         Assert.Equal(70 * Mss, s.Cwnd);
     }
 
+    [Fact]
+    public void HyStart_moves_to_conservative_slow_start_on_an_RTT_rise_and_ends_slow_start_after_5_rounds()
+    {
+        var cc = new Cubic();
+        var s = Fresh(cc);
+        long now = 0;
+        for (int r = 0; r < 3; r++) Round(cc, ref s, ref now, 100_000);
+        Assert.Equal(80 * Mss, s.Cwnd);
+        Assert.False(cc.InConservativeSlowStart);
+
+        // The RTT rises by 20 ms, over max(4 ms, min(100 ms / 8, 16 ms)) = 12.5 ms: after 8 samples, CSS.
+        Round(cc, ref s, ref now, 120_000);
+        Assert.True(cc.InConservativeSlowStart);
+        Assert.Equal(80 * Mss + 8 * Mss + 72 * Mss / 4, s.Cwnd); // 8 ACKs of slow start, 72 at a quarter
+        Assert.Equal(long.MaxValue, s.Ssthresh);
+
+        long before = s.Cwnd;
+        Round(cc, ref s, ref now, 120_000);
+        Assert.Equal(before + before / 4, s.Cwnd); // CSS: growth / CSS_GROWTH_DIVISOR
+        for (int r = 0; r < 3; r++) Round(cc, ref s, ref now, 120_000);
+        Assert.True(cc.InConservativeSlowStart);
+        Assert.Equal(long.MaxValue, s.Ssthresh);
+
+        // The fifth CSS round starts: slow start ends with ssthresh = cwnd, then congestion avoidance (K = 0).
+        Round(cc, ref s, ref now, 120_000);
+        Assert.False(cc.InConservativeSlowStart);
+        Assert.Equal(1, cc.HyStartExits);
+        Assert.NotEqual(long.MaxValue, s.Ssthresh);
+        Assert.True(cc.InEpoch);
+        Assert.Equal(0, cc.K);
+        Assert.InRange(s.Cwnd, s.Ssthresh, s.Ssthresh + 3 * Mss);
+    }
+
+    [Fact]
+    public void HyStart_resumes_slow_start_when_the_RTT_falls_back_below_the_CSS_baseline()
+    {
+        var cc = new Cubic();
+        var s = Fresh(cc);
+        long now = 0;
+        for (int r = 0; r < 3; r++) Round(cc, ref s, ref now, 100_000);
+        Round(cc, ref s, ref now, 120_000);
+        Assert.True(cc.InConservativeSlowStart);
+        Round(cc, ref s, ref now, 100_000); // back down: the rise was spurious
+        Assert.False(cc.InConservativeSlowStart);
+        long before = s.Cwnd;
+        Round(cc, ref s, ref now, 100_000);
+        Assert.Equal(2 * before, s.Cwnd);
+        Assert.Equal(0, cc.HyStartExits);
+    }
+
+    [Fact]
+    public void Without_HyStart_an_RTT_rise_does_not_slow_slow_start()
+    {
+        var cc = new Cubic { HyStart = false };
+        var s = Fresh(cc);
+        long now = 0;
+        for (int r = 0; r < 3; r++) Round(cc, ref s, ref now, 100_000);
+        Round(cc, ref s, ref now, 150_000);
+        Assert.Equal(160 * Mss, s.Cwnd);
+        Assert.False(cc.InConservativeSlowStart);
+    }
+
     [Theory]
     [InlineData("reno")]
     [InlineData("cubic")]
