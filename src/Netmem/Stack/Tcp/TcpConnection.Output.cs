@@ -227,6 +227,9 @@ public sealed partial class TcpConnection
         return true;
     }
 
+    /// <summary>The TSval this connection would send now.</summary>
+    internal uint TsValue => TsNow();
+
     private uint TsNow() => (uint)(_ctx.NowUs / 1000) + _tsOffset; // a 1 ms clock, like Linux's default
 
     private int AdvertisedMss()

@@ -38,7 +38,7 @@ public sealed class TcpLayer : IIpProtocolHandler
     private readonly Dictionary<TcpFourTuple, TcpConnection> _conns = new();
     private readonly Dictionary<TcpEndpoint, TcpListenEndpoint> _listeners = new();
     private readonly ITcpContextSelector _contexts;
-    private long _challengeWindowStartUs = long.MinValue;
+    private long _challengeWindowStartUs = long.MinValue / 2; // far in the past, without overflowing the subtraction
     private int _challengeCount;
 
     public TcpLayer(IIpOutput ip, ITcpContextSelector contexts, TcpSettings? defaults = null, long? isnSeed = null)
