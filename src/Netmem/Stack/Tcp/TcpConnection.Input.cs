@@ -1,0 +1,608 @@
+using Netmem.Skb;
+using Netmem.Wire;
+
+namespace Netmem.Stack.Tcp;
+
+// Input: RFC 9293 3.10.7 SEGMENT ARRIVES (tcp_rcv_state_process / tcp_rcv_established), with RFC 5961,
+// RFC 7323 PAWS, RFC 5681/6582 fast recovery and RFC 6675 SACK recovery.
+public sealed partial class TcpConnection
+{
+    /// <summary>A SYN to a listener created this child: SYN-RECEIVED, options negotiated, SYN-ACK out (<c>tcp_v4_conn_request</c>).</summary>
+    internal void AcceptSyn(in TcpSegment seg, in IpRoute route, TcpListenEndpoint parent)
+    {
+        _route = route;
+        Parent = parent;
+        _iss = _layer.Isn.Isn(Tuple, _ctx.NowUs);
+        _tsOffset = _layer.Isn.TimestampOffset(Tuple);
+        InitSendSide();
+        _irs = seg.Seq;
+        _rcvNxt = seg.Seq + 1;
+        NegotiateOptions(seg);
+        State = TcpState.SynReceived;
+        _sndWnd = seg.Window; // a SYN's window is never scaled
+        _maxSndWnd = _sndWnd;
+        _sndWl1 = seg.Seq;
+        _sndWl2 = _iss;
+        _lastRecvUs = _ctx.NowUs;
+        TcpStats.Inc(ref _layer.Stats.PassiveOpens);
+        SendSyn(ack: true);
+    }
+
+    private void NegotiateOptions(in TcpSegment seg)
+    {
+        var o = seg.Options;
+        _wscaleOk = Settings.WindowScaling && o.WindowScale is not null;
+        _sndWscale = _wscaleOk ? Math.Min(o.WindowScale!.Value, (byte)14) : (byte)0;
+        if (!_wscaleOk) _rcvWscale = 0;
+        _sackOk = Settings.Sack && o.SackPermitted;
+        _tsOk = Settings.Timestamps && o.Timestamp is not null;
+        if (_tsOk) { _tsRecent = o.Timestamp!.Value.Value; _tsRecentStampUs = _ctx.NowUs; }
+        int peerMss = o.MaxSegmentSize ?? DefaultMss;
+        int mss = Math.Min(peerMss, AdvertisedMss());
+        if (_tsOk) mss -= 12; // the timestamp option rides in every segment
+        _mss = Math.Max(64, mss);
+        _rcvMss = Math.Min(AdvertisedMss(), _mss + (_tsOk ? 12 : 0));
+        if (_tsOk) _rcvMss -= 12;
+        Cong.Mss = _mss;
+        _sack.Reset(_iss);
+    }
+
+    /// <summary>One segment for this connection; owns <paramref name="skb"/> (payload only, header pulled).</summary>
+    internal void Input(in TcpSegment seg, SkBuff skb)
+    {
+        _segsIn++;
+        _lastRecvUs = _ctx.NowUs;
+        if (_probesOut > 0 && !_probing) _probesOut = 0; // keepalive answered
+        switch (State)
+        {
+            case TcpState.SynSent:
+                InputSynSent(seg, skb);
+                return;
+            case TcpState.Closed:
+            case TcpState.Listen:
+                skb.Free();
+                return;
+        }
+        if (!InputSynchronized(seg, skb)) return;
+    }
+
+    private void Drop(SkBuff skb, TcpDropReason reason)
+    {
+        _layer.Stats.Drop(reason);
+        skb.Free();
+    }
+
+    // ---------------------------------------------------------------- SYN-SENT (3.10.7.3)
+
+    private void InputSynSent(in TcpSegment seg, SkBuff skb)
+    {
+        if (seg.HasAck && (SeqNum.Le(seg.Ack, _iss) || SeqNum.Gt(seg.Ack, _sndMax)))
+        {
+            if (!seg.Rst) _layer.SendResetReply(Tuple, seg.Ack, 0, ackFlag: false, _ctx);
+            Drop(skb, TcpDropReason.InvalidAck);
+            return;
+        }
+        if (seg.Rst)
+        {
+            skb.Free();
+            if (seg.HasAck) EnterClosed(Errno.ECONNREFUSED);
+            else _layer.Stats.Drop(TcpDropReason.BadFlags);
+            return;
+        }
+        if (!seg.Syn) { Drop(skb, TcpDropReason.BadFlags); return; }
+        _irs = seg.Seq;
+        _rcvNxt = seg.Seq + 1;
+        NegotiateOptions(seg);
+        _sndWl1 = seg.Seq;
+        if (seg.HasAck)
+        {
+            // SYN-ACK: our SYN is acknowledged.
+            AckSyn(seg.Ack);
+            _sndWnd = seg.Window; // unscaled in a SYN
+            _maxSndWnd = _sndWnd;
+            _sndWl2 = seg.Ack;
+            OnEstablished();
+            skb.Free(); // data on a SYN-ACK is rare; Linux queues it, we let the peer retransmit it
+            SendAck();
+            Notify(TcpEvents.Connect | TcpEvents.Writable);
+            WriteXmit();
+            return;
+        }
+        // Simultaneous open (3.10.7.3 fifth step): SYN-RECEIVED, SYN-ACK with our old ISS.
+        State = TcpState.SynReceived;
+        _sndWnd = seg.Window;
+        _maxSndWnd = _sndWnd;
+        skb.Free();
+        Transmit(_iss, TcpFlags.Syn | TcpFlags.Ack, 0, 0, synOptions: true);
+        ArmRto();
+    }
+
+    private void AckSyn(uint ack)
+    {
+        if (_rttTiming && SeqNum.Ge(ack, _rttSeq) && _retransmits == 0) _rtt.AddSample(Math.Max(1, _ctx.NowUs - _rttSentUs));
+        _rttTiming = false;
+        _sndUna = _iss + 1;
+        _sndUnaPos = 0;
+        if (SeqNum.Lt(_sndNxt, _sndUna)) _sndNxt = _sndUna;
+        _retransmits = 0;
+        _ctx.CancelTimer(_rtoTimer);
+        _sack.Reset(_sndUna);
+        _recover = _sndUna;
+        _highRxt = _sndUna;
+    }
+
+    // ---------------------------------------------------------------- synchronized states (3.10.7.4)
+
+    private bool InputSynchronized(in TcpSegment seg, SkBuff skb)
+    {
+        var o = seg.Options;
+        // PAWS (RFC 7323 5.3): an older timestamp than ts_recent is a stale duplicate (RST excepted).
+        if (_tsOk && o.Timestamp is TcpTimestamp ts && !seg.Rst)
+        {
+            if ((int)(ts.Value - _tsRecent) < 0 && _ctx.NowUs - _tsRecentStampUs < 24L * 86400 * 1_000_000)
+            {
+                Drop(skb, TcpDropReason.Paws);
+                SendOutOfWindowAck();
+                return false;
+            }
+        }
+
+        // 1. sequence acceptability
+        if (!SequenceAcceptable(seg))
+        {
+            if (State == TcpState.TimeWait && seg.Syn && !seg.HasAck && SeqNum.Gt(seg.Seq, _rcvNxt))
+            {
+                // A new incarnation (tcp_timewait_state_process TCP_TW_SYN): let a listener take it.
+                var t = Tuple;
+                EnterClosed(Errno.None, notify: false);
+                Release();
+                _layer.ReinjectSyn(t, seg, skb, _ctx);
+                return false;
+            }
+            _layer.Stats.Drop(TcpDropReason.OutOfWindow);
+            skb.Free();
+            if (!seg.Rst) SendOutOfWindowAck();
+            return false;
+        }
+
+        // 2. RST (RFC 5961 3.2): exactly rcv.nxt resets; anywhere else in the window gets a challenge ACK.
+        if (seg.Rst)
+        {
+            skb.Free();
+            if (seg.Seq == _rcvNxt)
+            {
+                if (State == TcpState.SynReceived && Parent is not null) { EnterClosed(Errno.None); return false; }
+                Errno err = State switch
+                {
+                    TcpState.SynReceived => Errno.ECONNREFUSED,
+                    TcpState.CloseWait => Errno.EPIPE,
+                    TcpState.Closing or TcpState.LastAck or TcpState.TimeWait => Errno.None,
+                    _ => Errno.ECONNRESET,
+                };
+                PurgeOnReset();
+                EnterClosed(err);
+                if (_orphan) Release();
+                return false;
+            }
+            _layer.Stats.Drop(TcpDropReason.RstNotExact);
+            SendChallengeAck();
+            return false;
+        }
+
+        // 3. SYN on a synchronized connection (RFC 5961 4.2): challenge ACK.
+        if (seg.Syn)
+        {
+            if (State == TcpState.SynReceived && !seg.HasAck && seg.Seq == _irs)
+            {
+                // Our SYN-ACK was lost and the peer retransmitted its SYN: answer it again.
+                skb.Free();
+                Transmit(_iss, TcpFlags.Syn | TcpFlags.Ack, 0, 0, synOptions: true);
+                return false;
+            }
+            _layer.Stats.Drop(TcpDropReason.SynInSyncState);
+            skb.Free();
+            SendChallengeAck();
+            return false;
+        }
+
+        // 4. ACK
+        if (!seg.HasAck) { Drop(skb, TcpDropReason.NoAck); return false; }
+        if (_tsOk && o.Timestamp is TcpTimestamp ts2 && SeqNum.Le(seg.Seq, _lastAckSent))
+        {
+            _tsRecent = ts2.Value; // RFC 7323 4.3: update when the segment covers the last ACK we sent
+            _tsRecentStampUs = _ctx.NowUs;
+        }
+        if (State == TcpState.SynReceived)
+        {
+            if (SeqNum.Gt(seg.Ack, _sndUna) && SeqNum.Le(seg.Ack, _sndMax))
+            {
+                AckSyn(_iss + 1);
+                _sndWnd = (long)seg.Window << _sndWscale;
+                _maxSndWnd = Math.Max(_maxSndWnd, _sndWnd);
+                _sndWl1 = seg.Seq;
+                _sndWl2 = seg.Ack;
+                bool finQueued = _finQueued;
+                OnEstablished();
+                if (finQueued) State = TcpState.FinWait1; // closed while SYN-RECEIVED
+                Notify(TcpEvents.Connect | TcpEvents.Writable);
+            }
+            else
+            {
+                _layer.SendResetReply(Tuple, seg.Ack, 0, ackFlag: false, _ctx);
+                Drop(skb, TcpDropReason.InvalidAck);
+                return false;
+            }
+        }
+        if (!ProcessAck(seg)) { skb.Free(); return false; }
+        if (State == TcpState.Closed) { skb.Free(); return false; }
+
+        // 5. data; 6. FIN
+        bool fin = seg.Fin;
+        if (seg.PayloadLength > 0 || fin)
+        {
+            if (State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2)
+            {
+                QueueData(seg, skb);
+                WriteXmit(); // the ACK this data carried may have opened the window or released Nagle
+                return true;
+            }
+            if (State == TcpState.TimeWait && fin)
+            {
+                // A retransmitted FIN: our last ACK was lost. ACK again and restart 2MSL.
+                skb.Free();
+                SendAck();
+                _ctx.ArmTimer(_twTimer, _ctx.NowUs + (long)Settings.TimeWaitLength.TotalMicroseconds);
+                return true;
+            }
+            if (seg.PayloadLength > 0) { Drop(skb, TcpDropReason.DataInWrongState); SendAck(); return false; }
+        }
+        skb.Free();
+        WriteXmit();
+        return true;
+    }
+
+    private void PurgeOnReset()
+    {
+        _ooo.Purge();
+        // Like tcp_reset: the receive queue stays readable only after a clean close; a reset discards it.
+        PurgeReceive();
+    }
+
+    /// <summary>RFC 9293 3.10.7.4 first check, with the four cases of zero/non-zero length and window.</summary>
+    private bool SequenceAcceptable(in TcpSegment seg)
+    {
+        long wnd = Math.Max(0, (long)_rcvWnd - (uint)(_rcvNxt - _rcvWup));
+        int len = seg.SegLen;
+        if (len == 0)
+        {
+            if (wnd == 0) return seg.Seq == _rcvNxt;
+            return SeqNum.InWindow(seg.Seq, _rcvNxt, (uint)wnd) || (seg.Seq == _rcvNxt);
+        }
+        if (wnd == 0) return false;
+        uint last = seg.Seq + (uint)len - 1;
+        return SeqNum.InWindow(seg.Seq, _rcvNxt, (uint)wnd) || SeqNum.InWindow(last, _rcvNxt, (uint)wnd)
+            || (SeqNum.Lt(seg.Seq, _rcvNxt) && SeqNum.Gt(last, _rcvNxt)); // covers the whole window
+    }
+
+    private void SendChallengeAck()
+    {
+        if (_layer.AllowChallengeAck(_ctx.NowUs))
+        {
+            TcpStats.Inc(ref _layer.Stats.ChallengeAcks);
+            SendAck();
+        }
+        else TcpStats.Inc(ref _layer.Stats.ChallengeAcksLimited);
+    }
+
+    /// <summary>
+    /// <c>tcp_ack</c>: acceptability (RFC 5961 5.2), window update, snd.una advance with send-buffer
+    /// release and RTT sampling, congestion control, duplicate-ACK and SACK loss detection, state
+    /// changes when our FIN is acknowledged. False when the segment must be dropped.
+    /// </summary>
+    private bool ProcessAck(in TcpSegment seg)
+    {
+        uint ack = seg.Ack;
+        if (SeqNum.Gt(ack, _sndMax))
+        {
+            _layer.Stats.Drop(TcpDropReason.InvalidAck);
+            SendOutOfWindowAck();
+            return false;
+        }
+        if (SeqNum.Lt(ack, _sndUna - (uint)Math.Min(_maxSndWnd, int.MaxValue)))
+        {
+            _layer.Stats.Drop(TcpDropReason.InvalidAck);
+            SendChallengeAck();
+            return false;
+        }
+        long now = _ctx.NowUs;
+        long oldWnd = _sndWnd;
+        // Window update (3.10.7.4 fifth check): only from a newer segment, or the same with a newer ack.
+        if (SeqNum.Lt(_sndWl1, seg.Seq) || (_sndWl1 == seg.Seq && SeqNum.Le(_sndWl2, ack)))
+        {
+            _sndWnd = (long)seg.Window << _sndWscale;
+            _sndWl1 = seg.Seq;
+            _sndWl2 = ack;
+            if (_sndWnd > _maxSndWnd) _maxSndWnd = _sndWnd;
+        }
+        if (_probing && _sndWnd > 0) { _probing = false; _probesOut = 0; _ctx.CancelTimer(_rtoTimer); _rtt.ResetBackoff(); }
+
+        long newlySacked = 0;
+        var o = seg.Options;
+        if (_sackOk && o.SackBlockCount > 0)
+        {
+            Span<TcpSackBlock> blocks = stackalloc TcpSackBlock[TcpOptions.MaxSackBlocks];
+            for (int i = 0; i < o.SackBlockCount; i++) blocks[i] = o.GetSackBlock(i);
+            newlySacked = _sack.Update(SeqNum.Max(ack, _sndUna), _sndMax, blocks[..o.SackBlockCount]);
+        }
+
+        long acked = (long)(uint)(ack - _sndUna);
+        if (acked > 0)
+        {
+            OnNewAck(ack, acked, now);
+        }
+        else if (seg.PayloadLength == 0 && !seg.Fin && _sndWnd == oldWnd && _sndUna != _sndMax && ack == _sndUna)
+        {
+            OnDuplicateAck(newlySacked);
+        }
+        else if (_inRecovery && _sackOk && newlySacked > 0)
+        {
+            SackRecoverySend();
+        }
+
+        // Our FIN acknowledged?
+        if (_finSent && _sndUna == _sndMax && PosOfSeq(_sndUna) == FinPos + 1)
+        {
+            switch (State)
+            {
+                case TcpState.FinWait1:
+                    State = TcpState.FinWait2;
+                    if (_orphan) ArmFinWait2();
+                    Notify(TcpEvents.Writable);
+                    break;
+                case TcpState.Closing:
+                    EnterTimeWait();
+                    break;
+                case TcpState.LastAck:
+                    EnterClosed(Errno.None);
+                    return false;
+            }
+        }
+        return true;
+    }
+
+    private void OnNewAck(uint ack, long acked, long now)
+    {
+        // RTT (RFC 6298, Karn): the timed segment acknowledged without having been retransmitted.
+        long rttUs = -1;
+        if (_rttTiming && SeqNum.Ge(ack, _rttSeq))
+        {
+            rttUs = Math.Max(1, now - _rttSentUs);
+            _rtt.AddSample(rttUs);
+            _rttTiming = false;
+        }
+        long newPos = PosOfSeq(ack);
+        long dataAcked = Math.Min(newPos, _sndBuf!.EndPos) - Math.Max(0, _sndUnaPos);
+        _sndUna = ack;
+        _sndUnaPos = newPos;
+        _sndBuf.Ack(Math.Min(newPos, _sndBuf.EndPos));
+        if (SeqNum.Lt(_sndNxt, _sndUna)) _sndNxt = _sndUna;
+        if (SeqNum.Lt(_highRxt, _sndUna)) _highRxt = _sndUna;
+        _bytesAcked += dataAcked;
+        _retransmits = 0;
+        _rtt.ResetBackoff();
+
+        Cong.BytesInFlight = InFlight();
+        if (_inRecovery)
+        {
+            if (SeqNum.Ge(ack, _recover))
+            {
+                _inRecovery = false;
+                _lossRecovery = false;
+                _dupAcks = 0;
+                _cc.OnExitRecovery(ref Cong, now);
+            }
+            else if (!_lossRecovery)
+            {
+                if (_sackOk) SackRecoverySend();
+                else
+                {
+                    // NewReno partial ACK (RFC 6582 3.2 step 3): the next hole is lost too.
+                    RetransmitAt(_sndUna, _mss);
+                    Cong.Cwnd = Math.Max(_mss, Cong.Cwnd - dataAcked + (dataAcked >= _mss ? _mss : 0));
+                }
+            }
+            else _cc.OnAck(ref Cong, dataAcked, rttUs, now); // slow start after an RTO
+        }
+        else
+        {
+            _dupAcks = 0;
+            _cc.OnAck(ref Cong, dataAcked, rttUs, now);
+        }
+
+        if (_sndUna == _sndMax) { _ctx.CancelTimer(_rtoTimer); _probing = false; }
+        else ArmRto(); // RFC 6298 5.3
+        if (dataAcked > 0 && _sndBuf.Free > 0 && !_finQueued) Notify(TcpEvents.Writable);
+    }
+
+    private void OnDuplicateAck(long newlySacked)
+    {
+        _dupAcks++;
+        if (!_inRecovery)
+        {
+            bool lost = _dupAcks >= 3 || (_sackOk && _sack.IsLost(_sndUna, _mss));
+            // RFC 6582 4.1: no new recovery for duplicates of data sent before the last one began.
+            if (lost && SeqNum.Ge(_sndUna, _recover) && (_dupAcks >= 3 || newlySacked > 0))
+                EnterFastRecovery();
+            return;
+        }
+        if (_lossRecovery) return;
+        if (_sackOk) SackRecoverySend();
+        else
+        {
+            Cong.Cwnd += _mss; // RFC 5681 3.2 step 4: inflate for each segment that left the network
+            WriteXmit();
+        }
+    }
+
+    private void EnterFastRecovery()
+    {
+        long now = _ctx.NowUs;
+        _inRecovery = true;
+        _lossRecovery = false;
+        _recover = _sndMax;
+        _highRxt = _sndUna;
+        Cong.BytesInFlight = (long)(uint)(_sndMax - _sndUna);
+        _cc.OnEnterRecovery(ref Cong, now);
+        _lost++;
+        TcpStats.Inc(ref _layer.Stats.FastRetransmits);
+        if (_sackOk)
+        {
+            TcpStats.Inc(ref _layer.Stats.SackRecoveries);
+            RetransmitAt(_sndUna, _mss); // RFC 6675 4 (4.3): the first loss goes now
+            SackRecoverySend();
+        }
+        else
+        {
+            RetransmitAt(_sndUna, _mss);
+            Cong.Cwnd = Cong.Ssthresh + 3L * _mss; // RFC 5681 3.2 step 2
+        }
+    }
+
+    /// <summary>RFC 6675 5 (C): while cwnd - pipe allows a segment, retransmit holes (NextSeg rules 1 and 3) or send new data (rule 2).</summary>
+    private void SackRecoverySend()
+    {
+        for (int guard = 0; guard < 1024; guard++)
+        {
+            long pipe = _sack.Pipe(_sndUna, _sndMax, _highRxt, _mss);
+            if (Cong.Cwnd - pipe < _mss) break;
+            if (_sack.NextSeg(_sndUna, _sndMax, _highRxt, _mss, out uint seq, out int len))
+            {
+                if (_sack.IsLost(seq, _mss)) _lost++;
+                RetransmitAt(seq, len);
+                continue;
+            }
+            uint before = _sndNxt;
+            WriteXmit(maxSegments: 1);
+            if (_sndNxt == before) break;
+        }
+    }
+
+    /// <summary>Queues in-order data for the reader (or out-of-order data in the ooo queue) and acts on a FIN.</summary>
+    private void QueueData(in TcpSegment seg, SkBuff skb)
+    {
+        uint seq = seg.Seq;
+        int len = seg.PayloadLength;
+        bool fin = seg.Fin;
+        if (len > _rcvMss && len <= AdvertisedMss()) _rcvMss = len;
+        // Trim what we already have (a retransmission overlapping rcv.nxt).
+        SkBuff? data = skb;
+        if (SeqNum.Lt(seq, _rcvNxt))
+        {
+            uint dup = _rcvNxt - seq;
+            if (dup >= (uint)len)
+            {
+                data.Free();
+                data = null;
+                bool newFin = fin && !_finReceived && seq + (uint)len == _rcvNxt;
+                if (!newFin) { SendAck(); return; } // a pure duplicate: tell the sender (no D-SACK)
+                seq = _rcvNxt;
+                len = 0;
+            }
+            else
+            {
+                if (!TcpSkb.PullFront(data, (int)dup)) { Drop(data, TcpDropReason.BadHeader); return; }
+                seq += dup;
+                len -= (int)dup;
+            }
+        }
+        // Trim what lies past the window.
+        long wndLeft = (long)_rcvWnd - (uint)(_rcvNxt - _rcvWup);
+        long room = wndLeft - (uint)(seq - _rcvNxt);
+        if (data is not null && len > 0 && len > room)
+        {
+            if (room <= 0) { Drop(data, TcpDropReason.OutOfWindow); SendAck(); return; }
+            data.Trim((int)room);
+            len = (int)room;
+            fin = false;
+        }
+
+        if (seq == _rcvNxt)
+        {
+            bool filled = false;
+            if (data is not null && len > 0)
+            {
+                Enqueue(data, len);
+                _rcvNxt += (uint)len;
+                _ackPendingBytes += len;
+            }
+            else data?.Free();
+            // The hole may have closed: take what now continues the stream.
+            while (_ooo.Count > 0 && _ooo.TryTakeInOrder(_rcvNxt, out _, out var next))
+            {
+                int n = next.Len;
+                Enqueue(next, n);
+                _rcvNxt += (uint)n;
+                _ackPendingBytes += n;
+                filled = true;
+            }
+            if (fin) ProcessFin();
+            else if (_oooFin && _oooFinSeq == _rcvNxt) { _oooFin = false; ProcessFin(); }
+            if (filled) _quickAck = true; // a hole filled: tell the sender at once (RFC 5681 4.2)
+            AckAfterData(fin);
+            if (len > 0 || filled || fin) Notify(TcpEvents.Readable);
+            return;
+        }
+
+        // Out of order: keep it, and ACK at once with SACK blocks (RFC 5681 4.2, RFC 2018).
+        if (data is not null && len > 0)
+        {
+            if (_rcvQueued + _ooo.Bytes + len > (long)_rcvBuf * 2) { Drop(data, TcpDropReason.RcvBufferFull); SendAck(); return; }
+            _ooo.Insert(seq, data);
+        }
+        else data?.Free();
+        if (fin) { _oooFin = true; _oooFinSeq = seq + (uint)len; }
+        SendAck();
+    }
+
+    private void Enqueue(SkBuff skb, int len)
+    {
+        skb.Next = null;
+        if (_rcvTail is null) _rcvHead = skb; else _rcvTail.Next = skb;
+        _rcvTail = skb;
+        _rcvQueued += len;
+        _bytesReceived += len;
+    }
+
+    /// <summary><c>__tcp_ack_snd_check</c>: ACK now after two full segments, out of order or a filled hole; else delay up to 40 ms.</summary>
+    private void AckAfterData(bool fin)
+    {
+        if (fin || _quickAck || _ackPendingBytes >= 2L * _rcvMss || _rcvWnd - (uint)(_rcvNxt - _rcvWup) < _rcvMss)
+        {
+            SendAck();
+            return;
+        }
+        if (_ackPendingBytes > 0 && !_delackTimer.IsArmed)
+            _ctx.ArmTimer(_delackTimer, _ctx.NowUs + DelayedAckMinUs);
+    }
+
+    /// <summary><c>tcp_fin</c>: the peer will send nothing more.</summary>
+    private void ProcessFin()
+    {
+        if (_finReceived) return;
+        _finReceived = true;
+        _rcvNxt += 1;
+        switch (State)
+        {
+            case TcpState.Established:
+                State = TcpState.CloseWait;
+                break;
+            case TcpState.FinWait1:
+                // Our FIN not yet acknowledged (else ProcessAck moved us to FIN-WAIT-2): simultaneous close.
+                State = TcpState.Closing;
+                break;
+            case TcpState.FinWait2:
+                EnterTimeWait();
+                break;
+        }
+    }
+}

@@ -1,0 +1,293 @@
+using System.Buffers.Binary;
+using Netmem.Devices;
+using Netmem.Skb;
+using Netmem.Wire;
+
+namespace Netmem.Stack.Tcp;
+
+// Output: segment building (tcp_transmit_skb), the send loop (tcp_write_xmit), ACKs, RSTs, window selection.
+public sealed partial class TcpConnection
+{
+    private uint SeqOfPos(long pos) => _sndUna + (uint)(pos - _sndUnaPos);
+    private long PosOfSeq(uint seq) => _sndUnaPos + (int)(seq - _sndUna);
+    private long FinPos => _sndBuf!.EndPos; // the FIN's sequence number is the byte after the data
+
+    /// <summary>The largest payload one skb may carry: one MSS, or a TSO burst (whole segments, at most 64 KiB and MAX_SKB_FRAGS pages).</summary>
+    private int SizeGoal()
+    {
+        if (!Settings.AllowTso || (_route.Features & NetdevFeatures.Tso) == 0 || _route.GsoMaxSize <= 0) return _mss;
+        int max = Math.Min(_route.GsoMaxSize, 65536) - 20 - TcpPacket.MaxHeaderLength; // IPv4 and TCP headers count against gso_max_size
+        max = Math.Min(max, (SkBuff.MaxSkbFrags - 1) * Memory.PageArena.PageSize);
+        return Math.Max(_mss, max / _mss * _mss);
+    }
+
+    private long InFlight()
+    {
+        if (_sackOk && _inRecovery) return _sack.Pipe(_sndUna, _sndMax, _highRxt, _mss);
+        return (long)(uint)(_sndNxt - _sndUna);
+    }
+
+    /// <summary>
+    /// <c>tcp_write_xmit</c>: sends new data while the receive window, the congestion window, Nagle and
+    /// sender-side SWS avoidance allow, then the FIN once all data is out. Arms the retransmit timer, or
+    /// the persist timer when a zero window stops data that is waiting.
+    /// </summary>
+    internal void WriteXmit(int maxSegments = int.MaxValue)
+    {
+        if (_sndBuf is null || _sndUnaPos < 0 || State is TcpState.Closed or TcpState.TimeWait or TcpState.SynSent or TcpState.SynReceived) return;
+        int goal = SizeGoal();
+        bool cwndLimited = false;
+        int sent = 0;
+        while (sent < maxSegments)
+        {
+            long pos = PosOfSeq(_sndNxt);
+            long avail = _sndBuf.EndPos - pos;
+            if (avail <= 0)
+            {
+                if (_finQueued && !_finSent && pos == FinPos) { TransmitData(pos, 0, fin: true); sent++; }
+                break;
+            }
+            long wndRoom = (long)_sndWnd - (uint)(_sndNxt - _sndUna);
+            long cwndRoom = Cong.Cwnd - InFlight();
+            long len = Math.Min(Math.Min(avail, goal), wndRoom);
+            if (cwndRoom < len) { len = Math.Max(0, cwndRoom); cwndLimited = true; }
+            if (len <= 0)
+            {
+                if (wndRoom <= 0 && _sndNxt == _sndUna && !_rtoTimer.IsArmed) ArmPersist();
+                break;
+            }
+            if (len < _mss && len < avail)
+            {
+                // Sender SWS avoidance (RFC 9293 3.8.6.2.1): a window- or cwnd-limited runt waits unless it is
+                // at least half the largest window the peer offered, or nothing is in flight to clock it out.
+                if (_sndNxt != _sndUna && len < _maxSndWnd / 2) break;
+            }
+            else if (len < _mss && len == avail && !Settings.NoDelay && _sndNxt != _sndUna && !_finQueued)
+            {
+                break; // Nagle (RFC 896): one small segment in flight at a time
+            }
+            bool fin = _finQueued && pos + len == FinPos;
+            if (fin && (uint)(_sndNxt - _sndUna) + len + 1 > _sndWnd && wndRoom < len + 1) fin = false; // FIN rides later
+            TransmitData(pos, (int)len, fin);
+            sent++;
+        }
+        Cong.CwndLimited = cwndLimited;
+    }
+
+    /// <summary>Sends bytes [pos, pos+len) as new data (advances snd.nxt) or as a retransmission (below snd.max).</summary>
+    private void TransmitData(long pos, int len, bool fin)
+    {
+        uint seq = SeqOfPos(pos);
+        bool retrans = SeqNum.Lt(seq, _sndMax);
+        var flags = TcpFlags.Ack | (fin ? TcpFlags.Fin : 0) | (len > 0 && pos + len == _sndBuf!.EndPos ? TcpFlags.Psh : 0);
+        if (!Transmit(seq, flags, pos, len, synOptions: false)) return;
+        uint end = seq + (uint)len + (fin ? 1u : 0u);
+        if (fin) _finSent = true;
+        if (SeqNum.Gt(end, _sndNxt)) _sndNxt = end;
+        if (SeqNum.Gt(end, _sndMax))
+        {
+            if (!_rttTiming && !retrans) { _rttTiming = true; _rttSeq = end; _rttSentUs = _ctx.NowUs; }
+            _sndMax = end;
+        }
+        if (retrans) { _totalRetrans++; TcpStats.Inc(ref _layer.Stats.RetransSegs); if (_rttTiming && SeqNum.Le(seq, _rttSeq)) _rttTiming = false; }
+        if (!_rtoTimer.IsArmed || _probing) ArmRto();
+    }
+
+    /// <summary>Retransmits one segment starting at <paramref name="seq"/> (at most <paramref name="maxLen"/> bytes, one MSS).</summary>
+    private void RetransmitAt(uint seq, int maxLen)
+    {
+        long pos = PosOfSeq(seq);
+        long dataLeft = _sndBuf!.EndPos - pos;
+        int len = (int)Math.Min(Math.Min(maxLen, _mss), Math.Max(0, dataLeft));
+        bool fin = _finSent && pos + len == FinPos && SeqNum.Lt(seq + (uint)len, _sndMax);
+        if (len == 0 && !fin) return;
+        var flags = TcpFlags.Ack | (fin ? TcpFlags.Fin : 0);
+        if (!Transmit(seq, flags, pos, len, synOptions: false)) return;
+        _totalRetrans++;
+        TcpStats.Inc(ref _layer.Stats.RetransSegs);
+        if (_rttTiming && SeqNum.Le(seq, _rttSeq)) _rttTiming = false; // Karn: no sample from a retransmitted range
+        uint end = seq + (uint)len + (fin ? 1u : 0u);
+        if (SeqNum.Gt(end, _highRxt)) _highRxt = end;
+        if (SeqNum.Gt(end, _sndNxt)) _sndNxt = end;
+        if (!_rtoTimer.IsArmed || _probing) ArmRto();
+    }
+
+    private void SendSyn(bool ack)
+    {
+        var flags = TcpFlags.Syn | (ack ? TcpFlags.Ack : 0);
+        Transmit(_iss, flags, 0, 0, synOptions: true);
+        _sndNxt = _iss + 1;
+        if (SeqNum.Gt(_sndNxt, _sndMax)) _sndMax = _sndNxt;
+        if (_retransmits == 0) { _rttTiming = true; _rttSeq = _sndNxt; _rttSentUs = _ctx.NowUs; }
+        ArmRto();
+    }
+
+    /// <summary>
+    /// A pure ACK (<c>tcp_send_ack</c>) carrying the current window and SACK blocks, at snd.max (Linux's
+    /// snd_nxt, which never moves back): after an RTO rewinds snd.nxt the peer already has those sequence
+    /// numbers, and an ACK below its rcv.nxt would be judged unacceptable.
+    /// </summary>
+    internal void SendAck()
+    {
+        if (State is TcpState.Closed or TcpState.Listen or TcpState.SynSent) return;
+        Transmit(_sndMax, TcpFlags.Ack, 0, 0, synOptions: false);
+    }
+
+    /// <summary>The ACK owed to an unacceptable segment, at most one per 500 ms (tcp_invalid_ratelimit), so two confused ends cannot ACK each other forever.</summary>
+    private void SendOutOfWindowAck()
+    {
+        long now = _ctx.NowUs;
+        if (now - _lastOowAckUs < InvalidRateLimitUs && _lastOowAckUs != 0) return;
+        _lastOowAckUs = now;
+        SendAck();
+    }
+
+    /// <summary>A segment with an old sequence number (snd.una - 1) that makes the peer answer with an ACK (<c>tcp_xmit_probe_skb</c>): zero-window and keepalive probes.</summary>
+    private void SendProbe() => Transmit(_sndUna - 1, TcpFlags.Ack, 0, 0, synOptions: false);
+
+    private void SendReset(uint seq)
+    {
+        if (SeqNum.Lt(seq, _sndMax)) seq = _sndMax;
+        Transmit(seq, TcpFlags.Rst | TcpFlags.Ack, 0, 0, synOptions: false);
+        TcpStats.Inc(ref _layer.Stats.OutRsts);
+    }
+
+    /// <summary>
+    /// <c>tcp_transmit_skb</c>: an skb from the context's cache with the TCP header in its head (after
+    /// MaxHeaderRoom) and [pos, pos+len) of the send buffer as page frags; checksum by the device
+    /// (CHECKSUM_PARTIAL) when the route can, else in software; TSO metadata when it carries more than one MSS.
+    /// </summary>
+    private bool Transmit(uint seq, TcpFlags flags, long pos, int len, bool synOptions)
+    {
+        var cache = _ctx.SkbCache!;
+        var opts = default(TcpOptions);
+        bool syn = (flags & TcpFlags.Syn) != 0;
+        bool ackFlag = (flags & TcpFlags.Ack) != 0;
+        if (synOptions)
+        {
+            opts.MaxSegmentSize = (ushort)AdvertisedMss();
+            bool active = State == TcpState.SynSent;
+            if (Settings.WindowScaling && (active || _wscaleOk)) opts.WindowScale = _rcvWscale;
+            if (Settings.Sack && (active || _sackOk)) opts.SackPermitted = true;
+            if (Settings.Timestamps && (active || _tsOk)) opts.Timestamp = new TcpTimestamp(TsNow(), ackFlag ? _tsRecent : 0);
+        }
+        else
+        {
+            if (_tsOk) opts.Timestamp = new TcpTimestamp(TsNow(), _tsRecent);
+            if (_sackOk && _ooo.Count > 0 && (flags & TcpFlags.Rst) == 0)
+            {
+                Span<TcpSackBlock> blocks = stackalloc TcpSackBlock[TcpOptions.MaxSackBlocks];
+                int n = _ooo.FillSackBlocks(blocks, _tsOk ? 3 : 4);
+                for (int i = 0; i < n; i++) opts.AddSackBlock(blocks[i]);
+            }
+        }
+        ushort window = syn ? (ushort)Math.Min(_rcvBuf, 65535) : SelectWindow();
+        if (syn) { _rcvWnd = window; _rcvWup = _rcvNxt; }
+        var repr = new TcpRepr(Tuple.LocalPort, Tuple.RemotePort, seq, ackFlag ? _rcvNxt : 0, flags, window, 0) { Options = opts };
+        int hlen = repr.HeaderLength;
+        var skb = cache.Alloc(_ip.MaxHeaderRoom + hlen);
+        if (skb is null) { _layer.Stats.Drop(TcpDropReason.RcvBufferFull); return false; }
+        skb.Reserve(_ip.MaxHeaderRoom);
+        var h = skb.Put(hlen);
+        repr.Emit(h, Tuple.LocalAddress, Tuple.RemoteAddress, fillChecksum: false);
+        skb.ResetTransportHeader();
+        if (len > 0) _sndBuf!.AddFrags(skb, pos, len);
+        int tcpLen = hlen + len;
+        bool gso = len > _mss;
+        if (gso || (_route.Features & NetdevFeatures.IpCsum) != 0)
+        {
+            skb.IpSummed = SkbChecksumState.Partial;
+            skb.CsumStart = (ushort)skb.Headroom;
+            skb.CsumOffset = 16;
+            BinaryPrimitives.WriteUInt16BigEndian(h[16..], PseudoHeader.PartialChecksum(Tuple.LocalAddress, Tuple.RemoteAddress, IpProtocol.Tcp, tcpLen));
+        }
+        else
+        {
+            uint sum = skb.Checksum(0, skb.Len);
+            BinaryPrimitives.WriteUInt16BigEndian(h[16..], PseudoHeader.Checksum(Tuple.LocalAddress, Tuple.RemoteAddress, IpProtocol.Tcp, tcpLen, sum));
+            skb.IpSummed = SkbChecksumState.None;
+        }
+        if (gso)
+        {
+            var sh = skb.Shinfo;
+            sh.GsoSize = (ushort)_mss;
+            sh.GsoSegs = (ushort)((len + _mss - 1) / _mss);
+            sh.GsoType = SkbGsoType.TcpV4;
+        }
+        if (ackFlag)
+        {
+            _lastAckSent = _rcvNxt;
+            _ackPendingBytes = 0;
+            _quickAck = false;
+            if (_delackTimer.IsArmed) _ctx.CancelTimer(_delackTimer);
+        }
+        _segsOut++;
+        TcpStats.Inc(ref _layer.Stats.OutSegs);
+        _ip.Output(skb, _route, Tuple.LocalAddress, Tuple.RemoteAddress, IpProtocol.Tcp);
+        return true;
+    }
+
+    /// <summary>The TSval this connection would send now.</summary>
+    internal uint TsValue => TsNow();
+
+    private uint TsNow() => (uint)(_ctx.NowUs / 1000) + _tsOffset; // a 1 ms clock, like Linux's default
+
+    private int AdvertisedMss()
+    {
+        int mss = _route.Mtu - 40;
+        if (Settings.MaxSegmentSize > 0) mss = Math.Min(mss, Settings.MaxSegmentSize);
+        return Math.Max(88, mss);
+    }
+
+    /// <summary>
+    /// <c>tcp_select_window</c>: the free receive space, never shrinking the right edge already offered,
+    /// and moving it only by at least min(rcvbuf/2, MSS) (receiver SWS avoidance, RFC 9293 3.8.6.2.2),
+    /// rounded down to the window-scale granularity. Returns the 16-bit field.
+    /// </summary>
+    private ushort SelectWindow()
+    {
+        long space = Math.Max(0, _rcvBuf - _rcvQueued - _ooo.Bytes);
+        long cur = (long)_rcvWnd - (uint)(_rcvNxt - _rcvWup); // what is left of the last offer
+        if (cur < 0) cur = 0;
+        long wnd = space;
+        if (wnd < cur) wnd = cur; // RFC 9293 3.8.6.2.2: do not shrink
+        else if (wnd - cur < Math.Min(_rcvBuf / 2, _rcvMss) && cur > 0) wnd = cur;
+        long max = 65535L << _rcvWscale;
+        if (wnd > max) wnd = max;
+        long gran = (1L << _rcvWscale) - 1;
+        long rounded = wnd & ~gran;
+        if (rounded < cur) rounded = (cur + gran) & ~gran; // rounding must not shrink either (the offer only grows)
+        wnd = Math.Min(rounded, max);
+        _rcvWnd = wnd;
+        _rcvWup = _rcvNxt;
+        return (ushort)(wnd >> _rcvWscale);
+    }
+
+    /// <summary>
+    /// After the application read <paramref name="bytes"/> (<c>tcp_rcv_space_adjust</c> + <c>tcp_cleanup_rbuf</c>):
+    /// grows the buffer when the reader keeps up, and sends a window update when the window it could
+    /// offer now is at least twice what the peer has left (and a segment more).
+    /// </summary>
+    private void AfterRead(int bytes)
+    {
+        if (State is TcpState.Closed or TcpState.TimeWait) return;
+        AdjustReceiveSpace(bytes);
+        long space = Math.Max(0, _rcvBuf - _rcvQueued - _ooo.Bytes);
+        long cur = Math.Max(0, (long)_rcvWnd - (uint)(_rcvNxt - _rcvWup));
+        if (space >= 2 * cur && space - cur >= _rcvMss && IsSynchronized && !_finReceived) SendAck();
+    }
+
+    private void AdjustReceiveSpace(int copied)
+    {
+        if (!Settings.ReceiveBufferAutoTuning) return;
+        _rcvSpaceBytes += copied;
+        long now = _ctx.NowUs;
+        long rtt = _rtt.HasSample ? Math.Max(_rtt.SrttUs, 1000) : 200_000;
+        if (now - _rcvSpaceStartUs < rtt) return;
+        // The reader drained this much in one RTT: offer twice that so the sender is never window-bound.
+        long want = 2 * _rcvSpaceBytes + 16 * _rcvMss;
+        if (want > _rcvBuf) _rcvBuf = (int)Math.Min(Settings.MaxReceiveBufferSize, want);
+        _rcvSpaceBytes = 0;
+        _rcvSpaceStartUs = now;
+    }
+}

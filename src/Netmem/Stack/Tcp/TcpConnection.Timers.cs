@@ -1,0 +1,140 @@
+namespace Netmem.Stack.Tcp;
+
+// Timers: retransmission (tcp_retransmit_timer), persist (tcp_probe_timer), delayed ACK (tcp_delack_timer),
+// keepalive (tcp_keepalive_timer), TIME_WAIT and FIN_WAIT_2 (tcp_time_wait / tcp_fin_timeout).
+public sealed partial class TcpConnection
+{
+    public void OnTimer(StackTimer timer, int kind, long nowUs)
+    {
+        switch (kind)
+        {
+            case TimerRetransmit:
+                if (_probing) OnPersistTimer(); else OnRetransmitTimer();
+                break;
+            case TimerDelayedAck:
+                if (_ackPendingBytes > 0 && State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2)
+                {
+                    TcpStats.Inc(ref _layer.Stats.DelayedAcks);
+                    SendAck();
+                }
+                break;
+            case TimerKeepalive:
+                OnKeepaliveTimer(nowUs);
+                break;
+            case TimerTimeWait:
+                if (State == TcpState.TimeWait) TcpStats.Inc(ref _layer.Stats.TimeWaitExpired);
+                if (State is TcpState.TimeWait or TcpState.FinWait2)
+                {
+                    EnterClosed(Errno.None);
+                    Release();
+                }
+                break;
+        }
+    }
+
+    private void ArmRto()
+    {
+        _probing = false;
+        _ctx.ArmTimer(_rtoTimer, _ctx.NowUs + _rtt.RtoUs);
+    }
+
+    private void ArmPersist()
+    {
+        _probing = true;
+        long t = Math.Min(_rtt.RtoUs, ProbeMaxUs);
+        _ctx.ArmTimer(_rtoTimer, _ctx.NowUs + t);
+    }
+
+    private void ArmKeepalive(long fromUs) =>
+        _ctx.ArmTimer(_keepaliveTimer, fromUs + (long)Settings.KeepAliveIdle.TotalMicroseconds);
+
+    private void ArmFinWait2() =>
+        _ctx.ArmTimer(_twTimer, _ctx.NowUs + (long)Settings.FinTimeout.TotalMicroseconds);
+
+    /// <summary>
+    /// RFC 6298 5.4-5.7 and RFC 5681 (4): retransmit the earliest unacknowledged segment, back off, collapse
+    /// cwnd to the loss window and go back to snd.una. Too many tries: ETIMEDOUT (tcp_write_timeout).
+    /// </summary>
+    private void OnRetransmitTimer()
+    {
+        long now = _ctx.NowUs;
+        switch (State)
+        {
+            case TcpState.SynSent:
+            case TcpState.SynReceived:
+            {
+                int limit = State == TcpState.SynSent ? Settings.SynRetries : Settings.SynAckRetries;
+                if (_retransmits >= limit) { EnterClosed(Errno.ETIMEDOUT); return; }
+                _retransmits++;
+                _totalRetrans++;
+                TcpStats.Inc(ref _layer.Stats.Timeouts);
+                TcpStats.Inc(ref _layer.Stats.RetransSegs);
+                _rtt.OnTimeout();
+                _rttTiming = false;
+                SendSyn(ack: State == TcpState.SynReceived);
+                return;
+            }
+            case TcpState.Closed:
+            case TcpState.TimeWait:
+            case TcpState.Listen:
+                return;
+        }
+        if (_sndUna == _sndMax) return; // nothing outstanding
+        if (_retransmits >= Settings.Retries2) { EnterClosed(Errno.ETIMEDOUT); return; }
+        _retransmits++;
+        TcpStats.Inc(ref _layer.Stats.Timeouts);
+        Cong.BytesInFlight = InFlight();
+        if (!_lossRecovery || _retransmits == 1) _cc.OnRetransmitTimeout(ref Cong, now);
+        else Cong.Cwnd = _mss;
+        _rtt.OnTimeout();
+        _inRecovery = true;       // loss recovery until everything sent so far is acknowledged
+        _lossRecovery = true;
+        _recover = _sndMax;
+        _dupAcks = 0;
+        _rttTiming = false;
+        _lost++;
+        _sack.Reset(_sndUna);     // go-back-N from snd.una: SACK state is rebuilt by later ACKs
+        _sndNxt = _sndUna;        // everything after snd.una is sent again as the window opens
+        _highRxt = _sndUna;
+        if (_finSent && PosOfSeq(_sndUna) <= FinPos) _finSent = false;
+        RetransmitAt(_sndUna, _mss);
+        _ctx.ArmTimer(_rtoTimer, now + _rtt.RtoUs);
+    }
+
+    /// <summary>Zero-window probe (<c>tcp_probe_timer</c>): an old-sequence ACK the peer must answer with its window; backs off to 120 s.</summary>
+    private void OnPersistTimer()
+    {
+        if (State is TcpState.Closed or TcpState.TimeWait) return;
+        long pending = _sndBuf is null ? 0 : _sndBuf.EndPos - PosOfSeq(_sndNxt);
+        if (_sndWnd > 0 || (pending <= 0 && !(_finQueued && !_finSent)))
+        {
+            _probing = false;
+            _probesOut = 0;
+            WriteXmit();
+            return;
+        }
+        if (_probesOut >= Settings.Retries2) { EnterClosed(Errno.ETIMEDOUT); return; }
+        _probesOut++;
+        TcpStats.Inc(ref _layer.Stats.ZeroWindowProbes);
+        SendProbe();
+        _rtt.OnTimeout();
+        _probing = true;
+        _ctx.ArmTimer(_rtoTimer, _ctx.NowUs + Math.Min(_rtt.RtoUs, ProbeMaxUs));
+    }
+
+    /// <summary>Keepalive (RFC 9293 3.8.4, Linux's timer): probe after idle, every interval, give up after count probes.</summary>
+    private void OnKeepaliveTimer(long now)
+    {
+        if (!Settings.KeepAlive || State is not (TcpState.Established or TcpState.CloseWait or TcpState.FinWait2)) return;
+        long idle = (long)Settings.KeepAliveIdle.TotalMicroseconds;
+        long intvl = (long)Settings.KeepAliveInterval.TotalMicroseconds;
+        if (_sndUna != _sndMax) { _ctx.ArmTimer(_keepaliveTimer, now + idle); return; } // data in flight: the RTO watches
+        long since = now - _lastRecvUs;
+        if (since < idle && _probesOut == 0) { _ctx.ArmTimer(_keepaliveTimer, _lastRecvUs + idle); return; }
+        if (_probesOut >= Settings.KeepAliveCount) { SendReset(_sndNxt); EnterClosed(Errno.ETIMEDOUT); return; }
+        _probesOut++;
+        TcpStats.Inc(ref _layer.Stats.KeepaliveProbes);
+        SendProbe();
+        _ctx.ArmTimer(_keepaliveTimer, now + intvl);
+    }
+}

@@ -1,0 +1,395 @@
+using Netmem.Skb;
+using Netmem.Wire;
+
+namespace Netmem.Stack.Tcp;
+
+/// <summary>
+/// One TCP connection: the transmission control block (<c>struct tcp_sock</c>'s nouns: snd_una, snd_nxt,
+/// snd_wnd, rcv_nxt, rcv_wnd, ...) and the RFC 9293 state machine. Everything here runs on the owning
+/// <see cref="StackContext"/>'s thread: segment input, timers, and socket calls (which reach it through
+/// <see cref="StackContext.Post"/>). Received payload stays in its skbs (never read here); sent payload
+/// lives in a <see cref="TcpSendBuffer"/> of host pages that segments reference.
+/// </summary>
+public sealed partial class TcpConnection : IStackTimerTarget
+{
+    internal const int TimerRetransmit = 0, TimerDelayedAck = 1, TimerKeepalive = 2, TimerTimeWait = 3;
+    internal const long DelayedAckMinUs = 40_000;   // TCP_DELACK_MIN
+    internal const long DelayedAckMaxUs = 200_000;  // TCP_DELACK_MAX
+    internal const long ProbeMaxUs = 120_000_000;   // TCP_RTO_MAX caps the zero-window probe backoff
+    internal const int DefaultMss = 536;
+    internal const long InvalidRateLimitUs = 500_000; // tcp_invalid_ratelimit            // RFC 9293 3.7.1 when the peer sends no MSS option
+
+    private readonly TcpLayer _layer;
+    private readonly StackContext _ctx;
+    private readonly IIpOutput _ip;
+    private IpRoute _route;
+    private readonly StackTimer _rtoTimer, _delackTimer, _keepaliveTimer, _twTimer;
+    private ICongestionControl _cc;
+    internal TcpCongestionState Cong;
+    private readonly RttEstimator _rtt = new();
+    private readonly SackScoreboard _sack = new();
+    private readonly TcpOutOfOrderQueue _ooo = new();
+    private TcpSendBuffer? _sndBuf;
+
+    // ---- send sequence space (RFC 9293 3.3.1) ----
+    private uint _iss, _sndUna, _sndNxt, _sndMax, _sndWl1, _sndWl2;
+    private long _sndUnaPos = -1;      // stream position of snd.una (-1 while the SYN is unacknowledged)
+    private long _sndWnd, _maxSndWnd;  // bytes, scaled
+    private byte _sndWscale;           // the peer's shift, applied to windows it sends
+    private bool _finQueued, _finSent;
+    private int _mss;                  // sender MSS (payload, options excluded)
+
+    // ---- receive sequence space ----
+    private uint _irs, _rcvNxt, _rcvWup, _lastAckSent;
+    private long _rcvWnd;              // advertised window (bytes) at _rcvWup
+    private byte _rcvWscale;           // our shift
+    private int _rcvMss = DefaultMss;  // estimate of the peer's segment size (icsk_ack.rcv_mss)
+    private int _rcvBuf;
+    private SkBuff? _rcvHead, _rcvTail; // in-order data, linked through SkBuff.Next
+    private long _rcvQueued;
+    private bool _finReceived;
+    private uint _oooFinSeq; private bool _oooFin;
+
+    // ---- options ----
+    private bool _wscaleOk, _sackOk, _tsOk;
+    private uint _tsRecent, _tsOffset; private long _tsRecentStampUs;
+
+    // ---- timers, recovery, counters ----
+    private int _retransmits;          // icsk_retransmits of the head segment (or SYN)
+    private int _probesOut;            // zero-window or keepalive probes unanswered
+    private bool _probing;             // the retransmit timer runs as the persist timer
+    private int _dupAcks;
+    private bool _inRecovery, _lossRecovery;
+    private uint _recover, _highRxt;
+    private uint _rttSeq; private long _rttSentUs; private bool _rttTiming;
+    private long _ackPendingBytes;     // received since the last ACK we sent
+    private bool _quickAck;
+    private long _lastRecvUs, _lastOowAckUs;
+    private bool _orphan, _released;
+    private long _rcvSpaceBytes, _rcvSpaceStartUs; // auto-tuning sample (tcp_rcv_space_adjust)
+
+    // ---- tcp_info-style counters ----
+    private long _totalRetrans, _lost, _bytesAcked, _bytesReceived, _segsOut, _segsIn;
+
+    internal TcpListenEndpoint? Parent;     // while SYN-RECEIVED from a listener
+    internal bool InAcceptQueue;
+
+    internal TcpConnection(TcpLayer layer, StackContext context, in TcpFourTuple tuple, TcpSettings settings)
+    {
+        _layer = layer;
+        _ctx = context;
+        _ip = layer.Ip;
+        Tuple = tuple;
+        Settings = settings with { };
+        _cc = Tcp.CongestionControl.Create(Settings.CongestionControl);
+        _rtoTimer = new StackTimer(this, TimerRetransmit);
+        _delackTimer = new StackTimer(this, TimerDelayedAck);
+        _keepaliveTimer = new StackTimer(this, TimerKeepalive);
+        _twTimer = new StackTimer(this, TimerTimeWait);
+        _rcvBuf = Settings.ReceiveBufferSize;
+        _rcvWscale = Settings.WindowScaling ? Math.Min(Settings.ReceiveWindowScale, (byte)14) : (byte)0;
+        Cong.Ssthresh = long.MaxValue;
+    }
+
+    public TcpFourTuple Tuple { get; }
+    public StackContext Context => _ctx;
+    public TcpLayer Layer => _layer;
+    public TcpSettings Settings { get; }
+    public TcpState State { get; private set; } = TcpState.Closed;
+    /// <summary>The pending socket error (sk_err): ECONNREFUSED, ECONNRESET, ETIMEDOUT, EPIPE... or None.</summary>
+    public Errno Error { get; private set; }
+    public ITcpConnectionEvents? Events { get; set; }
+    public string CongestionControlName => _cc.Name;
+
+    public uint SndUna => _sndUna;
+    public uint SndNxt => _sndNxt;
+    public long SndWnd => _sndWnd;
+    public uint RcvNxt => _rcvNxt;
+    public long RcvWnd => _rcvWnd;
+    public int Mss => _mss;
+    public bool WindowScaleEnabled => _wscaleOk;
+    public bool SackEnabled => _sackOk;
+    public bool TimestampsEnabled => _tsOk;
+    public byte SendWindowScale => _sndWscale;
+    public byte ReceiveWindowScale => _rcvWscale;
+    public int ReceiveBufferSize => _rcvBuf;
+    /// <summary>Bytes waiting to be read (in order).</summary>
+    public long ReceiveQueued => _rcvQueued;
+    public long OutOfOrderBytes => _ooo.Bytes;
+    /// <summary>Bytes accepted by <see cref="Send"/> and not yet acknowledged.</summary>
+    public int SendQueued => _sndBuf?.Bytes ?? 0;
+    public int SendFree => _sndBuf is null || _finQueued ? 0 : _sndBuf.Free;
+    public int SendPagesHeld => _sndBuf?.PagesHeld ?? 0;
+    public bool ReceivedFin => _finReceived;
+    public bool IsReleased => _released;
+    internal bool IsSynchronized => State >= TcpState.Established;
+    internal bool AppClosed => _orphan;
+
+    // ------------------------------------------------------------------ socket calls (owner thread)
+
+    /// <summary>Active open (<c>tcp_v4_connect</c> + <c>tcp_connect</c>): the SYN goes out now.</summary>
+    internal void StartConnect(in IpRoute route)
+    {
+        _route = route;
+        _iss = _layer.Isn.Isn(Tuple, _ctx.NowUs);
+        _tsOffset = _layer.Isn.TimestampOffset(Tuple);
+        InitSendSide();
+        State = TcpState.SynSent;
+        TcpStats.Inc(ref _layer.Stats.ActiveOpens);
+        SendSyn(ack: false);
+    }
+
+    /// <summary>
+    /// <c>tcp_sendmsg</c>: copies as much of <paramref name="data"/> as the send buffer takes and pushes
+    /// segments out. Returns the bytes taken, or a negative errno (EPIPE after a shutdown or reset,
+    /// ENOTCONN before the connection exists).
+    /// </summary>
+    public int Send(ReadOnlySpan<byte> data)
+    {
+        if (Error != Errno.None) return -(int)(Error == Errno.ECONNRESET || Error == Errno.ETIMEDOUT ? Error : Errno.EPIPE);
+        if (_finQueued) return -(int)Errno.EPIPE;
+        if (State is TcpState.Closed or TcpState.Listen) return -(int)Errno.ENOTCONN;
+        int n = _sndBuf!.Append(data);
+        if (State is TcpState.Established or TcpState.CloseWait) WriteXmit();
+        return n;
+    }
+
+    /// <summary>
+    /// <c>tcp_recvmsg</c> (copying): copies queued in-order data into <paramref name="into"/>. Returns the
+    /// bytes copied, 0 at EOF, -EAGAIN when nothing is there yet, or a negative errno (ECONNRESET; EFAULT
+    /// when the payload is unreadable device memory, which only a lease can hand out).
+    /// </summary>
+    public int Receive(Span<byte> into)
+    {
+        int done = 0;
+        while (done < into.Length && _rcvHead is not null)
+        {
+            var skb = _rcvHead;
+            if (skb.Unreadable) return done > 0 ? done : -(int)Errno.EFAULT;
+            int n = Math.Min(into.Length - done, skb.Len);
+            skb.CopyBits(0, into.Slice(done, n));
+            done += n;
+            if (n == skb.Len) FreeRcvHead();
+            else { TcpSkb.PullFront(skb, n); }
+            _rcvQueued -= n;
+        }
+        if (done > 0) { AfterRead(done); return done; }
+        if (Error != Errno.None && Error != Errno.EPIPE) return -(int)Error;
+        if (_finReceived) return 0;
+        if (State is TcpState.Closed or TcpState.Listen or TcpState.SynSent) return State == TcpState.Closed && _released ? 0 : -(int)Errno.ENOTCONN;
+        return -(int)Errno.EAGAIN;
+    }
+
+    /// <summary>
+    /// Takes the first in-order skb off the receive queue whole (zero copy): the caller owns it and frees
+    /// it. False when nothing is queued.
+    /// </summary>
+    public bool TryTakeReceived(out SkBuff skb)
+    {
+        if (_rcvHead is null) { skb = null!; return false; }
+        skb = _rcvHead;
+        _rcvHead = skb.Next;
+        if (_rcvHead is null) _rcvTail = null;
+        skb.Next = null;
+        _rcvQueued -= skb.Len;
+        AfterRead(skb.Len);
+        return true;
+    }
+
+    /// <summary>Whether a read would not block: data, EOF or an error.</summary>
+    public bool IsReadable => _rcvHead is not null || _finReceived || (Error != Errno.None && Error != Errno.EPIPE) || (State == TcpState.Closed && _released);
+
+    /// <summary><c>tcp_shutdown(SEND_SHUTDOWN)</c>: a FIN after the queued data.</summary>
+    public Errno ShutdownSend()
+    {
+        switch (State)
+        {
+            case TcpState.Established: State = TcpState.FinWait1; break;
+            case TcpState.CloseWait: State = TcpState.LastAck; break;
+            case TcpState.SynReceived: State = TcpState.FinWait1; break;
+            case TcpState.SynSent: EnterClosed(Errno.None); return Errno.None;
+            case TcpState.Closed: case TcpState.Listen: return Errno.ENOTCONN;
+            default: return Errno.None; // already shut down
+        }
+        _finQueued = true;
+        if (State != TcpState.FinWait1 || IsSynchronized || _sndUnaPos >= 0) WriteXmit();
+        return Errno.None;
+    }
+
+    /// <summary>
+    /// <c>tcp_close</c>: the application lets go. Unread data makes it an abort (RFC 9293 3.10.4 / Linux:
+    /// RST, data loss); otherwise a FIN follows the queued data and the connection lingers in the stack
+    /// (orphaned) until the FIN exchange or TIME_WAIT ends.
+    /// </summary>
+    public void Close()
+    {
+        if (_orphan) return;
+        _orphan = true;
+        if (_rcvHead is not null && State != TcpState.Closed)
+        {
+            Abort();
+            return;
+        }
+        PurgeReceive();
+        if (State is TcpState.Established or TcpState.CloseWait or TcpState.SynReceived) ShutdownSend();
+        else if (State is TcpState.SynSent) EnterClosed(Errno.None);
+        if (State == TcpState.FinWait2) ArmFinWait2();
+        if (State == TcpState.Closed) Release();
+    }
+
+    /// <summary>SO_LINGER 0 + close, or a reset after an error: RST to the peer and CLOSED at once.</summary>
+    public void Abort()
+    {
+        if (State is TcpState.SynReceived or TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.CloseWait)
+            SendReset(_sndNxt);
+        _orphan = true;
+        EnterClosed(Errno.ECONNRESET, notify: false);
+        PurgeReceive();
+        Release();
+    }
+
+    /// <summary>Sets TCP_CONGESTION (owner thread). EINVAL-style exception for an unknown name.</summary>
+    public void SetCongestionControl(string name)
+    {
+        var cc = Tcp.CongestionControl.Create(name);
+        Settings.CongestionControl = name;
+        _cc = cc;
+        if (_mss > 0) _cc.Init(ref Cong, _ctx.NowUs);
+    }
+
+    /// <summary>Applies changed <see cref="Settings"/> (buffer sizes, keepalive) on the owner thread.</summary>
+    public void ApplySettings()
+    {
+        _sndBuf?.SetCapacity(Settings.SendBufferSize);
+        _rcvBuf = Math.Max(_rcvBuf, Settings.ReceiveBufferSize);
+        if (Settings.KeepAlive && IsSynchronized && State < TcpState.TimeWait) ArmKeepalive(_ctx.NowUs);
+        else if (!Settings.KeepAlive) _ctx.CancelTimer(_keepaliveTimer);
+        if (Settings.NoDelay && IsSynchronized) WriteXmit();
+    }
+
+    /// <summary>A <c>tcp_info</c> snapshot (owner thread).</summary>
+    public TcpInfo GetInfo() => new()
+    {
+        State = State,
+        RttUs = _rtt.SrttUs,
+        RttVarUs = _rtt.RttVarUs,
+        RtoUs = _rtt.RtoUs,
+        SndCwnd = Cong.Cwnd,
+        SndSsthresh = Cong.Ssthresh,
+        SndMss = _mss,
+        RcvMss = _rcvMss,
+        Retransmits = _retransmits,
+        TotalRetrans = _totalRetrans,
+        Lost = _lost,
+        Sacked = _sack.SackedBytes,
+        BytesAcked = _bytesAcked,
+        BytesReceived = _bytesReceived,
+        SegsOut = _segsOut,
+        SegsIn = _segsIn,
+        SndWnd = _sndWnd,
+        RcvWnd = _rcvWnd,
+        RcvSpace = _rcvBuf,
+        Backoff = _rtt.Backoff,
+        CongestionControl = _cc.Name,
+        Options = (_tsOk ? TcpInfoOptions.Timestamps : 0) | (_sackOk ? TcpInfoOptions.Sack : 0) | (_wscaleOk ? TcpInfoOptions.WindowScale : 0),
+        SndWscale = _sndWscale,
+        RcvWscale = _rcvWscale,
+        InRecovery = _inRecovery,
+    };
+
+    // ------------------------------------------------------------------ lifecycle helpers
+
+    private void InitSendSide()
+    {
+        _sndUna = _iss;
+        _sndNxt = _iss;
+        _sndMax = _iss;
+        _sndUnaPos = -1;
+        _recover = _iss;
+        var arena = _ctx.SkbCache?.Arena ?? throw new InvalidOperationException($"stack context {_ctx.Name} has no skb cache: TCP needs one for its TX skbs");
+        _sndBuf = new TcpSendBuffer(arena, Settings.SendBufferSize);
+    }
+
+    /// <summary>Called when the connection reaches ESTABLISHED (either side).</summary>
+    private void OnEstablished()
+    {
+        State = TcpState.Established;
+        _rtt.ResetBackoff();
+        _retransmits = 0;
+        Cong.Mss = _mss;
+        _cc.Init(ref Cong, _ctx.NowUs);
+        _rcvSpaceStartUs = _ctx.NowUs;
+        if (Settings.KeepAlive) ArmKeepalive(_ctx.NowUs);
+    }
+
+    private void EnterTimeWait()
+    {
+        State = TcpState.TimeWait;
+        _ctx.CancelTimer(_rtoTimer);
+        _ctx.CancelTimer(_delackTimer);
+        _ctx.CancelTimer(_keepaliveTimer);
+        _ctx.ArmTimer(_twTimer, _ctx.NowUs + (long)Settings.TimeWaitLength.TotalMicroseconds);
+        ReleaseSendSide();
+        Notify(TcpEvents.Closed | TcpEvents.Readable | TcpEvents.Writable);
+    }
+
+    /// <summary><c>tcp_done</c>: CLOSED, timers off, the tables let go; the error (if any) goes to the socket.</summary>
+    private void EnterClosed(Errno error, bool notify = true)
+    {
+        var was = State;
+        if (error != Errno.None && Error == Errno.None) Error = error;
+        State = TcpState.Closed;
+        _ctx.CancelTimer(_rtoTimer);
+        _ctx.CancelTimer(_delackTimer);
+        _ctx.CancelTimer(_keepaliveTimer);
+        _ctx.CancelTimer(_twTimer);
+        if (was == TcpState.SynSent && error != Errno.None) TcpStats.Inc(ref _layer.Stats.AttemptFails);
+        if (error == Errno.ECONNRESET && was is TcpState.Established or TcpState.CloseWait) TcpStats.Inc(ref _layer.Stats.EstabResets);
+        _layer.Unregister(this);
+        ReleaseSendSide();
+        if (error != Errno.None) { _ooo.Purge(); }
+        if (Parent is not null) { Parent.OnChildGone(this); Parent = null; }
+        if (notify) Notify(TcpEvents.Connect | TcpEvents.Closed | TcpEvents.Readable | TcpEvents.Writable);
+        if (_orphan) Release();
+    }
+
+    private void ReleaseSendSide()
+    {
+        _sndBuf?.Dispose();
+        _sack.Reset(_sndUna);
+    }
+
+    /// <summary>Frees everything the connection still holds (after CLOSED, once the application let go).</summary>
+    internal void Release()
+    {
+        if (_released) return;
+        if (State != TcpState.Closed) return;
+        _released = true;
+        PurgeReceive();
+        _ooo.Purge();
+        _sndBuf?.Dispose();
+    }
+
+    private void PurgeReceive()
+    {
+        while (_rcvHead is not null) FreeRcvHead();
+        _rcvQueued = 0;
+    }
+
+    private void FreeRcvHead()
+    {
+        var skb = _rcvHead!;
+        _rcvHead = skb.Next;
+        if (_rcvHead is null) _rcvTail = null;
+        skb.Next = null;
+        skb.Free();
+    }
+
+    private void Notify(TcpEvents ev)
+    {
+        Events?.OnTcpEvents(this, ev);
+        if (ev.HasFlag(TcpEvents.Connect) && Parent is not null && State == TcpState.Established) Parent.OnChildEstablished(this);
+    }
+
+    public override string ToString() => $"tcp {Tuple} {State}";
+}

@@ -1,0 +1,42 @@
+namespace Netmem.Stack.Tcp;
+
+[Flags]
+public enum TcpInfoOptions : byte
+{
+    None = 0,
+    Timestamps = 1,  // TCPI_OPT_TIMESTAMPS
+    Sack = 2,        // TCPI_OPT_SACK
+    WindowScale = 4, // TCPI_OPT_WSCALE
+}
+
+/// <summary>A <c>struct tcp_info</c> snapshot (times in microseconds, windows in bytes).</summary>
+public readonly record struct TcpInfo
+{
+    public TcpState State { get; init; }
+    public long RttUs { get; init; }
+    public long RttVarUs { get; init; }
+    public long RtoUs { get; init; }
+    public long SndCwnd { get; init; }
+    public long SndSsthresh { get; init; }
+    public int SndMss { get; init; }
+    public int RcvMss { get; init; }
+    /// <summary>tcpi_retransmits: timeouts of the current head segment.</summary>
+    public int Retransmits { get; init; }
+    public long TotalRetrans { get; init; }
+    public long Lost { get; init; }
+    /// <summary>Bytes currently marked SACKed.</summary>
+    public long Sacked { get; init; }
+    public long BytesAcked { get; init; }
+    public long BytesReceived { get; init; }
+    public long SegsOut { get; init; }
+    public long SegsIn { get; init; }
+    public long SndWnd { get; init; }
+    public long RcvWnd { get; init; }
+    public int RcvSpace { get; init; }
+    public int Backoff { get; init; }
+    public string CongestionControl { get; init; }
+    public TcpInfoOptions Options { get; init; }
+    public byte SndWscale { get; init; }
+    public byte RcvWscale { get; init; }
+    public bool InRecovery { get; init; }
+}

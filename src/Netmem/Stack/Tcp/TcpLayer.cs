@@ -1,0 +1,287 @@
+using Netmem.Devices;
+using Netmem.Skb;
+using Netmem.Wire;
+
+namespace Netmem.Stack.Tcp;
+
+/// <summary>Picks the <see cref="StackContext"/> that owns a flow.</summary>
+public interface ITcpContextSelector
+{
+    /// <summary>The context that runs the RX queue a segment arrived on (where <see cref="TcpLayer.Receive"/> is called).</summary>
+    StackContext ForRxQueue(int rxQueue);
+
+    /// <summary>The context for a new outgoing flow: the one its replies will arrive on (RSS or a steering rule decides).</summary>
+    StackContext ForFlow(in TcpFourTuple tuple);
+}
+
+/// <summary>Every flow on one context (a single-queue stack, or a test).</summary>
+public sealed class SingleContextSelector(StackContext context) : ITcpContextSelector
+{
+    public StackContext ForRxQueue(int rxQueue) => context;
+    public StackContext ForFlow(in TcpFourTuple tuple) => context;
+}
+
+/// <summary>
+/// TCP over IPv4 for one stack (<c>tcp_prot</c> + <c>tcp_v4_rcv</c>): the demux tables (established and
+/// SYN-RECEIVED connections and TIME_WAIT by 4-tuple, listeners by address and port), ephemeral ports
+/// (32768-60999, ip_local_port_range), RFC 6528 ISNs, checksum verification, and RSTs for segments that
+/// find no connection (RFC 9293 3.10.7.1). Receive runs on the RX queue's context; the tables are the only
+/// state shared between contexts, under one lock taken once per segment (a lookup) and on connect, accept and close.
+/// </summary>
+public sealed class TcpLayer : IIpProtocolHandler
+{
+    public const int EphemeralLow = 32768, EphemeralHigh = 60999;
+    /// <summary>tcp_challenge_ack_limit: challenge ACKs per second for the whole layer (RFC 5961 7).</summary>
+    public const int ChallengeAckLimit = 1000;
+
+    private readonly object _lock = new();
+    private readonly Dictionary<TcpFourTuple, TcpConnection> _conns = new();
+    private readonly Dictionary<TcpEndpoint, TcpListenEndpoint> _listeners = new();
+    private readonly ITcpContextSelector _contexts;
+    private long _challengeWindowStartUs = long.MinValue / 2; // far in the past, without overflowing the subtraction
+    private int _challengeCount;
+
+    public TcpLayer(IIpOutput ip, ITcpContextSelector contexts, TcpSettings? defaults = null, long? isnSeed = null)
+    {
+        Ip = ip ?? throw new ArgumentNullException(nameof(ip));
+        _contexts = contexts ?? throw new ArgumentNullException(nameof(contexts));
+        Defaults = defaults ?? new TcpSettings();
+        Isn = new TcpIsn(isnSeed);
+    }
+
+    public TcpLayer(IIpOutput ip, StackContext context, TcpSettings? defaults = null, long? isnSeed = null)
+        : this(ip, new SingleContextSelector(context), defaults, isnSeed) { }
+
+    public IpProtocol Protocol => IpProtocol.Tcp;
+    public IIpOutput Ip { get; }
+    public TcpIsn Isn { get; }
+    public TcpStats Stats { get; } = new();
+    /// <summary>Settings new sockets start with.</summary>
+    public TcpSettings Defaults { get; }
+    public ITcpContextSelector Contexts => _contexts;
+
+    /// <summary>Connections in the tables (every state but LISTEN and CLOSED, TIME_WAIT included).</summary>
+    public int ConnectionCount { get { lock (_lock) return _conns.Count; } }
+    public int ListenerCount { get { lock (_lock) return _listeners.Count; } }
+
+    // ------------------------------------------------------------------ input
+
+    public void Receive(in Ipv4Meta ip, SkBuff skb)
+    {
+        TcpStats.Inc(ref Stats.InSegs);
+        if (!skb.PskbMayPull(TcpPacket.MinHeaderLength)) { DropSkb(skb, TcpDropReason.BadHeader); return; }
+        int hlen = (skb.Data[12] >> 4) * 4;
+        if (hlen < TcpPacket.MinHeaderLength || hlen > skb.Len || !skb.PskbMayPull(hlen)) { DropSkb(skb, TcpDropReason.BadHeader); return; }
+        if (!ChecksumOk(ip, skb, out var why)) { DropSkb(skb, why); return; }
+        var header = skb.Data[..hlen];
+        if (TcpPacket.TryCreate(header, out var pkt) != ParseResult.Ok) { DropSkb(skb, TcpDropReason.BadHeader); return; }
+        if (TcpOptions.Parse(pkt.Options, out var opts) != ParseResult.Ok) { DropSkb(skb, TcpDropReason.BadOption); return; }
+        var seg = new TcpSegment(pkt.SequenceNumber, pkt.AcknowledgmentNumber, pkt.Flags, pkt.WindowSize, skb.Len - hlen, opts);
+        var tuple = new TcpFourTuple(ip.Destination, pkt.DestinationPort, ip.Source, pkt.SourcePort);
+        skb.Pull(hlen);
+        Dispatch(tuple, seg, skb, _contexts.ForRxQueue(ip.RxQueue));
+    }
+
+    private void Dispatch(in TcpFourTuple tuple, in TcpSegment seg, SkBuff skb, StackContext rxContext)
+    {
+        TcpConnection? conn;
+        TcpListenEndpoint? listener = null;
+        lock (_lock)
+        {
+            if (!_conns.TryGetValue(tuple, out conn)
+                && !_listeners.TryGetValue(new TcpEndpoint(tuple.LocalAddress, tuple.LocalPort), out listener))
+                _listeners.TryGetValue(new TcpEndpoint(Ipv4Address.Unspecified, tuple.LocalPort), out listener);
+        }
+        if (conn is not null) { conn.Input(seg, skb); return; }
+        if (listener is not null) { ListenInput(listener, tuple, seg, skb, rxContext); return; }
+        Stats.Drop(TcpDropReason.NoSocket);
+        skb.Free();
+        ResetForNoSocket(tuple, seg, rxContext);
+    }
+
+    /// <summary>A SYN that found a TIME_WAIT connection with a higher sequence number goes to the listener (after the old one is gone).</summary>
+    internal void ReinjectSyn(in TcpFourTuple tuple, in TcpSegment seg, SkBuff skb, StackContext ctx) => Dispatch(tuple, seg, skb, ctx);
+
+    private static bool ChecksumOk(in Ipv4Meta ip, SkBuff skb, out TcpDropReason why)
+    {
+        why = TcpDropReason.BadChecksum;
+        switch (skb.IpSummed)
+        {
+            case SkbChecksumState.Unnecessary:
+            case SkbChecksumState.Partial: // a locally built skb looped back: never left memory
+                return true;
+            case SkbChecksumState.Complete:
+                if (InetChecksum.Fold(PseudoHeader.Sum(ip.Source, ip.Destination, IpProtocol.Tcp, skb.Len, skb.Csum)) == 0) return true;
+                break; // the device's sum may cover something else: verify in full below
+        }
+        if (skb.Unreadable) { why = TcpDropReason.UnverifiableChecksum; return false; }
+        uint sum = skb.Checksum(0, skb.Len);
+        return PseudoHeader.Checksum(ip.Source, ip.Destination, IpProtocol.Tcp, skb.Len, sum) == 0;
+    }
+
+    private void DropSkb(SkBuff skb, TcpDropReason reason)
+    {
+        Stats.Drop(reason);
+        TcpStats.Inc(ref Stats.InErrs);
+        skb.Free();
+    }
+
+    /// <summary><c>tcp_v4_conn_request</c> and the LISTEN state of 3.10.7.2.</summary>
+    private void ListenInput(TcpListenEndpoint listener, in TcpFourTuple tuple, in TcpSegment seg, SkBuff skb, StackContext ctx)
+    {
+        skb.Free(); // data on a SYN is not queued (no TFO): the peer retransmits it
+        if (seg.Rst) return;
+        if (seg.HasAck) { SendResetReply(tuple, seg.Ack, 0, ackFlag: false, ctx); return; }
+        if (!seg.Syn) { Stats.Drop(TcpDropReason.BadFlags); return; }
+        if (Ip.Route(tuple.RemoteAddress, tuple.LocalAddress, out var route) != Errno.None) { Stats.Drop(TcpDropReason.NoSocket); return; }
+        if (!listener.TryReserveChild()) { Stats.Drop(TcpDropReason.ListenOverflow); return; }
+        var child = new TcpConnection(this, ctx, tuple, listener.Settings);
+        lock (_lock)
+        {
+            if (!_conns.TryAdd(tuple, child)) { listener.OnChildGone(child); return; }
+        }
+        child.AcceptSyn(seg, route, listener);
+    }
+
+    /// <summary>RFC 9293 3.10.7.1: a reset for a segment that found nothing (never for a reset).</summary>
+    private void ResetForNoSocket(in TcpFourTuple tuple, in TcpSegment seg, StackContext ctx)
+    {
+        if (seg.Rst) return;
+        if (seg.HasAck) SendResetReply(tuple, seg.Ack, 0, ackFlag: false, ctx);
+        else SendResetReply(tuple, 0, seg.Seq + (uint)seg.SegLen, ackFlag: true, ctx);
+    }
+
+    /// <summary><c>tcp_v4_send_reset</c>: a bare RST (no connection state) on <paramref name="ctx"/>.</summary>
+    internal void SendResetReply(in TcpFourTuple tuple, uint seq, uint ack, bool ackFlag, StackContext ctx)
+    {
+        var cache = ctx.SkbCache;
+        if (cache is null) return;
+        if (Ip.Route(tuple.RemoteAddress, tuple.LocalAddress, out var route) != Errno.None) return;
+        var repr = new TcpRepr(tuple.LocalPort, tuple.RemotePort, seq, ackFlag ? ack : 0, TcpFlags.Rst | (ackFlag ? TcpFlags.Ack : 0), 0, 0);
+        var skb = cache.Alloc(Ip.MaxHeaderRoom + TcpPacket.MinHeaderLength);
+        if (skb is null) return;
+        skb.Reserve(Ip.MaxHeaderRoom);
+        var h = skb.Put(TcpPacket.MinHeaderLength);
+        repr.Emit(h, tuple.LocalAddress, tuple.RemoteAddress, fillChecksum: true);
+        skb.ResetTransportHeader();
+        TcpStats.Inc(ref Stats.OutRsts);
+        TcpStats.Inc(ref Stats.OutSegs);
+        Ip.Output(skb, route, tuple.LocalAddress, tuple.RemoteAddress, IpProtocol.Tcp);
+    }
+
+    /// <summary>RFC 5961 7: at most <see cref="ChallengeAckLimit"/> challenge ACKs per second.</summary>
+    internal bool AllowChallengeAck(long nowUs)
+    {
+        lock (_lock)
+        {
+            if (nowUs - _challengeWindowStartUs >= 1_000_000) { _challengeWindowStartUs = nowUs; _challengeCount = 0; }
+            return ++_challengeCount <= ChallengeAckLimit;
+        }
+    }
+
+    public void ReceiveIcmpError(in Ipv4Meta original, Icmpv4Message message, byte code, uint info, ReadOnlySpan<byte> quotedTransport)
+    {
+        // Soft errors only (RFC 1122 4.2.3.9): counted; path MTU changes are not acted on yet.
+        TcpStats.Inc(ref Stats.IcmpErrs);
+    }
+
+    // ------------------------------------------------------------------ sockets
+
+    /// <summary>
+    /// <c>inet_stream_connect</c>: route, local port (EADDRINUSE when a fixed one is taken for this
+    /// destination, EADDRNOTAVAIL when the ephemeral range is exhausted), registration, and the SYN. Must run
+    /// on the returned connection's context: call it there (it is chosen by <see cref="ContextFor"/>).
+    /// </summary>
+    public Errno Connect(Ipv4Address remote, ushort remotePort, Ipv4Address local, ushort localPort, TcpSettings settings, out TcpConnection? connection)
+    {
+        connection = null;
+        if (remotePort == 0 || remote.IsUnspecified || !remote.IsUnicast) return Errno.EINVAL;
+        var err = Ip.Route(remote, local, out var route);
+        if (err != Errno.None) return err;
+        if (local.IsUnspecified) local = route.Source;
+        var probe = new TcpFourTuple(local, 0, remote, remotePort);
+        lock (_lock)
+        {
+            if (localPort != 0)
+            {
+                var t = probe with { LocalPort = localPort };
+                if (_conns.ContainsKey(t)) return Errno.EADDRINUSE;
+                probe = t;
+            }
+            else
+            {
+                int range = EphemeralHigh - EphemeralLow + 1;
+                uint offset = Isn.PortOffset(probe);
+                bool found = false;
+                for (int i = 0; i < range; i++)
+                {
+                    ushort port = (ushort)(EphemeralLow + (int)((offset + (uint)i) % (uint)range));
+                    var t = probe with { LocalPort = port };
+                    if (_conns.ContainsKey(t) || _listeners.ContainsKey(new TcpEndpoint(local, port)) || _listeners.ContainsKey(new TcpEndpoint(Ipv4Address.Unspecified, port))) continue;
+                    probe = t;
+                    found = true;
+                    break;
+                }
+                if (!found) return Errno.EADDRNOTAVAIL;
+            }
+            var ctx = _contexts.ForFlow(probe);
+            connection = new TcpConnection(this, ctx, probe, settings);
+            _conns.Add(probe, connection);
+        }
+        connection.StartConnect(route);
+        return Errno.None;
+    }
+
+    /// <summary>The context a connection to this destination will run on (so the caller can post Connect there).</summary>
+    public StackContext ContextFor(Ipv4Address remote, ushort remotePort) =>
+        _contexts.ForFlow(new TcpFourTuple(Ipv4Address.Unspecified, 0, remote, remotePort));
+
+    /// <summary><c>inet_csk_listen_start</c>: EADDRINUSE when the address and port already listen (or overlap a wildcard).</summary>
+    public Errno Listen(TcpEndpoint endpoint, int backlog, TcpSettings settings, out TcpListenEndpoint? listener)
+    {
+        listener = null;
+        if (endpoint.Port == 0) return Errno.EINVAL;
+        lock (_lock)
+        {
+            if (_listeners.ContainsKey(endpoint)) return Errno.EADDRINUSE;
+            if (endpoint.Address.IsUnspecified)
+            {
+                foreach (var k in _listeners.Keys) if (k.Port == endpoint.Port) return Errno.EADDRINUSE;
+            }
+            else if (_listeners.ContainsKey(new TcpEndpoint(Ipv4Address.Unspecified, endpoint.Port))) return Errno.EADDRINUSE;
+            listener = new TcpListenEndpoint(this, endpoint, backlog, settings with { });
+            _listeners.Add(endpoint, listener);
+        }
+        return Errno.None;
+    }
+
+    internal void Unlisten(TcpListenEndpoint listener)
+    {
+        lock (_lock)
+        {
+            if (_listeners.TryGetValue(listener.Endpoint, out var l) && ReferenceEquals(l, listener)) _listeners.Remove(listener.Endpoint);
+        }
+    }
+
+    internal void Unregister(TcpConnection c)
+    {
+        lock (_lock)
+        {
+            if (_conns.TryGetValue(c.Tuple, out var x) && ReferenceEquals(x, c)) _conns.Remove(c.Tuple);
+        }
+    }
+
+    /// <summary>Resets every connection (stack shutdown). Run it on the contexts' thread (all of them here: a single-threaded teardown).</summary>
+    public void AbortAll()
+    {
+        TcpConnection[] all;
+        lock (_lock) { all = new TcpConnection[_conns.Count]; _conns.Values.CopyTo(all, 0); }
+        foreach (var c in all) c.Abort();
+    }
+
+    /// <summary>The connection for a 4-tuple, if any (tests and diagnostics).</summary>
+    public TcpConnection? Find(in TcpFourTuple tuple)
+    {
+        lock (_lock) return _conns.TryGetValue(tuple, out var c) ? c : null;
+    }
+}

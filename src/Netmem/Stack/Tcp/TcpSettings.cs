@@ -1,0 +1,50 @@
+namespace Netmem.Stack.Tcp;
+
+/// <summary>
+/// Per-connection settings (the socket options and the net.ipv4.tcp_* sysctls that apply to one
+/// connection), with Linux's defaults. A listener's children start with a copy of the listener's.
+/// </summary>
+public sealed record TcpSettings
+{
+    /// <summary>TCP_NODELAY: send partial segments at once instead of waiting for ACKs (Nagle off).</summary>
+    public bool NoDelay { get; set; }
+    /// <summary>SO_SNDBUF in bytes (tcp_wmem[1] 16 KiB is Linux's start; it then auto-grows: we start larger).</summary>
+    public int SendBufferSize { get; set; } = 256 * 1024;
+    /// <summary>SO_RCVBUF in bytes: the initial receive buffer (tcp_rmem[1] = 131072).</summary>
+    public int ReceiveBufferSize { get; set; } = 131072;
+    /// <summary>Upper bound of receive-buffer auto-tuning (tcp_rmem[2] = 6 MiB).</summary>
+    public int MaxReceiveBufferSize { get; set; } = 6 * 1024 * 1024;
+    /// <summary>Whether receive-buffer auto-tuning runs (tcp_moderate_rcvbuf; off when SO_RCVBUF was set).</summary>
+    public bool ReceiveBufferAutoTuning { get; set; } = true;
+    /// <summary>SO_KEEPALIVE.</summary>
+    public bool KeepAlive { get; set; }
+    /// <summary>TCP_KEEPIDLE (tcp_keepalive_time 7200 s).</summary>
+    public TimeSpan KeepAliveIdle { get; set; } = TimeSpan.FromSeconds(7200);
+    /// <summary>TCP_KEEPINTVL (tcp_keepalive_intvl 75 s).</summary>
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(75);
+    /// <summary>TCP_KEEPCNT (tcp_keepalive_probes 9).</summary>
+    public int KeepAliveCount { get; set; } = 9;
+    /// <summary>TCP_CONGESTION ("cubic" by default, "reno").</summary>
+    public string CongestionControl { get; set; } = Tcp.CongestionControl.Default;
+    /// <summary>tcp_window_scaling and the receive shift Linux ends up with for a default buffer (7).</summary>
+    public bool WindowScaling { get; set; } = true;
+    public byte ReceiveWindowScale { get; set; } = 7;
+    /// <summary>tcp_timestamps.</summary>
+    public bool Timestamps { get; set; } = true;
+    /// <summary>tcp_sack.</summary>
+    public bool Sack { get; set; } = true;
+    /// <summary>tcp_syn_retries (6).</summary>
+    public int SynRetries { get; set; } = 6;
+    /// <summary>tcp_synack_retries (5).</summary>
+    public int SynAckRetries { get; set; } = 5;
+    /// <summary>tcp_retries2 (15): retransmissions of one segment before ETIMEDOUT.</summary>
+    public int Retries2 { get; set; } = 15;
+    /// <summary>TIME_WAIT length (TCP_TIMEWAIT_LEN 60 s).</summary>
+    public TimeSpan TimeWaitLength { get; set; } = TimeSpan.FromSeconds(60);
+    /// <summary>tcp_fin_timeout (60 s): how long an orphaned connection stays in FIN_WAIT_2.</summary>
+    public TimeSpan FinTimeout { get; set; } = TimeSpan.FromSeconds(60);
+    /// <summary>TCP_MAXSEG clamp (0: from the route MTU).</summary>
+    public int MaxSegmentSize { get; set; }
+    /// <summary>Use TSO when the route offers it.</summary>
+    public bool AllowTso { get; set; } = true;
+}

@@ -1,0 +1,36 @@
+namespace Netmem.Stack.Tcp;
+
+/// <summary>
+/// Counters of one <see cref="TcpLayer"/> (the TCP MIB, /proc/net/snmp and netstat's TcpExt). Updated
+/// from any flow-owning context with interlocked adds; read as a snapshot.
+/// </summary>
+public sealed class TcpStats
+{
+    private readonly long[] _drops = new long[(int)TcpDropReason.Count];
+    internal long InSegs, OutSegs, RetransSegs, OutRsts, InErrs, ActiveOpens, PassiveOpens, AttemptFails, EstabResets, IcmpErrs;
+    internal long ChallengeAcks, ChallengeAcksLimited, FastRetransmits, SackRecoveries, Timeouts, ZeroWindowProbes, KeepaliveProbes, TimeWaitExpired, DelayedAcks;
+
+    public long GetDrops(TcpDropReason reason) => Interlocked.Read(ref _drops[(int)reason]);
+    public long TotalDrops { get { long s = 0; for (int i = 0; i < _drops.Length; i++) s += Interlocked.Read(ref _drops[i]); return s; } }
+    internal void Drop(TcpDropReason reason) => Interlocked.Increment(ref _drops[(int)reason]);
+
+    public long InSegments => Interlocked.Read(ref InSegs);
+    public long OutSegments => Interlocked.Read(ref OutSegs);
+    public long RetransmittedSegments => Interlocked.Read(ref RetransSegs);
+    public long OutResets => Interlocked.Read(ref OutRsts);
+    public long ActiveOpenCount => Interlocked.Read(ref ActiveOpens);
+    public long PassiveOpenCount => Interlocked.Read(ref PassiveOpens);
+    public long AttemptFailCount => Interlocked.Read(ref AttemptFails);
+    public long ChallengeAckCount => Interlocked.Read(ref ChallengeAcks);
+    public long ChallengeAckLimitedCount => Interlocked.Read(ref ChallengeAcksLimited);
+    public long FastRetransmitCount => Interlocked.Read(ref FastRetransmits);
+    public long SackRecoveryCount => Interlocked.Read(ref SackRecoveries);
+    public long TimeoutCount => Interlocked.Read(ref Timeouts);
+    public long ZeroWindowProbeCount => Interlocked.Read(ref ZeroWindowProbes);
+    public long KeepaliveProbeCount => Interlocked.Read(ref KeepaliveProbes);
+    public long IcmpErrorCount => Interlocked.Read(ref IcmpErrs);
+    public long TimeWaitExpiredCount => Interlocked.Read(ref TimeWaitExpired);
+    public long DelayedAckCount => Interlocked.Read(ref DelayedAcks);
+
+    internal static void Inc(ref long field) => Interlocked.Increment(ref field);
+}
