@@ -388,7 +388,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
     private void Notify(TcpEvents ev)
     {
         Events?.OnTcpEvents(this, ev);
-        if (ev.HasFlag(TcpEvents.Connect) && Parent is not null && State == TcpState.Established) Parent.OnChildEstablished(this);
+        if ((ev & TcpEvents.Connect) != 0 && Parent is not null && State == TcpState.Established) Parent.OnChildEstablished(this);
     }
 
     public override string ToString() => $"tcp {Tuple} {State}";
