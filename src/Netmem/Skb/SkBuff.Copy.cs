@@ -266,12 +266,20 @@ public sealed unsafe partial class SkBuff
         sh.NrFragsField = k;
     }
 
-    private void EatFragList(SkbSharedInfo sh, int eat)
+    private void EatFragList(SkbSharedInfo sh, int eat) => EatFragList(sh, eat, copy: true);
+
+    /// <summary>
+    /// Drops <paramref name="eat"/> bytes from the front of the frag_list: whole members are freed, and the
+    /// one that is cut is trimmed (a private clone when another parent shares it), by pulling its bytes
+    /// into its head (<paramref name="copy"/>, <c>__pskb_pull_tail</c>) or without reading them
+    /// (<see cref="TrimHead"/>, <c>__pskb_trim_head</c>).
+    /// </summary>
+    private void EatFragList(SkbSharedInfo sh, int eat, bool copy)
     {
         var m = sh.FragList;
         while (eat > 0)
         {
-            if (m is null) throw new NetmemException($"__pskb_pull_tail: frag_list of {this} is shorter than data_len says");
+            if (m is null) throw new NetmemException($"frag_list of {this} is shorter than data_len says");
             if (m.LenField <= eat)
             {
                 eat -= m.LenField;
@@ -288,7 +296,8 @@ public sealed unsafe partial class SkBuff
                 m.Free();
                 m = c;
             }
-            if (!m.PskbPull(eat)) throw new NetmemException($"__pskb_pull_tail: could not pull {eat} bytes from frag_list {m}");
+            bool ok = copy ? m.PskbPull(eat) : TrimHead(ref m, eat);
+            if (!ok) throw new NetmemException($"could not trim {eat} bytes from the front of frag_list {m}");
             eat = 0;
         }
         sh.FragList = m;

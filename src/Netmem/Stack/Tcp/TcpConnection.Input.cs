@@ -510,7 +510,9 @@ public sealed partial class TcpConnection
             }
             else
             {
-                if (!TcpSkb.PullFront(data, (int)dup)) { Drop(data, TcpDropReason.BadHeader); return; }
+                var trimmed = data!;
+                if (!SkBuff.TrimHead(ref trimmed, (int)dup)) { Drop(trimmed, TcpDropReason.BadHeader); return; }
+                data = trimmed;
                 seq += dup;
                 len -= (int)dup;
             }

@@ -170,7 +170,17 @@ public sealed partial class TcpConnection : IStackTimerTarget
             skb.CopyBits(0, into.Slice(done, n));
             done += n;
             if (n == skb.Len) FreeRcvHead();
-            else { TcpSkb.PullFront(skb, n); }
+            else
+            {
+                var next = skb.Next;
+                SkBuff.TrimHead(ref skb, n); // never reads payload; a shared skb becomes a private clone
+                if (!ReferenceEquals(skb, _rcvHead))
+                {
+                    skb.Next = next;
+                    if (ReferenceEquals(_rcvTail, _rcvHead)) _rcvTail = skb;
+                    _rcvHead = skb;
+                }
+            }
             _rcvQueued -= n;
         }
         if (done > 0) { AfterRead(done); return done; }

@@ -98,7 +98,7 @@ public sealed partial class TcpOutOfOrderQueue
             {
                 // Queued data covers the new segment's front: keep it, trim the new one.
                 int cut = SeqNum.Diff(q.End, seq);
-                if (!TrimHead(ref skb, cut)) return DropNew(skb);
+                if (!SkBuff.TrimHead(ref skb, cut)) return DropNew(skb);
                 NoteDuplicate(seq, q.End);
                 seq = q.End;
                 i++;
@@ -114,7 +114,7 @@ public sealed partial class TcpOutOfOrderQueue
                 continue;
             }
             // Queued data covers the new segment's tail.
-            if (!TrimTail(ref skb, SeqNum.Diff(q.Seq, seq))) return DropNew(skb);
+            if (!SkBuff.TrimTail(ref skb, SeqNum.Diff(q.Seq, seq))) return DropNew(skb);
             NoteDuplicate(q.Seq, end);
             end = q.Seq;
             break;
@@ -157,7 +157,7 @@ public sealed partial class TcpOutOfOrderQueue
             }
             var s = q.Skb;
             int cut = SeqNum.Diff(rcvNxt, q.Seq);
-            if (!TrimHead(ref s, cut))
+            if (!SkBuff.TrimHead(ref s, cut))
             {
                 s.Free();
                 Drops++;

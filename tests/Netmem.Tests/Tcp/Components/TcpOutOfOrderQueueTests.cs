@@ -247,16 +247,16 @@ public sealed class TcpOutOfOrderQueueTests
 
         int cut = 52 + 1000 + 392 + 100; // past the head, all frags, and into the frag_list
         var t = p;
-        Assert.True(TcpOutOfOrderQueue.TrimHead(ref t, cut));
+        Assert.True(SkBuff.TrimHead(ref t, cut));
         Assert.NotSame(p, t); // p had another user: the trim happened on a private clone
         Assert.Equal(bytes[cut..], SkbTestEnv.Bytes(t));
         Assert.Equal(bytes, SkbTestEnv.Bytes(user));
         Assert.Equal(bytes, SkbTestEnv.Bytes(clone));
 
         var c = clone;
-        Assert.True(TcpOutOfOrderQueue.TrimTail(ref c, 700));
+        Assert.True(SkBuff.TrimTail(ref c, 700));
         Assert.Equal(bytes[..700], SkbTestEnv.Bytes(c));
-        Assert.True(TcpOutOfOrderQueue.TrimHead(ref c, 600)); // head and frag only
+        Assert.True(SkBuff.TrimHead(ref c, 600)); // head and frag only
         Assert.Equal(bytes[600..700], SkbTestEnv.Bytes(c));
         Assert.Equal(bytes, SkbTestEnv.Bytes(user));
 
