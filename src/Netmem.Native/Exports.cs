@@ -76,7 +76,36 @@ internal static unsafe class Exports
     {
         string? f = flags == null ? null : Marshal.PtrToStringUTF8((nint)flags);
         var stack = new NativeStack(NativeStackOptions.Parse(f));
+        s_latest = stack;
         return GCHandle.ToIntPtr(GCHandle.Alloc(stack));
+    }
+
+    private static volatile NativeStack? s_latest; // the instance netmem_getsockopt_any serves
+
+    /// <summary>
+    /// getsockopt on the most recently made instance for a caller that has only a descriptor (the
+    /// getsockopt LD_PRELOAD shim for packetdrill's code blocks). *handled = 0 when the descriptor is not
+    /// one of its sockets, so the caller can go to the kernel instead.
+    /// </summary>
+    [UnmanagedCallersOnly(EntryPoint = "netmem_getsockopt_any")]
+    public static int GetSockOptAny(int fd, int level, int name, byte* val, uint* len, int* handled)
+    {
+        try
+        {
+            *handled = 0;
+            var s = s_latest;
+            if (s is null || len == null) return -1;
+            lock (s.Gate)
+            {
+                if (s.Get(fd) is not SocketFile) return -1;
+                *handled = 1;
+                int r = s.GetSockOpt(fd, level, name, new Span<byte>(val, (int)*len));
+                if (r < 0) return Ret(r);
+                *len = (uint)r;
+                return 0;
+            }
+        }
+        catch (Exception e) { return Fail(e); }
     }
 
     [UnmanagedCallersOnly(EntryPoint = "netmem_free")]
@@ -88,6 +117,7 @@ internal static unsafe class Exports
             var h = GCHandle.FromIntPtr(ud);
             var s = (NativeStack)h.Target!;
             lock (s.Gate) s.Dispose();
+            if (ReferenceEquals(s_latest, s)) s_latest = null;
             h.Free();
         }
         catch (Exception e) { Fail(e); }

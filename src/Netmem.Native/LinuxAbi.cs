@@ -9,10 +9,12 @@ internal static class LinuxAbi
 
     public const int SOL_SOCKET = 1, SOL_IP = 0;
     public const int SO_REUSEADDR = 2, SO_TYPE = 3, SO_ERROR = 4, SO_SNDBUF = 7, SO_RCVBUF = 8, SO_KEEPALIVE = 9,
-        SO_LINGER = 13, SO_REUSEPORT = 15, SO_RCVLOWAT = 18, SO_ACCEPTCONN = 30, SO_PROTOCOL = 38, SO_DOMAIN = 39;
-    public const int IP_TOS = 1;
+        SO_PRIORITY = 12, SO_LINGER = 13, SO_REUSEPORT = 15, SO_MARK = 36, SO_MEMINFO = 55, SO_MAX_PACING_RATE = 47, SO_ZEROCOPY = 60, SO_RCVLOWAT = 18, SO_ACCEPTCONN = 30, SO_PROTOCOL = 38, SO_DOMAIN = 39;
+    public const int IP_TOS = 1, IP_RECVERR = 11, IP_MTU_DISCOVER = 10, IP_FREEBIND = 15;
     public const int TCP_NODELAY = 1, TCP_MAXSEG = 2, TCP_CORK = 3, TCP_KEEPIDLE = 4, TCP_KEEPINTVL = 5, TCP_KEEPCNT = 6,
-        TCP_SYNCNT = 7, TCP_INFO = 11, TCP_QUICKACK = 12, TCP_CONGESTION = 13, TCP_USER_TIMEOUT = 18;
+        TCP_SYNCNT = 7, TCP_LINGER2 = 8, TCP_DEFER_ACCEPT = 9, TCP_WINDOW_CLAMP = 10, TCP_INFO = 11, TCP_QUICKACK = 12,
+        TCP_CONGESTION = 13, TCP_THIN_LINEAR_TIMEOUTS = 16, TCP_USER_TIMEOUT = 18, TCP_CC_INFO = 26, TCP_FASTOPEN = 23, TCP_NOTSENT_LOWAT = 25,
+        TCP_FASTOPEN_CONNECT = 30, TCP_INQ = 36;
 
     public const int F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4;
     public const int O_RDWR = 2, O_NONBLOCK = 0x800;
@@ -30,6 +32,6 @@ internal static class LinuxAbi
 
     /// <summary>sizeof(struct sockaddr_in).</summary>
     public const int SockaddrInSize = 16;
-    /// <summary>sizeof(struct tcp_info) as of Linux 6.x (up to tcpi_total_rto_time).</summary>
-    public const int TcpInfoSize = 248;
+    /// <summary>sizeof(struct tcp_info) as of Linux 6.18 (through the accurate-ECN counters and tcpi_options2).</summary>
+    public const int TcpInfoSize = 280;
 }

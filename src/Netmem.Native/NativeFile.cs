@@ -31,6 +31,8 @@ internal sealed class SocketFile : NativeFile
     public Errno ErrorReported;        // the connection error SO_ERROR already returned
     public bool Accepted;
     public byte Tos;
+    /// <summary>Options accepted for compatibility that the engine does not act on yet (level, name) -> value.</summary>
+    public readonly Dictionary<(int Level, int Name), int> Extra = new();
 
     /// <summary>The pending socket error (sk_err), not yet returned by SO_ERROR.</summary>
     public Errno PendingError
@@ -75,6 +77,7 @@ internal sealed class EpollFile : NativeFile
         public uint Events;
         public ulong Data;
         public int LastMask;     // edge-triggered: the readiness reported last time
+        public long LastRx, LastAcked;
         public bool Disarmed;    // EPOLLONESHOT fired
     }
 

@@ -17,11 +17,9 @@ namespace Netmem.Native;
 /// </summary>
 internal sealed class NativeStack : IDisposable
 {
-    public const int FirstFd = 3;
     /// <summary>How far netdev_receive moves time waiting for the stack to send something.</summary>
     public const long ReceiveHorizonUs = 3_600_000_000;
 
-    private readonly List<NativeFile?> _files = new();
     private int _waiters, _woken;
 
     public NativeStack(NativeStackOptions options)
@@ -145,15 +143,20 @@ internal sealed class NativeStack : IDisposable
 
     // ------------------------------------------------------------------ descriptors
 
+    // Every descriptor is backed by a real one (an open /dev/null): the numbers are the ones Linux would
+    // hand out, never collide with the process's own files, and a caller that closes one with the real
+    // close() (packetdrill does at exit) finds it valid.
+    private readonly Dictionary<int, NativeFile> _files = new();
+
     private int Install(NativeFile f)
     {
-        for (int i = 0; i < _files.Count; i++)
-            if (_files[i] is null) { _files[i] = f; return i + FirstFd; }
-        _files.Add(f);
-        return _files.Count - 1 + FirstFd;
+        int fd = Libc.OpenPlaceholder();
+        if (fd < 0) return -(int)Errno.EMFILE;
+        _files[fd] = f;
+        return fd;
     }
 
-    public NativeFile? Get(int fd) => fd >= FirstFd && fd - FirstFd < _files.Count ? _files[fd - FirstFd] : null;
+    public NativeFile? Get(int fd) => _files.TryGetValue(fd, out var f) ? f : null;
 
     private int GetSocket(int fd, out SocketFile s)
     {
@@ -185,7 +188,7 @@ internal sealed class NativeStack : IDisposable
         if (s.Local.Port != 0 || s.Connection is not null || s.Listener is not null) return -(int)Errno.EINVAL;
         if (!ep.Address.IsUnspecified && ep.Address != Options.Local) return -(int)Errno.EADDRNOTAVAIL;
         if (ep.Port == 0) ep = ep with { Port = PickPort() };
-        foreach (var f in _files)
+        foreach (var f in _files.Values)
             if (f is SocketFile o && o != s && o.Local.Port == ep.Port && (!o.ReuseAddr || !s.ReuseAddr || o.Listener is not null)
                 && (o.Local.Address.IsUnspecified || ep.Address.IsUnspecified || o.Local.Address == ep.Address))
                 return -(int)Errno.EADDRINUSE;
@@ -202,7 +205,7 @@ internal sealed class NativeStack : IDisposable
             ushort p = _nextPort++;
             if (_nextPort > TcpLayer.EphemeralHigh) _nextPort = TcpLayer.EphemeralLow;
             bool used = false;
-            foreach (var f in _files) if (f is SocketFile o && o.Local.Port == p) used = true;
+            foreach (var f in _files.Values) if (f is SocketFile o && o.Local.Port == p) used = true;
             if (!used) return p;
         }
         return 0;
@@ -358,7 +361,8 @@ internal sealed class NativeStack : IDisposable
     {
         var f = Get(fd);
         if (f is null) return -(int)Errno.EBADF;
-        _files[fd - FirstFd] = null;
+        _files.Remove(fd);
+        Libc.ClosePlaceholder(fd);
         if (f is SocketFile s)
         {
             s.Listener?.Close();
@@ -367,7 +371,7 @@ internal sealed class NativeStack : IDisposable
                 if (s.LingerOn && s.LingerSeconds == 0) c.Abort();
                 else c.Close();
             }
-            foreach (var o in _files) if (o is EpollFile ep) ep.Interest.Remove(fd);
+            foreach (var o in _files.Values) if (o is EpollFile ep) ep.Interest.Remove(fd);
         }
         Host.RunPending();
         WakeWaiters();
@@ -470,7 +474,8 @@ internal sealed class NativeStack : IDisposable
                     s.LingerOn = BitConverter.ToInt32(val) != 0;
                     s.LingerSeconds = BitConverter.ToInt32(val[4..]);
                     return 0;
-                case SO_RCVLOWAT: return 0;
+                case SO_RCVLOWAT: case SO_ZEROCOPY: case SO_MARK: case SO_PRIORITY: case SO_MAX_PACING_RATE:
+                    s.Extra[(level, name)] = iv; return 0; // accepted and remembered; the engine has no such knob yet
                 default: return -(int)Errno.ENOPROTOOPT;
             }
         }
@@ -512,7 +517,10 @@ internal sealed class NativeStack : IDisposable
                 case TCP_SYNCNT:
                     if (iv < 1 || iv > 127) return -(int)Errno.EINVAL;
                     s.Settings.SynRetries = iv; break;
-                case TCP_QUICKACK: return 0;
+                case TCP_QUICKACK: case TCP_NOTSENT_LOWAT: case TCP_INQ: case TCP_USER_TIMEOUT: case TCP_WINDOW_CLAMP:
+                case TCP_LINGER2: case TCP_DEFER_ACCEPT: case TCP_THIN_LINEAR_TIMEOUTS: case TCP_FASTOPEN: case TCP_FASTOPEN_CONNECT:
+                    if (name == TCP_USER_TIMEOUT && iv < 0) return -(int)Errno.EINVAL;
+                    s.Extra[(level, name)] = iv; return 0; // accepted and remembered; the engine has no such knob yet
                 default: return -(int)Errno.ENOPROTOOPT;
             }
         }
@@ -521,7 +529,13 @@ internal sealed class NativeStack : IDisposable
             s.Tos = (byte)iv;
             return 0;
         }
+        else if (level == SOL_IP && name is IP_MTU_DISCOVER or IP_FREEBIND or IP_RECVERR)
+        {
+            s.Extra[(level, name)] = iv;
+            return 0;
+        }
         else return -(int)Errno.ENOPROTOOPT;
+        if (s.Listener is not null) CopySettings(s.Settings, s.Listener.Settings);
         if (c is not null)
         {
             if (!ReferenceEquals(c.Settings, s.Settings)) CopySettings(s.Settings, c.Settings);
@@ -566,12 +580,23 @@ internal sealed class NativeStack : IDisposable
                 case SO_KEEPALIVE: iv = s.Settings.KeepAlive ? 1 : 0; break;
                 case SO_SNDBUF: iv = s.Settings.SendBufferSize; break;
                 case SO_RCVBUF: iv = c?.ReceiveBufferSize ?? s.Settings.ReceiveBufferSize; break;
+                case SO_MEMINFO:
+                {
+                    // sk_meminfo: rmem_alloc, rcvbuf, wmem_alloc, sndbuf, fwd_alloc, wmem_queued, optmem, backlog, drops
+                    Span<int> m = [(int)(c?.ReceiveQueued ?? 0), c?.ReceiveBufferSize ?? s.Settings.ReceiveBufferSize,
+                        c is null ? 0 : (int)(c.SndNxt - c.SndUna), s.Settings.SendBufferSize, 0, c?.SendQueued ?? 0, 0, 0, 0];
+                    int n = Math.Min(val.Length / 4, m.Length);
+                    for (int k = 0; k < n; k++) BitConverter.TryWriteBytes(val[(k * 4)..], m[k]);
+                    return n * 4;
+                }
                 case SO_LINGER:
                     if (val.Length < 8) return -(int)Errno.EINVAL;
                     BitConverter.TryWriteBytes(val, s.LingerOn ? 1 : 0);
                     BitConverter.TryWriteBytes(val[4..], s.LingerSeconds);
                     return 8;
-                default: return -(int)Errno.ENOPROTOOPT;
+                default:
+                    if (!s.Extra.TryGetValue((level, name), out iv)) return -(int)Errno.ENOPROTOOPT;
+                    break;
             }
         }
         else if (level == IPPROTO_TCP)
@@ -595,7 +620,11 @@ internal sealed class NativeStack : IDisposable
                     return n;
                 }
                 case TCP_INFO: return TcpInfoWriter.Write(s, Host.NowUs, val);
-                default: return -(int)Errno.ENOPROTOOPT;
+                case TCP_CC_INFO: return 0; // cubic and reno export no tcp_cc_info (Linux: length 0)
+                case TCP_NOTSENT_LOWAT: iv = s.Extra.TryGetValue((level, name), out var lowat) ? lowat : -1; break; // tcp_notsent_lowat default: UINT_MAX
+                default:
+                    if (!s.Extra.TryGetValue((level, name), out iv)) return -(int)Errno.ENOPROTOOPT;
+                    break;
             }
         }
         else if (level == SOL_IP && name == IP_TOS) iv = s.Tos;
@@ -682,8 +711,19 @@ internal sealed class NativeStack : IDisposable
             int want = (int)(e.Events & 0x0FFF_FFFF) | POLLERR | POLLHUP;
             int hit = m & want;
             bool edge = (e.Events & EPOLLET) != 0;
-            int report = edge ? hit & ~e.LastMask : hit;
-            if (edge && !peek) e.LastMask = hit; // edge: only readiness that appeared since the last report
+            // Edge-triggered: readiness that appeared since the last report, or a new wakeup of a ready
+            // one (more data arrived, more of the send queue was acknowledged), as sk_data_ready and
+            // sk_write_space wake an ET waiter each time.
+            long rx = 0, acked = 0;
+            if (Get(fd) is SocketFile { Connection: { } conn }) { rx = conn.GetInfo().BytesReceived; acked = conn.SndUna; }
+            int report = hit;
+            if (edge)
+            {
+                report = hit & ~e.LastMask;
+                if ((hit & POLLIN) != 0 && rx != e.LastRx) report |= POLLIN;
+                if ((hit & POLLOUT) != 0 && acked != e.LastAcked) report |= POLLOUT;
+                if (!peek) { e.LastMask = hit; e.LastRx = rx; e.LastAcked = acked; }
+            }
             if (report == 0) continue;
             if (!peek)
             {
@@ -737,13 +777,17 @@ internal sealed class NativeStack : IDisposable
 
     public void Dispose()
     {
-        for (int i = 0; i < _files.Count; i++)
-            if (_files[i] is SocketFile s)
+        foreach (var (fd, f) in _files)
+        {
+            if (f is SocketFile s)
             {
                 s.Listener?.Close();
                 s.Connection?.Abort();
-                _files[i] = null;
             }
+            // At teardown the caller may have closed it already (and the number been reused): only ours.
+            if (Libc.IsPlaceholder(fd)) Libc.ClosePlaceholder(fd);
+        }
+        _files.Clear();
         Host.RunPending();
         Host.Dispose();
     }

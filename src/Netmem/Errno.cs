@@ -17,6 +17,7 @@ public enum Errno
     EEXIST = 17,
     ENODEV = 19,
     EINVAL = 22,
+    EMFILE = 24,
     ENOTTY = 25,
     ENOSPC = 28,
     EPIPE = 32,

@@ -4,6 +4,14 @@
 # Usage: run-one.sh PACKETDRILL LIBNETMEM_SO SCRIPT.pkt [extra packetdrill args...]
 set -e
 pd=$1; so=$2; script=$3; shift 3
+here=$(cd "$(dirname "$0")" && pwd)
+so=$(cd "$(dirname "$so")" && pwd)/$(basename "$so")
+# The getsockopt shim lets packetdrill's code blocks read TCP_INFO from the library (see the .c file).
+shim=${NETMEM_SHIM:-/tmp/netmem-getsockopt-shim.so}
+if [ ! -f "$shim" ] || [ "$here/getsockopt-shim.c" -nt "$shim" ]; then
+  cc -shared -fPIC -O2 -o "$shim.tmp.$$" "$here/getsockopt-shim.c" -ldl && mv "$shim.tmp.$$" "$shim"
+fi
+export NETMEM_SO="$so" LD_PRELOAD="$shim"
 cd "$(dirname "$script")"
 exec unshare -n sh -c '
   ip link set lo up

@@ -533,6 +533,7 @@ public sealed partial class TcpConnection
             bool filled = false;
             if (data is not null && len > 0)
             {
+                DataReceivedEvent();
                 Enqueue(data, len);
                 _rcvNxt += (uint)len;
                 _ackPendingBytes += len;
@@ -578,13 +579,28 @@ public sealed partial class TcpConnection
     /// <summary><c>__tcp_ack_snd_check</c>: ACK now after two full segments, out of order or a filled hole; else delay up to 40 ms.</summary>
     private void AckAfterData(bool fin)
     {
-        if (fin || _quickAck || _ackPendingBytes >= 2L * _rcvMss || _rcvWnd - (uint)(_rcvNxt - _rcvWup) < _rcvMss)
+        if (fin || _quickAck || (_quickAcks > 0 && !_pingpong) || _ackPendingBytes >= 2L * _rcvMss || _rcvWnd - (uint)(_rcvNxt - _rcvWup) < _rcvMss)
         {
             SendAck();
             return;
         }
         if (_ackPendingBytes > 0 && !_delackTimer.IsArmed)
             _ctx.ArmTimer(_delackTimer, _ctx.NowUs + DelayedAckMinUs);
+    }
+
+    /// <summary>
+    /// <c>tcp_event_data_recv</c>'s quick-ACK part: the first data of the connection, or data after a
+    /// silence longer than the RTO, re-enters quick-ACK mode for up to rcv_wnd / (2 * rcv_mss) segments (at most 16).
+    /// </summary>
+    private void DataReceivedEvent()
+    {
+        long now = _ctx.NowUs;
+        if (_bytesReceived == 0 || now - _lastDataRecvUs > _rtt.RtoUs)
+        {
+            int quick = (int)Math.Min(MaxQuickAcks, Math.Max(2, _rcvWnd / (2L * Math.Max(1, _rcvMss))));
+            if (quick > _quickAcks) _quickAcks = quick;
+        }
+        _lastDataRecvUs = now;
     }
 
     /// <summary><c>tcp_fin</c>: the peer will send nothing more.</summary>

@@ -79,8 +79,14 @@ public sealed partial class TcpConnection
     {
         uint seq = SeqOfPos(pos);
         bool retrans = SeqNum.Lt(seq, _sndMax);
-        var flags = TcpFlags.Ack | (fin ? TcpFlags.Fin : 0) | (len > 0 && pos + len == _sndBuf!.EndPos ? TcpFlags.Psh : 0);
+        // PSH as Linux sets it: on the segment that ends the queued data, and on every new TSO burst
+        // (each carries the push mark of the skb it was cut from); a single MSS inside the stream and a
+        // retransmission carry none.
+        bool push = len > 0 && (pos + len == _sndBuf!.EndPos || (!retrans && len > _mss));
+        var flags = TcpFlags.Ack | (fin ? TcpFlags.Fin : 0) | (push ? TcpFlags.Psh : 0);
         if (!Transmit(seq, flags, pos, len, synOptions: false)) return;
+        // Data sent within the ACK delay of the last data received: an interactive exchange (tcp_event_data_sent).
+        if (!retrans && _ctx.NowUs - _lastDataRecvUs < DelayedAckMinUs) _pingpong = true;
         uint end = seq + (uint)len + (fin ? 1u : 0u);
         if (fin) _finSent = true;
         if (SeqNum.Gt(end, _sndNxt)) _sndNxt = end;
@@ -217,6 +223,7 @@ public sealed partial class TcpConnection
         if (ackFlag)
         {
             _lastAckSent = _rcvNxt;
+            if (_ackPendingBytes > 0 && _quickAcks > 0) _quickAcks--; // tcp_dec_quickack_mode
             _ackPendingBytes = 0;
             _quickAck = false;
             if (_delackTimer.IsArmed) _ctx.CancelTimer(_delackTimer);

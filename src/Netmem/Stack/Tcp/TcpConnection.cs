@@ -64,6 +64,14 @@ public sealed partial class TcpConnection : IStackTimerTarget
     private uint _rttSeq; private long _rttSentUs; private bool _rttTiming;
     private long _ackPendingBytes;     // received since the last ACK we sent
     private bool _quickAck;
+    // Quick-ACK mode (icsk_ack.quick / pingpong): the first segments of a connection, or after an idle
+    // longer than the RTO, are ACKed at once so the peer's slow start is not held back by delayed ACKs;
+    // once the application answers data within the ACK delay (interactive traffic), ACKs are delayed to
+    // ride on the replies.
+    private int _quickAcks;
+    private bool _pingpong;
+    private long _lastDataRecvUs = long.MinValue / 2;
+    internal const int MaxQuickAcks = 16;   // TCP_MAX_QUICKACKS
     private long _lastRecvUs, _lastOowAckUs;
     private bool _orphan, _released;
     private long _rcvSpaceBytes, _rcvSpaceStartUs; // auto-tuning sample (tcp_rcv_space_adjust)
