@@ -15,6 +15,15 @@ public class TcpTimerAndBulkTests
         var (c, s) = Connect(net, new TcpSettings { NoDelay = true });
         var ackTimes = new List<long>();
         net.Tap = (src, p, n) => { if (src == TcpTestNet.AddrB && n == 0 && p.Flags == TcpFlags.Ack) ackTimes.Add(net.B.Context.NowUs); };
+        // Quick-ACK mode first (Linux's icsk_ack.quick): the first 16 data segments are ACKed at once.
+        for (int i = 0; i < TcpConnection.MaxQuickAcks; i++)
+        {
+            c.Send(new byte[100]);
+            net.Pump();
+            Assert.Equal(i + 1, ackTimes.Count);
+        }
+        Assert.Equal(0, net.B.Layer.Stats.DelayedAckCount);
+        ackTimes.Clear();
         long t0 = net.A.Context.NowUs;
         c.Send(new byte[100]);
         net.Pump();
@@ -30,6 +39,7 @@ public class TcpTimerAndBulkTests
         net.Pump();
         Assert.Single(ackTimes);
         Assert.Equal(1, net.B.Layer.Stats.DelayedAckCount);
+        Assert.Equal(100 * (TcpConnection.MaxQuickAcks + 1) + 2 * c.Mss, s.Receive(new byte[8192]));
     }
 
     [Theory]
