@@ -621,7 +621,7 @@ internal sealed class NativeStack : IDisposable
                 }
                 case TCP_INFO: return TcpInfoWriter.Write(s, Host.NowUs, val);
                 case TCP_CC_INFO: return 0; // cubic and reno export no tcp_cc_info (Linux: length 0)
-                case TCP_NOTSENT_LOWAT: iv = s.Extra.TryGetValue((level, name), out var lowat) ? lowat : -1; break; // tcp_notsent_lowat default: UINT_MAX
+                case TCP_NOTSENT_LOWAT: iv = s.Extra.TryGetValue((level, name), out var lowat) ? lowat : 0; break; // 0: unset (the sysctl applies)
                 default:
                     if (!s.Extra.TryGetValue((level, name), out iv)) return -(int)Errno.ENOPROTOOPT;
                     break;

@@ -32,7 +32,7 @@ internal static class TcpInfoWriter
             var i = c.GetInfo();
             int mss = Math.Max(1, i.SndMss);
             b[0] = LinuxState(i.State);
-            b[1] = (byte)(i.InRecovery ? 3 : 0); // TCP_CA_Recovery
+            b[1] = i.CaState;
             b[2] = (byte)Math.Min(255, i.Retransmits);
             b[4] = (byte)Math.Min(255, i.Backoff);
             b[5] = (byte)(((i.Options & TcpInfoOptions.Timestamps) != 0 ? 1 : 0) | ((i.Options & TcpInfoOptions.Sack) != 0 ? 2 : 0)
@@ -44,6 +44,9 @@ internal static class TcpInfoWriter
             U32(b, 24, (c.SndNxt - c.SndUna + (uint)mss - 1) / (uint)mss); // unacked segments
             U32(b, 28, i.Sacked / mss);
             U32(b, 32, i.Lost / mss);
+            U32(b, 44, i.SinceDataSentUs / 1000);
+            U32(b, 52, i.SinceDataRecvUs / 1000);
+            U32(b, 56, i.SinceAckRecvUs / 1000);
             U32(b, 60, c.Mss + 40); // pmtu as seen through the MSS
             U32(b, 68, i.RttUs);
             U32(b, 72, i.RttVarUs);
@@ -58,6 +61,8 @@ internal static class TcpInfoWriter
             U32(b, 136, i.SegsOut);
             U32(b, 140, i.SegsIn);
             U32(b, 144, Math.Max(0, c.SendQueued - (int)(c.SndNxt - c.SndUna)));
+            U32(b, 152, i.DataSegsIn);
+            U32(b, 156, i.DataSegsOut);
             U32(b, 228, i.SndWnd);
             U32(b, 232, i.RcvWnd);
         }

@@ -595,6 +595,7 @@ public sealed partial class TcpConnection
     private void DataReceivedEvent()
     {
         long now = _ctx.NowUs;
+        _dataSegsIn++;
         if (_bytesReceived == 0 || now - _lastDataRecvUs > _rtt.RtoUs)
         {
             int quick = (int)Math.Min(MaxQuickAcks, Math.Max(2, _rcvWnd / (2L * Math.Max(1, _rcvMss))));

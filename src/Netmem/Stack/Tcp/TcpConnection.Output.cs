@@ -71,6 +71,9 @@ public sealed partial class TcpConnection
             TransmitData(pos, (int)len, fin);
             sent++;
         }
+        long inFlight = InFlight();
+        if (!SeqNum.Lt(_sndUna, _maxInFlightSeq) || inFlight > _maxInFlight) { _maxInFlight = inFlight; _maxInFlightSeq = _sndNxt; }
+        if (Cong.Cwnd < Cong.Ssthresh && Cong.Cwnd < 2 * _maxInFlight) cwndLimited = true; // tcp_is_cwnd_limited in slow start
         Cong.CwndLimited = cwndLimited;
     }
 
@@ -87,6 +90,7 @@ public sealed partial class TcpConnection
         if (!Transmit(seq, flags, pos, len, synOptions: false)) return;
         // Data sent within the ACK delay of the last data received: an interactive exchange (tcp_event_data_sent).
         if (!retrans && _ctx.NowUs - _lastDataRecvUs < DelayedAckMinUs) _pingpong = true;
+        if (len > 0) { _dataSegsOut += (len + _mss - 1) / Math.Max(1, _mss); _lastDataSentUs = _ctx.NowUs; }
         uint end = seq + (uint)len + (fin ? 1u : 0u);
         if (fin) _finSent = true;
         if (SeqNum.Gt(end, _sndNxt)) _sndNxt = end;
@@ -281,7 +285,9 @@ public sealed partial class TcpConnection
         AdjustReceiveSpace(bytes);
         long space = Math.Max(0, _rcvBuf - _rcvQueued - _ooo.Bytes);
         long cur = Math.Max(0, (long)_rcvWnd - (uint)(_rcvNxt - _rcvWup));
-        if (space >= 2 * cur && space - cur >= _rcvMss && IsSynchronized && !_finReceived) SendAck();
+        // tcp_cleanup_rbuf: only when the window left is at most half what could be offered (window_clamp).
+        long clamp = Math.Min(_rcvBuf, 65535L << _rcvWscale);
+        if (2 * cur <= clamp && space >= 2 * cur && space - cur >= _rcvMss && IsSynchronized && !_finReceived) SendAck();
     }
 
     private void AdjustReceiveSpace(int copied)

@@ -71,6 +71,11 @@ public sealed partial class TcpConnection : IStackTimerTarget
     private int _quickAcks;
     private bool _pingpong;
     private long _lastDataRecvUs = long.MinValue / 2;
+    private long _lastDataSentUs, _dataSegsOut, _dataSegsIn;
+    // Most bytes in flight during the current window and where that window ends (max_packets_out/seq):
+    // in slow start Linux counts the flow cwnd-limited while cwnd < 2 * that (tcp_is_cwnd_limited).
+    private long _maxInFlight;
+    private uint _maxInFlightSeq;
     internal const int MaxQuickAcks = 16;   // TCP_MAX_QUICKACKS
     private long _lastRecvUs, _lastOowAckUs;
     private bool _orphan, _released;
@@ -313,6 +318,12 @@ public sealed partial class TcpConnection : IStackTimerTarget
         SndWscale = _sndWscale,
         RcvWscale = _rcvWscale,
         InRecovery = _inRecovery,
+        CaState = (byte)(_lossRecovery ? 4 : _inRecovery ? 3 : _sack.SackedBytes > 0 || (_dupAcks > 0 && _sndUna != _sndMax) ? 1 : 0),
+        SinceDataSentUs = _dataSegsOut == 0 ? 0 : _ctx.NowUs - _lastDataSentUs,
+        SinceDataRecvUs = _dataSegsIn == 0 ? 0 : _ctx.NowUs - _lastDataRecvUs,
+        SinceAckRecvUs = _ctx.NowUs - _lastRecvUs,
+        DataSegsOut = _dataSegsOut,
+        DataSegsIn = _dataSegsIn,
     };
 
     // ------------------------------------------------------------------ lifecycle helpers
