@@ -19,7 +19,7 @@ internal static unsafe class Exports
     {
         try
         {
-            nint h = Create(flags);
+            nint h = Create(flags, "/proc/sys");
             *ifc = new PacketdrillInterface
             {
                 Userdata = h,
@@ -72,10 +72,10 @@ internal static unsafe class Exports
         catch (Exception e) { Fail(e); return 0; }
     }
 
-    private static nint Create(byte* flags)
+    private static nint Create(byte* flags, string? sysctlRoot = null)
     {
         string? f = flags == null ? null : Marshal.PtrToStringUTF8((nint)flags);
-        var stack = new NativeStack(NativeStackOptions.Parse(f));
+        var stack = new NativeStack(NativeStackOptions.Parse(f, sysctlRoot));
         s_latest = stack;
         return GCHandle.ToIntPtr(GCHandle.Alloc(stack));
     }
@@ -249,8 +249,27 @@ internal static unsafe class Exports
         if (r >= 0)
         {
             msg->NameLen = 0;
-            msg->ControlLen = 0;
             msg->Flags = 0;
+            nuint used = 0;
+            try
+            {
+                var s = From(ud);
+                int left;
+                bool inq;
+                lock (s.Gate) inq = s.InqRequested(fd, out left);
+                // TCP_INQ: one cmsg (SOL_TCP, TCP_CM_INQ) with the bytes still queued after this read.
+                if (inq && msg->Control != 0 && msg->ControlLen >= 24)
+                {
+                    byte* c = (byte*)msg->Control;
+                    *(nuint*)c = 20;            // CMSG_LEN(sizeof(int))
+                    *(int*)(c + 8) = IPPROTO_TCP;
+                    *(int*)(c + 12) = TCP_INQ;  // TCP_CM_INQ
+                    *(int*)(c + 16) = left;
+                    used = 24;                  // CMSG_SPACE(sizeof(int))
+                }
+            }
+            catch (Exception e) { return Fail(e); }
+            msg->ControlLen = used;
         }
         return r;
     }

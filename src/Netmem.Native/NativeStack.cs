@@ -175,6 +175,7 @@ internal sealed class NativeStack : IDisposable
         if ((type & ~(SOCK_TYPE_MASK | SOCK_NONBLOCK | SOCK_CLOEXEC)) != 0) return -(int)Errno.EINVAL;
         if (kind != SOCK_STREAM) return -(int)Errno.EPROTONOSUPPORT; // TCP only behind this ABI so far
         if (protocol != 0 && protocol != IPPROTO_TCP) return -(int)Errno.EPROTONOSUPPORT;
+        Options.ApplySysctls(Tcp.Defaults);
         var s = new SocketFile(Tcp.Defaults) { NonBlocking = (type & SOCK_NONBLOCK) != 0, FdFlags = (type & SOCK_CLOEXEC) != 0 ? 1 : 0 };
         return Install(s);
     }
@@ -341,7 +342,7 @@ internal sealed class NativeStack : IDisposable
         int done = 0;
         while (true)
         {
-            int n = c.Send(data[done..]);
+            int n = c.Send(data[done..], endOfRecord: (flags & MSG_EOR) != 0);
             if (n < 0)
             {
                 if (done > 0) return done;
@@ -440,6 +441,16 @@ internal sealed class NativeStack : IDisposable
             default:
                 return -(int)Errno.ENOTTY;
         }
+    }
+
+    /// <summary>TCP_INQ: whether recvmsg reports the bytes left (TCP_CM_INQ), and how many.</summary>
+    public bool InqRequested(int fd, out int left)
+    {
+        left = 0;
+        if (Get(fd) is not SocketFile s || !s.Extra.TryGetValue((IPPROTO_TCP, TCP_INQ), out var on) || on == 0) return false;
+        left = (int)(s.Connection?.ReceiveQueued ?? 0);
+        if (left == 0 && s.Connection is { ReceivedFin: true }) left = 1; // tcp_inq_hint: a pending EOF reads as one byte
+        return true;
     }
 
     public int SetNonBlocking(int fd, bool on)

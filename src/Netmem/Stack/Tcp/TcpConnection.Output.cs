@@ -50,19 +50,22 @@ public sealed partial class TcpConnection
             long wndRoom = (long)_sndWnd - (uint)(_sndNxt - _sndUna);
             long cwndRoom = Cong.Cwnd - InFlight();
             long len = Math.Min(Math.Min(avail, goal), wndRoom);
+            long recordEnd = NextRecordEnd(pos);
+            if (pos + len > recordEnd) len = recordEnd - pos; // never past the end of a MSG_EOR record
             if (cwndRoom < len) { len = Math.Max(0, cwndRoom); cwndLimited = true; }
             if (len <= 0)
             {
                 if (wndRoom <= 0 && _sndNxt == _sndUna && !_rtoTimer.IsArmed) ArmPersist();
                 break;
             }
-            if (len < _mss && len < avail)
+            bool recordTail = pos + len == recordEnd; // a record's last bytes: like the end of the data (Nagle, not SWS)
+            if (len < _mss && len < avail && !recordTail)
             {
                 // Sender SWS avoidance (RFC 9293 3.8.6.2.1): a window- or cwnd-limited runt waits unless it is
                 // at least half the largest window the peer offered, or nothing is in flight to clock it out.
                 if (_sndNxt != _sndUna && len < _maxSndWnd / 2) break;
             }
-            else if (len < _mss && len == avail && !Settings.NoDelay && _sndNxt != _sndUna && !_finQueued)
+            else if (len < _mss && (len == avail || recordTail) && !Settings.NoDelay && _sndNxt != _sndUna && !_finQueued)
             {
                 break; // Nagle (RFC 896): one small segment in flight at a time
             }
@@ -85,7 +88,7 @@ public sealed partial class TcpConnection
         // PSH as Linux sets it: on the segment that ends the queued data, and on every new TSO burst
         // (each carries the push mark of the skb it was cut from); a single MSS inside the stream and a
         // retransmission carry none.
-        bool push = len > 0 && (pos + len == _sndBuf!.EndPos || (!retrans && len > _mss));
+        bool push = len > 0 && (pos + len == _sndBuf!.EndPos || (!retrans && len > _mss) || (_recordCount > 0 && pos + len == NextRecordEnd(pos)));
         var flags = TcpFlags.Ack | (fin ? TcpFlags.Fin : 0) | (push ? TcpFlags.Psh : 0);
         if (!Transmit(seq, flags, pos, len, synOptions: false)) return;
         // Data sent within the ACK delay of the last data received: an interactive exchange (tcp_event_data_sent).
@@ -109,6 +112,8 @@ public sealed partial class TcpConnection
         long pos = PosOfSeq(seq);
         long dataLeft = _sndBuf!.EndPos - pos;
         int len = (int)Math.Min(Math.Min(maxLen, _mss), Math.Max(0, dataLeft));
+        long recordEnd = NextRecordEnd(pos);
+        if (pos + len > recordEnd) len = (int)(recordEnd - pos);
         bool fin = _finSent && pos + len == FinPos && SeqNum.Lt(seq + (uint)len, _sndMax);
         if (len == 0 && !fin) return;
         var flags = TcpFlags.Ack | (fin ? TcpFlags.Fin : 0);

@@ -75,6 +75,9 @@ public sealed partial class TcpConnection : IStackTimerTarget
     // Most bytes in flight during the current window and where that window ends (max_packets_out/seq):
     // in slow start Linux counts the flow cwnd-limited while cwnd < 2 * that (tcp_is_cwnd_limited).
     private long _maxInFlight;
+    // Ends of MSG_EOR records still unsent, oldest first (a fixed ring: no allocation per write).
+    private readonly long[] _recordEnds = new long[32];
+    private int _recordHead, _recordCount;
     private uint _maxInFlightSeq;
     internal const int MaxQuickAcks = 16;   // TCP_MAX_QUICKACKS
     private long _lastRecvUs, _lastOowAckUs;
@@ -129,7 +132,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
     /// <summary>Bytes waiting to be read (in order).</summary>
     public long ReceiveQueued => _rcvQueued;
     public long OutOfOrderBytes => _ooo.Bytes;
-    /// <summary>Bytes accepted by <see cref="Send"/> and not yet acknowledged.</summary>
+    /// <summary>Bytes accepted by <see cref="Send(ReadOnlySpan{byte})"/> and not yet acknowledged.</summary>
     public int SendQueued => _sndBuf?.Bytes ?? 0;
     public int SendFree => _sndBuf is null || _finQueued ? 0 : _sndBuf.Free;
     public int SendPagesHeld => _sndBuf?.PagesHeld ?? 0;
@@ -157,8 +160,22 @@ public sealed partial class TcpConnection : IStackTimerTarget
     /// segments out. Returns the bytes taken, or a negative errno (EPIPE after a shutdown or reset,
     /// ENOTCONN before the connection exists).
     /// </summary>
-    public int Send(ReadOnlySpan<byte> data)
+    public int Send(ReadOnlySpan<byte> data) => Send(data, endOfRecord: false);
+
+    /// <summary>
+    /// <c>tcp_sendmsg</c> with MSG_EOR when <paramref name="endOfRecord"/>: once the whole of
+    /// <paramref name="data"/> is queued, no segment will carry bytes from both sides of its end (the
+    /// record ends a segment, with PSH), as Linux marks the skb EOR so nothing coalesces past it.
+    /// </summary>
+    public int Send(ReadOnlySpan<byte> data, bool endOfRecord)
     {
+        if (endOfRecord && Error == Errno.None && !_finQueued && _sndBuf is not null && State is not (TcpState.Closed or TcpState.Listen))
+        {
+            int taken = _sndBuf.Append(data);
+            if (taken == data.Length) PushRecordEnd(_sndBuf.EndPos);
+            if (State is TcpState.Established or TcpState.CloseWait) WriteXmit();
+            return taken;
+        }
         if (Error != Errno.None) return -(int)(Error == Errno.ECONNRESET || Error == Errno.ETIMEDOUT ? Error : Errno.EPIPE);
         if (_finQueued) return -(int)Errno.EPIPE;
         if (State is TcpState.Closed or TcpState.Listen) return -(int)Errno.ENOTCONN;
@@ -221,6 +238,33 @@ public sealed partial class TcpConnection : IStackTimerTarget
 
     /// <summary>Whether a read would not block: data, EOF or an error.</summary>
     public bool IsReadable => _rcvHead is not null || _finReceived || (Error != Errno.None && Error != Errno.EPIPE) || (State == TcpState.Closed && _released);
+
+    private void PushRecordEnd(long pos)
+    {
+        if (_recordCount == _recordEnds.Length) return; // more records in flight than remembered: later ones may coalesce
+        _recordEnds[(_recordHead + _recordCount) % _recordEnds.Length] = pos;
+        _recordCount++;
+    }
+
+    /// <summary>
+    /// The end of the first record ending after <paramref name="pos"/>, or long.MaxValue. Records stay
+    /// until acknowledged, so retransmissions keep the boundaries too.
+    /// </summary>
+    private long NextRecordEnd(long pos)
+    {
+        long una = _sndUnaPos;
+        while (_recordCount > 0 && _recordEnds[_recordHead] <= una)
+        {
+            _recordHead = (_recordHead + 1) % _recordEnds.Length;
+            _recordCount--;
+        }
+        for (int i = 0; i < _recordCount; i++)
+        {
+            long end = _recordEnds[(_recordHead + i) % _recordEnds.Length];
+            if (end > pos) return end;
+        }
+        return long.MaxValue;
+    }
 
     /// <summary><c>tcp_shutdown(SEND_SHUTDOWN)</c>: a FIN after the queued data.</summary>
     public Errno ShutdownSend()
