@@ -284,9 +284,20 @@ public sealed partial class TcpConnection
             || (SeqNum.Lt(seg.Seq, _rcvNxt) && SeqNum.Gt(last, _rcvNxt)); // covers the whole window
     }
 
+    /// <summary>
+    /// <c>tcp_send_challenge_ack</c>: first the per-connection out-of-window limit (one per
+    /// tcp_invalid_ratelimit, 500 ms), then the layer-wide RFC 5961 7 limit.
+    /// </summary>
     private void SendChallengeAck()
     {
-        if (_layer.AllowChallengeAck(_ctx.NowUs))
+        long now = _ctx.NowUs;
+        if (now - _lastOowAckUs < InvalidRateLimitUs)
+        {
+            TcpStats.Inc(ref _layer.Stats.ChallengeAcksLimited);
+            return;
+        }
+        _lastOowAckUs = now;
+        if (_layer.AllowChallengeAck(now))
         {
             TcpStats.Inc(ref _layer.Stats.ChallengeAcks);
             SendAck();

@@ -92,7 +92,7 @@ public sealed partial class TcpConnection
         var flags = TcpFlags.Ack | (fin ? TcpFlags.Fin : 0) | (push ? TcpFlags.Psh : 0);
         if (!Transmit(seq, flags, pos, len, synOptions: false)) return;
         // Data sent within the ACK delay of the last data received: an interactive exchange (tcp_event_data_sent).
-        if (!retrans && _ctx.NowUs - _lastDataRecvUs < DelayedAckMinUs) _pingpong = true;
+        if (!retrans && _dataSegsIn > 0 && _ctx.NowUs - _lastDataRecvUs < DelayedAckMinUs) _pingpong = true;
         if (len > 0) { _dataSegsOut += (len + _mss - 1) / Math.Max(1, _mss); _lastDataSentUs = _ctx.NowUs; }
         uint end = seq + (uint)len + (fin ? 1u : 0u);
         if (fin) _finSent = true;
@@ -152,7 +152,7 @@ public sealed partial class TcpConnection
     private void SendOutOfWindowAck()
     {
         long now = _ctx.NowUs;
-        if (now - _lastOowAckUs < InvalidRateLimitUs && _lastOowAckUs != 0) return;
+        if (now - _lastOowAckUs < InvalidRateLimitUs) return;
         _lastOowAckUs = now;
         SendAck();
     }

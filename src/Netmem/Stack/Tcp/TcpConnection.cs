@@ -80,7 +80,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
     private int _recordHead, _recordCount;
     private uint _maxInFlightSeq;
     internal const int MaxQuickAcks = 16;   // TCP_MAX_QUICKACKS
-    private long _lastRecvUs, _lastOowAckUs;
+    private long _lastRecvUs, _lastOowAckUs = long.MinValue / 2; // far past: the first out-of-window ACK goes
     private bool _orphan, _released;
     private long _rcvSpaceBytes, _rcvSpaceStartUs; // auto-tuning sample (tcp_rcv_space_adjust)
 
@@ -364,7 +364,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
         InRecovery = _inRecovery,
         CaState = (byte)(_lossRecovery ? 4 : _inRecovery ? 3 : _sack.SackedBytes > 0 || (_dupAcks > 0 && _sndUna != _sndMax) ? 1 : 0),
         SinceDataSentUs = _dataSegsOut == 0 ? 0 : _ctx.NowUs - _lastDataSentUs,
-        SinceDataRecvUs = _dataSegsIn == 0 ? 0 : _ctx.NowUs - _lastDataRecvUs,
+        SinceDataRecvUs = IsSynchronized ? _ctx.NowUs - _lastDataRecvUs : 0,
         SinceAckRecvUs = _ctx.NowUs - _lastRecvUs,
         DataSegsOut = _dataSegsOut,
         DataSegsIn = _dataSegsIn,
@@ -387,6 +387,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
     private void OnEstablished()
     {
         State = TcpState.Established;
+        _lastDataRecvUs = _ctx.NowUs; // icsk_ack.lrcvtime starts at the handshake
         _rtt.ResetBackoff();
         _retransmits = 0;
         Cong.Mss = _mss;
