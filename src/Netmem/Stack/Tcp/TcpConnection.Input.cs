@@ -444,6 +444,14 @@ public sealed partial class TcpConnection
             // RFC 6582 4.1: no new recovery for duplicates of data sent before the last one began.
             if (lost && SeqNum.Ge(_sndUna, _recover) && (_dupAcks >= 3 || newlySacked > 0))
                 EnterFastRecovery();
+            else if (_dupAcks <= 2)
+            {
+                // Limited transmit (RFC 3042): each of the first two duplicate ACKs lets one new segment
+                // out past cwnd (at most cwnd + 2 MSS outstanding), to keep the ACK clock running.
+                _cwndBonus = (long)_dupAcks * _mss;
+                WriteXmit(maxSegments: 1);
+                _cwndBonus = 0;
+            }
             return;
         }
         if (_lossRecovery) return;

@@ -48,7 +48,7 @@ public sealed partial class TcpConnection
                 break;
             }
             long wndRoom = (long)_sndWnd - (uint)(_sndNxt - _sndUna);
-            long cwndRoom = Cong.Cwnd - InFlight();
+            long cwndRoom = Cong.Cwnd + _cwndBonus - InFlight();
             long len = Math.Min(Math.Min(avail, goal), wndRoom);
             long recordEnd = NextRecordEnd(pos);
             if (pos + len > recordEnd) len = recordEnd - pos; // never past the end of a MSG_EOR record
