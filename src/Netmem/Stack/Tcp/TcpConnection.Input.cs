@@ -401,6 +401,7 @@ public sealed partial class TcpConnection
         _bytesAcked += dataAcked;
         _retransmits = 0;
         _rtt.ResetBackoff();
+        if (_tlpOutstanding && SeqNum.Ge(ack, _tlpHighSeq)) _tlpOutstanding = false; // the probe's episode is over
 
         Cong.BytesInFlight = InFlight();
         if (_inRecovery)
@@ -431,7 +432,7 @@ public sealed partial class TcpConnection
         }
 
         if (_sndUna == _sndMax) { _ctx.CancelTimer(_rtoTimer); _probing = false; }
-        else ArmRto(); // RFC 6298 5.3
+        else if (!ScheduleLossProbe(advancing: true)) ArmRto(); // RFC 6298 5.3, or a tail loss probe first
         if (dataAcked > 0 && _sndBuf.Free > 0 && !_finQueued) Notify(TcpEvents.Writable);
     }
 

@@ -74,6 +74,7 @@ public sealed partial class TcpConnection
             TransmitData(pos, (int)len, fin);
             sent++;
         }
+        if (sent > 0 && _cwndBonus == 0) ScheduleLossProbe(advancing: false);
         long inFlight = InFlight();
         if (!SeqNum.Lt(_sndUna, _maxInFlightSeq) || inFlight > _maxInFlight) { _maxInFlight = inFlight; _maxInFlightSeq = _sndNxt; }
         if (Cong.Cwnd < Cong.Ssthresh && Cong.Cwnd < 2 * _maxInFlight) cwndLimited = true; // tcp_is_cwnd_limited in slow start
@@ -99,11 +100,12 @@ public sealed partial class TcpConnection
         if (SeqNum.Gt(end, _sndNxt)) _sndNxt = end;
         if (SeqNum.Gt(end, _sndMax))
         {
+            _lastNewSeq = seq;
             if (!_rttTiming && !retrans) { _rttTiming = true; _rttSeq = end; _rttSentUs = _ctx.NowUs; }
             _sndMax = end;
         }
         if (retrans) { _totalRetrans++; TcpStats.Inc(ref _layer.Stats.RetransSegs); if (_rttTiming && SeqNum.Le(seq, _rttSeq)) _rttTiming = false; }
-        if (!_rtoTimer.IsArmed || _probing) ArmRto();
+        if (!_rtoTimer.IsArmed || _probing || _tlpArmed) ArmRto(); // a probe timer gives way to the RTO, then is scheduled again
     }
 
     /// <summary>Retransmits one segment starting at <paramref name="seq"/> (at most <paramref name="maxLen"/> bytes, one MSS).</summary>
@@ -116,7 +118,8 @@ public sealed partial class TcpConnection
         if (pos + len > recordEnd) len = (int)(recordEnd - pos);
         bool fin = _finSent && pos + len == FinPos && SeqNum.Lt(seq + (uint)len, _sndMax);
         if (len == 0 && !fin) return;
-        var flags = TcpFlags.Ack | (fin ? TcpFlags.Fin : 0);
+        bool push = len > 0 && pos + len == _sndBuf.EndPos; // the tail keeps the push mark it was sent with
+        var flags = TcpFlags.Ack | (fin ? TcpFlags.Fin : 0) | (push ? TcpFlags.Psh : 0);
         if (!Transmit(seq, flags, pos, len, synOptions: false)) return;
         _totalRetrans++;
         TcpStats.Inc(ref _layer.Stats.RetransSegs);

@@ -75,7 +75,11 @@ public sealed partial class TcpConnection : IStackTimerTarget
     // Most bytes in flight during the current window and where that window ends (max_packets_out/seq):
     // in slow start Linux counts the flow cwnd-limited while cwnd < 2 * that (tcp_is_cwnd_limited).
     private long _maxInFlight;
-    private long _cwndBonus; // limited transmit's allowance past cwnd, only while a duplicate ACK is handled
+    private long _cwndBonus;
+    // Tail loss probe: the retransmit timer is armed as a probe timeout; the probe in flight (tlp_high_seq);
+    // where the last new-data transmission started (what a probe re-sends when no new data can go).
+    private bool _tlpArmed, _tlpOutstanding;
+    private uint _tlpHighSeq, _lastNewSeq; // limited transmit's allowance past cwnd, only while a duplicate ACK is handled
     // Ends of MSG_EOR records still unsent, oldest first (a fixed ring: no allocation per write).
     private readonly long[] _recordEnds = new long[32];
     private int _recordHead, _recordCount;
