@@ -342,7 +342,7 @@ internal sealed class NativeStack : IDisposable
         int done = 0;
         while (true)
         {
-            int n = c.Send(data[done..], endOfRecord: (flags & MSG_EOR) != 0);
+            int n = c.Send(data[done..], endOfRecord: (flags & MSG_EOR) != 0, more: (flags & MSG_MORE) != 0);
             if (n < 0)
             {
                 if (done > 0) return done;
@@ -509,8 +509,8 @@ internal sealed class NativeStack : IDisposable
             {
                 case TCP_NODELAY: s.Settings.NoDelay = iv != 0; break;
                 case TCP_CORK:
-                    // Not in the engine yet: corking is remembered; uncorking pushes like TCP_NODELAY does.
                     s.Cork = iv != 0;
+                    s.Settings.Cork = s.Cork;
                     break;
                 case TCP_MAXSEG:
                     if (iv != 0 && (iv < 88 || iv > 32767)) return -(int)Errno.EINVAL;
@@ -559,6 +559,7 @@ internal sealed class NativeStack : IDisposable
     private static void CopySettings(TcpSettings from, TcpSettings to)
     {
         to.NoDelay = from.NoDelay;
+        to.Cork = from.Cork;
         to.KeepAlive = from.KeepAlive;
         to.KeepAliveIdle = from.KeepAliveIdle;
         to.KeepAliveInterval = from.KeepAliveInterval;

@@ -32,10 +32,11 @@ public sealed partial class TcpConnection
     /// sender-side SWS avoidance allow, then the FIN once all data is out. Arms the retransmit timer, or
     /// the persist timer when a zero window stops data that is waiting.
     /// </summary>
-    internal void WriteXmit(int maxSegments = int.MaxValue)
+    internal void WriteXmit(int maxSegments = int.MaxValue, bool cork = false)
     {
         if (_sndBuf is null || _sndUnaPos < 0 || State is TcpState.Closed or TcpState.TimeWait or TcpState.SynSent or TcpState.SynReceived) return;
         int goal = SizeGoal();
+        _corkedXmit = Settings.Cork || cork; // corked bursts carry no push mark of their own
         bool cwndLimited = false;
         int sent = 0;
         while (sent < maxSegments)
@@ -58,6 +59,8 @@ public sealed partial class TcpConnection
                 if (wndRoom <= 0 && _sndNxt == _sndUna && !_rtoTimer.IsArmed) ArmPersist();
                 break;
             }
+            // tcp_mss_split_point: a corked tail burst goes as whole MSS segments; the partial rest waits.
+            if (len > _mss && len == avail && (Settings.Cork || cork) && !_finQueued && !_forcePush) len -= len % _mss;
             bool recordTail = pos + len == recordEnd; // a record's last bytes: like the end of the data (Nagle, not SWS)
             if (len < _mss && len < avail && !recordTail)
             {
@@ -65,9 +68,16 @@ public sealed partial class TcpConnection
                 // at least half the largest window the peer offered, or nothing is in flight to clock it out.
                 if (_sndNxt != _sndUna && len < _maxSndWnd / 2) break;
             }
-            else if (len < _mss && (len == avail || recordTail) && !Settings.NoDelay && _sndNxt != _sndUna && !_finQueued)
+            else if (len < _mss && (len == avail || recordTail) && !_forcePush)
             {
-                break; // Nagle (RFC 896): one small segment in flight at a time
+                bool corked = (Settings.Cork || cork) && !_finQueued;
+                bool nagle = !Settings.NoDelay && _sndNxt != _sndUna && !_finQueued; // Nagle (RFC 896): one small segment in flight at a time
+                if (corked || nagle)
+                {
+                    // Corked with nothing in flight: the probe timer sends it after about an RTO (tcp_check_probe_timer).
+                    if (corked && _sndNxt == _sndUna && !_rtoTimer.IsArmed) ArmPersist();
+                    break;
+                }
             }
             bool fin = _finQueued && pos + len == FinPos;
             if (fin && (uint)(_sndNxt - _sndUna) + len + 1 > _sndWnd && wndRoom < len + 1) fin = false; // FIN rides later
@@ -89,7 +99,7 @@ public sealed partial class TcpConnection
         // PSH as Linux sets it: on the segment that ends the queued data, and on every new TSO burst
         // (each carries the push mark of the skb it was cut from); a single MSS inside the stream and a
         // retransmission carry none.
-        bool push = len > 0 && (pos + len == _sndBuf!.EndPos || (!retrans && len > _mss) || (_recordCount > 0 && pos + len == NextRecordEnd(pos)));
+        bool push = len > 0 && (pos + len == _pushMarkPos || _wakeupPush || (!retrans && len > _mss && !_corkedXmit) || (_recordCount > 0 && pos + len == NextRecordEnd(pos)));
         var flags = TcpFlags.Ack | (fin ? TcpFlags.Fin : 0) | (push ? TcpFlags.Psh : 0);
         if (!Transmit(seq, flags, pos, len, synOptions: false)) return;
         // Data sent within the ACK delay of the last data received: an interactive exchange (tcp_event_data_sent).
@@ -118,7 +128,7 @@ public sealed partial class TcpConnection
         if (pos + len > recordEnd) len = (int)(recordEnd - pos);
         bool fin = _finSent && pos + len == FinPos && SeqNum.Lt(seq + (uint)len, _sndMax);
         if (len == 0 && !fin) return;
-        bool push = len > 0 && pos + len == _sndBuf.EndPos; // the tail keeps the push mark it was sent with
+        bool push = len > 0 && pos + len == _pushMarkPos; // the tail keeps the push mark it was sent with
         var flags = TcpFlags.Ack | (fin ? TcpFlags.Fin : 0) | (push ? TcpFlags.Psh : 0);
         if (!Transmit(seq, flags, pos, len, synOptions: false)) return;
         _totalRetrans++;

@@ -57,14 +57,14 @@ public sealed partial class TcpConnection
         _ctx.ArmTimer(_twTimer, _ctx.NowUs + (long)Settings.FinTimeout.TotalMicroseconds);
 
     /// <summary>
-    /// <c>tcp_schedule_loss_probe</c>: with SACK, in the open state, data in flight and no probe out,
+    /// <c>tcp_schedule_loss_probe</c>: with SACK, in the open state (no SACKs or duplicate ACKs seen), data in flight and no probe out,
     /// arm the retransmit timer as a probe timeout: 2 SRTT, plus the delayed-ACK allowance (200 ms)
     /// when one segment is out, else 2 ms; never later than the RTO would fire (<paramref name="advancing"/>:
     /// the RTO restarts now, as on an ACK; else what is left of the armed one). False when no probe applies.
     /// </summary>
     private bool ScheduleLossProbe(bool advancing)
     {
-        if (!Settings.TailLossProbe || !_sackOk || _inRecovery || _probing || _tlpOutstanding || !_rtt.HasSample
+        if (!Settings.TailLossProbe || !_sackOk || _inRecovery || _dupAcks > 0 || _sack.SackedBytes > 0 || _probing || _tlpOutstanding || !_rtt.HasSample
             || _sndUna == _sndMax || State is not (TcpState.Established or TcpState.CloseWait or TcpState.FinWait1 or TcpState.LastAck or TcpState.Closing))
             return false;
         long now = _ctx.NowUs;
@@ -165,6 +165,10 @@ public sealed partial class TcpConnection
         {
             _probing = false;
             _probesOut = 0;
+            // tcp_write_wakeup: one segment goes whatever cork or Nagle say, with PSH; then the normal rules.
+            _forcePush = _wakeupPush = true;
+            WriteXmit(maxSegments: 1);
+            _forcePush = _wakeupPush = false;
             WriteXmit();
             return;
         }

@@ -76,6 +76,11 @@ public sealed partial class TcpConnection : IStackTimerTarget
     // in slow start Linux counts the flow cwnd-limited while cwnd < 2 * that (tcp_is_cwnd_limited).
     private long _maxInFlight;
     private long _cwndBonus;
+    // Push marks and corking: where the last write without MSG_MORE ended (PSH goes on the segment that
+    // ends there); a one-shot push past cork and Nagle (TCP_NAGLE_PUSH), with PSH when it is the probe
+    // timer's tcp_write_wakeup.
+    private long _pushMarkPos = -1;
+    private bool _forcePush, _wakeupPush, _corkedXmit;
     // Tail loss probe: the retransmit timer is armed as a probe timeout; the probe in flight (tlp_high_seq);
     // where the last new-data transmission started (what a probe re-sends when no new data can go).
     private bool _tlpArmed, _tlpOutstanding;
@@ -165,27 +170,24 @@ public sealed partial class TcpConnection : IStackTimerTarget
     /// segments out. Returns the bytes taken, or a negative errno (EPIPE after a shutdown or reset,
     /// ENOTCONN before the connection exists).
     /// </summary>
-    public int Send(ReadOnlySpan<byte> data) => Send(data, endOfRecord: false);
+    public int Send(ReadOnlySpan<byte> data) => Send(data, endOfRecord: false, more: false);
 
     /// <summary>
     /// <c>tcp_sendmsg</c> with MSG_EOR when <paramref name="endOfRecord"/>: once the whole of
     /// <paramref name="data"/> is queued, no segment will carry bytes from both sides of its end (the
     /// record ends a segment, with PSH), as Linux marks the skb EOR so nothing coalesces past it.
+    /// With MSG_MORE (<paramref name="more"/>) the data gets no push mark and this call holds a partial
+    /// segment back as TCP_CORK would (a later push, an ACK or the probe timer sends it).
     /// </summary>
-    public int Send(ReadOnlySpan<byte> data, bool endOfRecord)
+    public int Send(ReadOnlySpan<byte> data, bool endOfRecord, bool more = false)
     {
-        if (endOfRecord && Error == Errno.None && !_finQueued && _sndBuf is not null && State is not (TcpState.Closed or TcpState.Listen))
-        {
-            int taken = _sndBuf.Append(data);
-            if (taken == data.Length) PushRecordEnd(_sndBuf.EndPos);
-            if (State is TcpState.Established or TcpState.CloseWait) WriteXmit();
-            return taken;
-        }
         if (Error != Errno.None) return -(int)(Error == Errno.ECONNRESET || Error == Errno.ETIMEDOUT ? Error : Errno.EPIPE);
         if (_finQueued) return -(int)Errno.EPIPE;
         if (State is TcpState.Closed or TcpState.Listen) return -(int)Errno.ENOTCONN;
         int n = _sndBuf!.Append(data);
-        if (State is TcpState.Established or TcpState.CloseWait) WriteXmit();
+        if (endOfRecord && n == data.Length) PushRecordEnd(_sndBuf.EndPos);
+        if (!more) _pushMarkPos = _sndBuf.EndPos; // tcp_mark_push on the tail
+        if (State is TcpState.Established or TcpState.CloseWait) WriteXmit(cork: more);
         return n;
     }
 
@@ -336,7 +338,12 @@ public sealed partial class TcpConnection : IStackTimerTarget
         _rcvBuf = Math.Max(_rcvBuf, Settings.ReceiveBufferSize);
         if (Settings.KeepAlive && IsSynchronized && State < TcpState.TimeWait) ArmKeepalive(_ctx.NowUs);
         else if (!Settings.KeepAlive) _ctx.CancelTimer(_keepaliveTimer);
-        if (Settings.NoDelay && IsSynchronized) WriteXmit();
+        if (IsSynchronized && State is TcpState.Established or TcpState.CloseWait)
+        {
+            _forcePush = Settings.NoDelay; // setting TCP_NODELAY pushes even corked data (TCP_NAGLE_PUSH)
+            WriteXmit();                   // and uncorking sends what cork held
+            _forcePush = false;
+        }
     }
 
     /// <summary>A <c>tcp_info</c> snapshot (owner thread).</summary>
