@@ -238,6 +238,17 @@ public sealed partial class TcpConnection
 
         // 5. data; 6. FIN
         bool fin = seg.Fin;
+        // New data for an application that closed (RFC 1122 4.2.2.13, Linux TCPAbortOnData): nobody will
+        // read it, so reset the connection, the RST answering the segment (seq = its ACK).
+        if (_orphan && seg.PayloadLength > 0 && State is TcpState.FinWait1 or TcpState.FinWait2
+            && SeqNum.Gt(seg.Seq + (uint)seg.PayloadLength, _rcvNxt))
+        {
+            _layer.SendResetReply(Tuple, seg.Ack, 0, ackFlag: false, _ctx);
+            Drop(skb, TcpDropReason.DataInWrongState);
+            EnterClosed(Errno.ECONNRESET, notify: false);
+            Release();
+            return false;
+        }
         if (seg.PayloadLength > 0 || fin)
         {
             if (State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2)

@@ -126,11 +126,13 @@ public sealed partial class TcpConnection
         int len = (int)Math.Min(Math.Min(maxLen, _mss), Math.Max(0, dataLeft));
         long recordEnd = NextRecordEnd(pos);
         if (pos + len > recordEnd) len = (int)(recordEnd - pos);
-        bool fin = _finSent && pos + len == FinPos && SeqNum.Lt(seq + (uint)len, _sndMax);
+        // The FIN goes again when it was sent before (below snd.max), even after an RTO reset _finSent.
+        bool fin = _finQueued && pos + len == FinPos && SeqNum.Lt(seq + (uint)len, _sndMax);
         if (len == 0 && !fin) return;
         bool push = len > 0 && pos + len == _pushMarkPos; // the tail keeps the push mark it was sent with
         var flags = TcpFlags.Ack | (fin ? TcpFlags.Fin : 0) | (push ? TcpFlags.Psh : 0);
         if (!Transmit(seq, flags, pos, len, synOptions: false)) return;
+        if (fin) _finSent = true;
         _totalRetrans++;
         TcpStats.Inc(ref _layer.Stats.RetransSegs);
         if (_rttTiming && SeqNum.Le(seq, _rttSeq)) _rttTiming = false; // Karn: no sample from a retransmitted range
