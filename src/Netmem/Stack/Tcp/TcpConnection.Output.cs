@@ -68,8 +68,10 @@ public sealed partial class TcpConnection
                 // at least half the largest window the peer offered, or nothing is in flight to clock it out.
                 if (_sndNxt != _sndUna && len < _maxSndWnd / 2) break;
             }
-            else if (len < _mss && (len == avail || recordTail) && !_forcePush)
+            else if (len < _mss && len == avail && !_forcePush)
             {
+                // Only the tail of the queue waits (tcp_write_xmit passes TCP_NAGLE_PUSH for any other skb):
+                // a record's end inside the queue always goes.
                 bool corked = (Settings.Cork || cork) && !_finQueued;
                 bool nagle = !Settings.NoDelay && _sndNxt != _sndUna && !_finQueued; // Nagle (RFC 896): one small segment in flight at a time
                 if (corked || nagle)
