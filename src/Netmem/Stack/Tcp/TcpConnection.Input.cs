@@ -356,6 +356,8 @@ public sealed partial class TcpConnection
             for (int i = 0; i < o.SackBlockCount; i++) blocks[i] = o.GetSackBlock(i);
             newlySacked = _sack.Update(SeqNum.Max(ack, _sndUna), _sndMax, blocks[..o.SackBlockCount]);
         }
+        else if (_sackOk && _sack.RangeCount > 0 && SeqNum.Gt(ack, _sack.SndUna) && SeqNum.Le(ack, _sndMax))
+            _sack.Update(ack, _sndMax, default); // a cumulative ACK without blocks still retires what it covers
 
         long acked = (long)(uint)(ack - _sndUna);
         if (acked > 0)
