@@ -23,6 +23,9 @@ public sealed partial class TcpConnection
 
     private long InFlight()
     {
+        // After an RTO everything past snd.una counts as lost (tcp_enter_loss): in flight is only what
+        // go-back-N has sent again since.
+        if (_lossRecovery) return (long)(uint)(_sndNxt - _sndUna);
         if (_sackOk && _inRecovery) return _sack.Pipe(_sndUna, _sndMax, _highRxt, _mss);
         return (long)(uint)(_sndNxt - _sndUna);
     }

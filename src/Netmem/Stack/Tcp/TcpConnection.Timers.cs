@@ -57,14 +57,14 @@ public sealed partial class TcpConnection
         _ctx.ArmTimer(_twTimer, _ctx.NowUs + (long)Settings.FinTimeout.TotalMicroseconds);
 
     /// <summary>
-    /// <c>tcp_schedule_loss_probe</c>: with SACK, in the open state (no SACKs or duplicate ACKs seen), data in flight and no probe out,
+    /// <c>tcp_schedule_loss_probe</c>: with SACK, in the open state (no whole segment SACKed: Linux's sacked_out counts segments), data in flight and no probe out,
     /// arm the retransmit timer as a probe timeout: 2 SRTT, plus the delayed-ACK allowance (200 ms)
     /// when one segment is out, else 2 ms; never later than the RTO would fire (<paramref name="advancing"/>:
     /// the RTO restarts now, as on an ACK; else what is left of the armed one). False when no probe applies.
     /// </summary>
     private bool ScheduleLossProbe(bool advancing)
     {
-        if (!Settings.TailLossProbe || !_sackOk || _inRecovery || _dupAcks > 0 || _sack.SackedBytes > 0 || _probing || _tlpOutstanding || !_rtt.HasSample
+        if (!Settings.TailLossProbe || !_sackOk || _inRecovery || _sack.SackedBytes >= _mss || _probing || _tlpOutstanding || !_rtt.HasSample
             || _sndUna == _sndMax || State is not (TcpState.Established or TcpState.CloseWait or TcpState.FinWait1 or TcpState.LastAck or TcpState.Closing))
             return false;
         long now = _ctx.NowUs;
@@ -153,6 +153,7 @@ public sealed partial class TcpConnection
         _highRxt = _sndUna;
         if (_finSent && PosOfSeq(_sndUna) <= FinPos) _finSent = false;
         RetransmitAt(_sndUna, _mss);
+        Cong.CwndLimited = true; // cwnd is one segment with more outstanding: slow start must grow it (tcp_is_cwnd_limited)
         _ctx.ArmTimer(_rtoTimer, now + _rtt.RtoUs);
     }
 
