@@ -452,6 +452,9 @@ public sealed partial class TcpConnection
     private void OnDuplicateAck(long newlySacked)
     {
         _dupAcks++;
+        // tcp_set_xmit_timer on every ACK: a probe timeout armed in the open state gives way to the RTO
+        // once SACKs show the flow is out of order.
+        if (_tlpArmed && _sack.SackedBytes >= _mss) ArmRto();
         if (!_inRecovery)
         {
             bool lost = _dupAcks >= 3 || (_sackOk && _sack.IsLost(_sndUna, _mss));

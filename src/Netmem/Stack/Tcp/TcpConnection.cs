@@ -26,7 +26,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
     private readonly StackTimer _rtoTimer, _delackTimer, _keepaliveTimer, _twTimer;
     private ICongestionControl _cc;
     internal TcpCongestionState Cong;
-    private readonly RttEstimator _rtt = new();
+    private readonly RttEstimator _rtt = new(minOnVariance: true); // Linux: RTO = SRTT + max(4 RTTVAR, 200 ms)
     private readonly SackScoreboard _sack = new();
     private readonly TcpOutOfOrderQueue _ooo = new();
     private TcpSendBuffer? _sndBuf;
