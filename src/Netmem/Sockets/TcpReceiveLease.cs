@@ -19,7 +19,10 @@ public sealed class TcpReceiveLease : IDisposable
     public const int MaxSkbs = 64;
     private readonly TcpSocket _socket;
     private readonly SkBuff?[] _skbs = new SkBuff?[MaxSkbs];
-    private readonly SkBuff?[] _toFree = new SkBuff?[MaxSkbs];
+    // Skbs given back and not yet freed on the connection's thread. A reader can give back several leases
+    // before that thread runs the free work, so this grows (rarely, to the reader's lead) instead of overflowing.
+    private SkBuff?[] _toFree = new SkBuff?[MaxSkbs * 2];
+    private readonly Lock _freeLock = new();
     private int _count, _freeCount;
     internal readonly StackWork FreeWork;
 
@@ -58,6 +61,14 @@ public sealed class TcpReceiveLease : IDisposable
         var skb = Get(index);
         if (skb.Unreadable) throw new NetmemErrnoException(Errno.EFAULT, $"skb {index} of this lease holds device memory: use GetSegments");
         return skb.AsSequence();
+    }
+
+    /// <summary>Skb <paramref name="index"/>'s payload as spans in place, for <c>foreach</c> with no allocation (readable payload only).</summary>
+    public SkbSpanEnumerator GetSpans(int index)
+    {
+        var skb = Get(index);
+        if (skb.Unreadable) throw new NetmemErrnoException(Errno.EFAULT, $"skb {index} of this lease holds device memory: use GetSegments");
+        return skb.ReadableSpans();
     }
 
     /// <summary>Copies the whole lease into <paramref name="into"/> (readable payload only); returns the bytes copied.</summary>
@@ -105,8 +116,9 @@ public sealed class TcpReceiveLease : IDisposable
     {
         if (!IsActive) return;
         IsActive = false;
-        lock (_toFree)
+        lock (_freeLock)
         {
+            if (_freeCount + _count > _toFree.Length) Array.Resize(ref _toFree, Math.Max(_toFree.Length * 2, _freeCount + _count));
             for (int i = 0; i < _count; i++) { _toFree[_freeCount++] = _skbs[i]; _skbs[i] = null; }
         }
         _count = 0;
@@ -117,7 +129,7 @@ public sealed class TcpReceiveLease : IDisposable
     {
         protected internal override void Run(StackContext context)
         {
-            lock (lease._toFree)
+            lock (lease._freeLock)
             {
                 for (int i = 0; i < lease._freeCount; i++) { lease._toFree[i]!.Free(); lease._toFree[i] = null; }
                 lease._freeCount = 0;

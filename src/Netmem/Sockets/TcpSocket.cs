@@ -92,8 +92,7 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
         _remotePort = port;
         _ctx = _layer.ContextFor(address, port);
         _ctl.Start(TcpOpKind.Connect, ct);
-        _ctx.Post(_ctl);
-        return new ValueTask(_ctl, _ctl.Version);
+        return new ValueTask(_ctl, _ctl.Submit(_ctx));
     }
 
     /// <summary><c>send()</c>: completes with the whole length once every byte is in the send buffer (waits while it is full).</summary>
@@ -102,8 +101,7 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
         var c = RequireConnected();
         _send.Start(TcpOpKind.Send, ct);
         _send.SendBuffer = data;
-        c.Context.Post(_send);
-        return new ValueTask<int>(_send, _send.Version);
+        return new ValueTask<int>(_send, _send.Submit(c.Context));
     }
 
     /// <summary><c>recv()</c> (copying): the bytes read, 0 at end of stream.</summary>
@@ -112,14 +110,14 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
         var c = RequireConnected();
         _recv.Start(TcpOpKind.Receive, ct);
         _recv.ReceiveBuffer = into;
-        c.Context.Post(_recv);
-        return new ValueTask<int>(_recv, _recv.Version);
+        return new ValueTask<int>(_recv, _recv.Submit(c.Context));
     }
 
     /// <summary>
     /// Zero-copy receive: the queued skbs themselves (up to <paramref name="maxBytes"/>, at least one),
     /// handed over as a lease the caller disposes. An empty lease means end of stream. One lease at a time.
     /// </summary>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<TcpReceiveLease> ReceiveLeaseAsync(int maxBytes = int.MaxValue, CancellationToken ct = default)
     {
         var c = RequireConnected();
@@ -128,8 +126,7 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
         _lease.Reset();
         _recv.Start(TcpOpKind.Lease, ct);
         _recv.MaxBytes = maxBytes;
-        c.Context.Post(_recv);
-        await new ValueTask<int>(_recv, _recv.Version).ConfigureAwait(false);
+        await new ValueTask<int>(_recv, _recv.Submit(c.Context)).ConfigureAwait(false);
         return _lease;
     }
 
@@ -145,8 +142,7 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
     {
         if (_conn is null) return ValueTask.CompletedTask;
         _ctl.Start(TcpOpKind.Close, ct);
-        _ctx!.Post(_ctl);
-        return new ValueTask(_ctl, _ctl.Version);
+        return new ValueTask(_ctl, _ctl.Submit(_ctx!));
     }
 
     /// <summary>SO_LINGER 0 + close: RST now, queued data discarded.</summary>
