@@ -78,7 +78,7 @@ public class TcpNetSocketTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task ConnectRefusedAndListenerConflictsThroughTheStackFactories()
+    public async Task StackFactoriesRefusedConnectListenConflictAndOptionsAfterConnect()
     {
         var nic = new VirtualNicOptions { ThreadedNapi = true };
         using var env = new TcpNetEnv(queues: 2, a: nic, b: nic, clock: TimeProvider.System);
@@ -88,5 +88,19 @@ public class TcpNetSocketTests(ITestOutputHelper output)
         using var l = env.B.ListenTcp(TcpNetEnv.Port);
         var dup = Assert.Throws<NetmemErrnoException>(() => env.B.ListenTcp(TcpNetEnv.Port));
         Assert.Equal(Errno.EADDRINUSE, dup.Errno);
+
+        // Options set after connect reach the connection (SO_RCVBUF also stops auto-tuning).
+        var ok = new TcpSocket(env.A);
+        var accept = l.AcceptAsync().AsTask();
+        await ok.ConnectAsync(TcpNetEnv.IpB, TcpNetEnv.Port).AsTask().WaitAsync(Guard);
+        using var server = await accept.WaitAsync(Guard);
+        ok.ReceiveBufferSize = 1 << 20;
+        ok.NoDelay = true;
+        Assert.Same(ok.Settings, ok.Connection!.Settings);
+        Assert.False(ok.Connection.Settings.ReceiveBufferAutoTuning);
+        Assert.True(ok.Connection.Settings.NoDelay);
+        var info = await ok.GetInfoAsync().AsTask().WaitAsync(Guard); // runs after the posted ApplySettings
+        Assert.Equal(1 << 20, info.RcvSpace);
+        ok.Abort();
     }
 }

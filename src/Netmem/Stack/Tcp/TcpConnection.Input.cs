@@ -583,7 +583,7 @@ public sealed partial class TcpConnection
             if (ms >= 0 && ms < 60_000) UpdateReceiveRtt(Math.Max(1, ms) * 1000, windowSample: false);
             return;
         }
-        if (_rcvRttStartUs == 0) { _rcvRttSeq = _rcvNxt + (uint)Math.Max(_rcvWnd, _rcvMss); _rcvRttStartUs = now; return; }
+        if (!_rcvRttTiming) { _rcvRttTiming = true; _rcvRttSeq = _rcvNxt + (uint)Math.Max(_rcvWnd, _rcvMss); _rcvRttStartUs = now; return; }
         if (SeqNum.Lt(_rcvNxt + (uint)len, _rcvRttSeq)) return;
         UpdateReceiveRtt(Math.Max(1, now - _rcvRttStartUs), windowSample: true);
         _rcvRttSeq = _rcvNxt + (uint)len + (uint)Math.Max(_rcvWnd, _rcvMss);

@@ -69,7 +69,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
     private long _rcvSpaceBytes, _rcvSpaceStartUs; // auto-tuning sample (tcp_rcv_space_adjust): read since the start of the current RTT
     private long _rcvSpaceLast;                     // bytes read in the last measured RTT (rcvq_space.space)
     private long _rcvRttUs;                         // the receiver's RTT estimate (rcv_rtt_est), 0 until measured
-    private uint _rcvRttSeq; private long _rcvRttStartUs; // window-based measurement without timestamps
+    private uint _rcvRttSeq; private long _rcvRttStartUs; private bool _rcvRttTiming; // window-based measurement without timestamps
 
     // ---- tcp_info-style counters ----
     private long _totalRetrans, _lost, _bytesAcked, _bytesReceived, _segsOut, _segsIn;
