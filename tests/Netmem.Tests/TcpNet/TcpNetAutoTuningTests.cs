@@ -54,6 +54,35 @@ public class TcpNetAutoTuningTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void WindowFollowsASlowReader()
+    {
+        // The reader takes 64 KiB every 10 ms over a 10 ms RTT. The first RTT's reads exceed the initial
+        // estimate (10 segments), so the buffer grows once, with the growth term; after that each RTT reads
+        // the same and it stays, far below the limit, however much the sender has queued.
+        var nic = new Netmem.Drivers.VirtualNic.VirtualNicOptions { RxRingSize = Netmem.Drivers.VirtualNic.VirtualNic.MaxRingSize };
+        TcpWindowTap? tap = null;
+        using var env = new TcpNetEnv(queues: 1, a: nic, b: nic, latency: TimeSpan.FromMilliseconds(5), pages: 32768, bToA: w => tap = new TcpWindowTap(w));
+        var l = env.Listen(env.B, settings: new TcpSettings { ReceiveBufferSize = Initial, MaxReceiveBufferSize = 4 << 20 });
+        var (c, s) = env.Connect(l, new TcpSettings { SendBufferSize = 8 << 20 });
+        const long total = 8L << 20;
+        var bulk = new TcpBulk(c, s, total, seed: 10, manualRead: true);
+        bulk.Start(env);
+        int early = 0;
+        for (int ms = 0; ms < 10_000 && !bulk.Done; ms++)
+        {
+            env.Advance(TimeSpan.FromMilliseconds(1));
+            if (ms % 10 == 9) env.On(s.Context, () => bulk.ReadSome(64 * 1024));
+            if (ms == 200) early = s.ReceiveBufferSize;
+        }
+        bulk.AssertEqual();
+        output.WriteLine($"slow reader: windows first {tap!.FirstWindow}, max {tap.MaxWindow}; rcvbuf at 200 ms {early}, at the end {s.ReceiveBufferSize}; receiver RTT {s.ReceiveRttUs} us");
+        Assert.Equal(early, s.ReceiveBufferSize); // no growth while the reader's rate stays the same
+        Assert.InRange(s.ReceiveBufferSize, Initial, 1 << 20); // a quarter of the limit at most
+        Assert.True(tap.MaxWindow <= s.ReceiveBufferSize);
+        TcpNetTransferTests.Close(env, c, s);
+    }
+
+    [Fact]
     public void SettingTheReceiveBufferSizeLocksIt()
     {
         // SO_RCVBUF on a socket turns auto-tuning off (SOCK_RCVBUF_LOCK).
