@@ -170,6 +170,7 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
         if (_conn is null)
         {
             // The connection's first events can come before the thread that made it has stored it (its SYN went out on another context).
+            Settings = connection.Settings;
             _ctx = connection.Context;
             _conn = connection;
         }
@@ -196,7 +197,8 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
                     var err = _layer.Connect(_remote, _remotePort, Ipv4Address.Unspecified, 0, Settings, out c, events: this, on: on);
                     if (err != Errno.None) { op.Fail(new NetmemErrnoException(err, $"connect to {_remote}:{_remotePort}")); return; }
                     _connectIssued = true;
-                    _ctx = c!.Context;
+                    Settings = c!.Settings; // options set from now on reach the connection (it copied ours)
+                    _ctx = c.Context;
                     _conn = c;
                     if (on is not null && !ReferenceEquals(on, c.Context)) return; // the owner's events complete this
                 }
