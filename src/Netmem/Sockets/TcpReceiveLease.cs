@@ -19,8 +19,9 @@ public sealed class TcpReceiveLease : IDisposable
     public const int MaxSkbs = 64;
     private readonly TcpSocket _socket;
     private readonly SkBuff?[] _skbs = new SkBuff?[MaxSkbs];
-    private readonly SkBuff?[] _toFree = new SkBuff?[MaxSkbs];
-    private int _count, _freeCount;
+    private readonly Lock _freeLock = new();
+    private SkBuff? _toFree; // given back, not yet freed: linked through SkBuff.Next (several leases' worth when the owner is busy)
+    private int _count;
     internal readonly StackWork FreeWork;
 
     internal TcpReceiveLease(TcpSocket socket)
@@ -58,6 +59,14 @@ public sealed class TcpReceiveLease : IDisposable
         var skb = Get(index);
         if (skb.Unreadable) throw new NetmemErrnoException(Errno.EFAULT, $"skb {index} of this lease holds device memory: use GetSegments");
         return skb.AsSequence();
+    }
+
+    /// <summary>Skb <paramref name="index"/>'s payload as spans in place, for <c>foreach</c> with no allocation (readable payload only).</summary>
+    public SkbSpanEnumerator GetSpans(int index)
+    {
+        var skb = Get(index);
+        if (skb.Unreadable) throw new NetmemErrnoException(Errno.EFAULT, $"skb {index} of this lease holds device memory: use GetSegments");
+        return skb.ReadableSpans();
     }
 
     /// <summary>Copies the whole lease into <paramref name="into"/> (readable payload only); returns the bytes copied.</summary>
@@ -105,9 +114,15 @@ public sealed class TcpReceiveLease : IDisposable
     {
         if (!IsActive) return;
         IsActive = false;
-        lock (_toFree)
+        lock (_freeLock)
         {
-            for (int i = 0; i < _count; i++) { _toFree[_freeCount++] = _skbs[i]; _skbs[i] = null; }
+            for (int i = 0; i < _count; i++)
+            {
+                var skb = _skbs[i]!;
+                _skbs[i] = null;
+                skb.Next = _toFree;
+                _toFree = skb;
+            }
         }
         _count = 0;
         _socket.ReleaseLease(this);
@@ -117,10 +132,18 @@ public sealed class TcpReceiveLease : IDisposable
     {
         protected internal override void Run(StackContext context)
         {
-            lock (lease._toFree)
+            SkBuff? list;
+            lock (lease._freeLock)
             {
-                for (int i = 0; i < lease._freeCount; i++) { lease._toFree[i]!.Free(); lease._toFree[i] = null; }
-                lease._freeCount = 0;
+                list = lease._toFree;
+                lease._toFree = null;
+            }
+            while (list is not null)
+            {
+                var skb = list;
+                list = skb.Next;
+                skb.Next = null;
+                skb.Free();
             }
         }
     }

@@ -15,10 +15,14 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
 {
     private readonly TcpLayer _layer;
     private readonly TcpSocketOperation _send, _recv, _ctl;
-    private TcpConnection? _conn;
-    private StackContext? _ctx;
+    private volatile TcpConnection? _conn;
+    private volatile StackContext? _ctx;
+    private bool _connectIssued;
     private Ipv4Address _remote; private ushort _remotePort;
     private TcpReceiveLease? _lease;
+
+    /// <summary>A socket on <paramref name="stack"/>'s TCP (<c>socket(AF_INET, SOCK_STREAM)</c>).</summary>
+    public TcpSocket(NetStack stack) : this((stack ?? throw new ArgumentNullException(nameof(stack))).Tcp) { }
 
     public TcpSocket(TcpLayer layer)
     {
@@ -88,8 +92,7 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
         _remotePort = port;
         _ctx = _layer.ContextFor(address, port);
         _ctl.Start(TcpOpKind.Connect, ct);
-        _ctx.Post(_ctl);
-        return new ValueTask(_ctl, _ctl.Version);
+        return new ValueTask(_ctl, _ctl.Submit(_ctx));
     }
 
     /// <summary><c>send()</c>: completes with the whole length once every byte is in the send buffer (waits while it is full).</summary>
@@ -98,8 +101,7 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
         var c = RequireConnected();
         _send.Start(TcpOpKind.Send, ct);
         _send.SendBuffer = data;
-        c.Context.Post(_send);
-        return new ValueTask<int>(_send, _send.Version);
+        return new ValueTask<int>(_send, _send.Submit(c.Context));
     }
 
     /// <summary><c>recv()</c> (copying): the bytes read, 0 at end of stream.</summary>
@@ -108,14 +110,14 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
         var c = RequireConnected();
         _recv.Start(TcpOpKind.Receive, ct);
         _recv.ReceiveBuffer = into;
-        c.Context.Post(_recv);
-        return new ValueTask<int>(_recv, _recv.Version);
+        return new ValueTask<int>(_recv, _recv.Submit(c.Context));
     }
 
     /// <summary>
     /// Zero-copy receive: the queued skbs themselves (up to <paramref name="maxBytes"/>, at least one),
     /// handed over as a lease the caller disposes. An empty lease means end of stream. One lease at a time.
     /// </summary>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<TcpReceiveLease> ReceiveLeaseAsync(int maxBytes = int.MaxValue, CancellationToken ct = default)
     {
         var c = RequireConnected();
@@ -124,8 +126,7 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
         _lease.Reset();
         _recv.Start(TcpOpKind.Lease, ct);
         _recv.MaxBytes = maxBytes;
-        c.Context.Post(_recv);
-        await new ValueTask<int>(_recv, _recv.Version).ConfigureAwait(false);
+        await new ValueTask<int>(_recv, _recv.Submit(c.Context)).ConfigureAwait(false);
         return _lease;
     }
 
@@ -141,8 +142,7 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
     {
         if (_conn is null) return ValueTask.CompletedTask;
         _ctl.Start(TcpOpKind.Close, ct);
-        _ctx!.Post(_ctl);
-        return new ValueTask(_ctl, _ctl.Version);
+        return new ValueTask(_ctl, _ctl.Submit(_ctx!));
     }
 
     /// <summary>SO_LINGER 0 + close: RST now, queued data discarded.</summary>
@@ -167,13 +167,23 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
 
     void ITcpConnectionEvents.OnTcpEvents(TcpConnection connection, TcpEvents events)
     {
+        if (_conn is null)
+        {
+            // The connection's first events can come before the thread that made it has stored it (its SYN went out on another context).
+            Settings = connection.Settings;
+            _ctx = connection.Context;
+            _conn = connection;
+        }
         if (_ctl.IsPending) Progress(_ctl);
         if ((events & (TcpEvents.Writable | TcpEvents.Closed)) != 0 && _send.IsPending) Progress(_send);
         if ((events & (TcpEvents.Readable | TcpEvents.Closed)) != 0 && _recv.IsPending) Progress(_recv);
     }
 
-    /// <summary>Moves <paramref name="op"/> on as far as the connection allows now, completing it when it is done.</summary>
-    internal void Progress(TcpSocketOperation op)
+    /// <summary>
+    /// Moves <paramref name="op"/> on as far as the connection allows now, completing it when it is done.
+    /// <paramref name="on"/> is the context running it when that may not be the connection's (a connect).
+    /// </summary>
+    internal void Progress(TcpSocketOperation op, StackContext? on = null)
     {
         if (!op.IsPending) return;
         if (op.CancelRequested) { op.Fail(new OperationCanceledException($"{op.Kind} on {this} was cancelled")); return; }
@@ -183,10 +193,14 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
             case TcpOpKind.Connect:
                 if (c is null)
                 {
-                    var err = _layer.Connect(_remote, _remotePort, Ipv4Address.Unspecified, 0, Settings, out c);
+                    if (_connectIssued) return; // made on another context: its events complete this
+                    var err = _layer.Connect(_remote, _remotePort, Ipv4Address.Unspecified, 0, Settings, out c, events: this, on: on);
                     if (err != Errno.None) { op.Fail(new NetmemErrnoException(err, $"connect to {_remote}:{_remotePort}")); return; }
+                    _connectIssued = true;
+                    Settings = c!.Settings; // options set from now on reach the connection (it copied ours)
+                    _ctx = c.Context;
                     _conn = c;
-                    c!.Events = this;
+                    if (on is not null && !ReferenceEquals(on, c.Context)) return; // the owner's events complete this
                 }
                 if (c!.State == TcpState.Established || c.State == TcpState.CloseWait) op.Complete(0);
                 else if (c.State == TcpState.Closed)

@@ -13,12 +13,40 @@ public sealed partial class TcpConnection
     private long FinPos => _sndBuf!.EndPos; // the FIN's sequence number is the byte after the data
 
     /// <summary>The largest payload one skb may carry: one MSS, or a TSO burst (whole segments, at most 64 KiB and MAX_SKB_FRAGS pages).</summary>
-    private int SizeGoal()
+    private int SizeGoal(int mssNow)
     {
-        if (!Settings.AllowTso || (_route.Features & NetdevFeatures.Tso) == 0 || _route.GsoMaxSize <= 0) return _mss;
+        if (!Settings.AllowTso || (_route.Features & NetdevFeatures.Tso) == 0 || _route.GsoMaxSize <= 0) return mssNow;
         int max = Math.Min(_route.GsoMaxSize, 65536) - 20 - TcpPacket.MaxHeaderLength; // IPv4 and TCP headers count against gso_max_size
         max = Math.Min(max, (SkBuff.MaxSkbFrags - 1) * Memory.PageArena.PageSize);
-        return Math.Max(_mss, max / _mss * _mss);
+        return Math.Max(mssNow, max / mssNow * mssNow);
+    }
+
+    /// <summary>
+    /// <c>tcp_current_mss</c>: the payload a data segment may carry now. <see cref="_mss"/> already leaves
+    /// room for timestamps; SACK blocks riding on data (out-of-order data is queued, typically while both
+    /// directions carry data) take more, and a full segment with them would no longer fit the MTU (every
+    /// TSO segment repeats the same options).
+    /// </summary>
+    private int CurrentMss()
+    {
+        if (!_sackOk || _ooo.Count == 0) return _mss;
+        var opts = DataOptions(TcpFlags.Ack);
+        int extra = opts.Length - (_tsOk ? 12 : 0);
+        return Math.Max(64, _mss - extra);
+    }
+
+    /// <summary>The options of a segment that is not a SYN: timestamps, and SACK blocks while out-of-order data is queued.</summary>
+    private TcpOptions DataOptions(TcpFlags flags)
+    {
+        var opts = default(TcpOptions);
+        if (_tsOk) opts.Timestamp = new TcpTimestamp(TsNow(), _tsRecent);
+        if (_sackOk && _ooo.Count > 0 && (flags & TcpFlags.Rst) == 0)
+        {
+            Span<TcpSackBlock> blocks = stackalloc TcpSackBlock[TcpOptions.MaxSackBlocks];
+            int n = _ooo.FillSackBlocks(blocks, _tsOk ? 3 : 4);
+            for (int i = 0; i < n; i++) opts.AddSackBlock(blocks[i]);
+        }
+        return opts;
     }
 
     private long InFlight()
@@ -38,7 +66,8 @@ public sealed partial class TcpConnection
     internal void WriteXmit(int maxSegments = int.MaxValue, bool cork = false)
     {
         if (_sndBuf is null || _sndUnaPos < 0 || State is TcpState.Closed or TcpState.TimeWait or TcpState.SynSent or TcpState.SynReceived) return;
-        int goal = SizeGoal();
+        int mss = CurrentMss();
+        int goal = SizeGoal(mss);
         _corkedXmit = Settings.Cork || cork; // corked bursts carry no push mark of their own
         bool cwndLimited = false;
         int sent = 0;
@@ -63,15 +92,15 @@ public sealed partial class TcpConnection
                 break;
             }
             // tcp_mss_split_point: a corked tail burst goes as whole MSS segments; the partial rest waits.
-            if (len > _mss && len == avail && (Settings.Cork || cork) && !_finQueued && !_forcePush) len -= len % _mss;
+            if (len > mss && len == avail && (Settings.Cork || cork) && !_finQueued && !_forcePush) len -= len % mss;
             bool recordTail = pos + len == recordEnd; // a record's last bytes: like the end of the data (Nagle, not SWS)
-            if (len < _mss && len < avail && !recordTail)
+            if (len < mss && len < avail && !recordTail)
             {
                 // Sender SWS avoidance (RFC 9293 3.8.6.2.1): a window- or cwnd-limited runt waits unless it is
                 // at least half the largest window the peer offered, or nothing is in flight to clock it out.
                 if (_sndNxt != _sndUna && len < _maxSndWnd / 2) break;
             }
-            else if (len < _mss && len == avail && !_forcePush)
+            else if (len < mss && len == avail && !_forcePush)
             {
                 // Only the tail of the queue waits (tcp_write_xmit passes TCP_NAGLE_PUSH for any other skb):
                 // a record's end inside the queue always goes.
@@ -128,7 +157,7 @@ public sealed partial class TcpConnection
     {
         long pos = PosOfSeq(seq);
         long dataLeft = _sndBuf!.EndPos - pos;
-        int len = (int)Math.Min(Math.Min(maxLen, _mss), Math.Max(0, dataLeft));
+        int len = (int)Math.Min(Math.Min(maxLen, CurrentMss()), Math.Max(0, dataLeft));
         long recordEnd = NextRecordEnd(pos);
         if (pos + len > recordEnd) len = (int)(recordEnd - pos);
         // The FIN goes again when it was sent before (below snd.max), even after an RTO reset _finSent.
@@ -206,16 +235,7 @@ public sealed partial class TcpConnection
             if (Settings.Sack && (active || _sackOk)) opts.SackPermitted = true;
             if (Settings.Timestamps && (active || _tsOk)) opts.Timestamp = new TcpTimestamp(TsNow(), ackFlag ? _tsRecent : 0);
         }
-        else
-        {
-            if (_tsOk) opts.Timestamp = new TcpTimestamp(TsNow(), _tsRecent);
-            if (_sackOk && _ooo.Count > 0 && (flags & TcpFlags.Rst) == 0)
-            {
-                Span<TcpSackBlock> blocks = stackalloc TcpSackBlock[TcpOptions.MaxSackBlocks];
-                int n = _ooo.FillSackBlocks(blocks, _tsOk ? 3 : 4);
-                for (int i = 0; i < n; i++) opts.AddSackBlock(blocks[i]);
-            }
-        }
+        else opts = DataOptions(flags);
         ushort window = syn ? (ushort)Math.Min(_rcvBuf, 65535) : SelectWindow();
         if (syn) { _rcvWnd = window; _rcvWup = _rcvNxt; }
         var repr = new TcpRepr(Tuple.LocalPort, Tuple.RemotePort, seq, ackFlag ? _rcvNxt : 0, flags, window, 0) { Options = opts };
@@ -228,7 +248,9 @@ public sealed partial class TcpConnection
         skb.ResetTransportHeader();
         if (len > 0) _sndBuf!.AddFrags(skb, pos, len);
         int tcpLen = hlen + len;
-        bool gso = len > _mss;
+        // Each segment's payload with these options must fit the MTU: mss less what the options take beyond timestamps.
+        int segSize = syn ? _mss : Math.Max(64, _mss - (opts.Length - (_tsOk ? 12 : 0)));
+        bool gso = len > segSize;
         if (gso || (_route.Features & NetdevFeatures.IpCsum) != 0)
         {
             skb.IpSummed = SkbChecksumState.Partial;
@@ -245,8 +267,8 @@ public sealed partial class TcpConnection
         if (gso)
         {
             var sh = skb.Shinfo;
-            sh.GsoSize = (ushort)_mss;
-            sh.GsoSegs = (ushort)((len + _mss - 1) / _mss);
+            sh.GsoSize = (ushort)segSize;
+            sh.GsoSegs = (ushort)((len + segSize - 1) / segSize);
             sh.GsoType = SkbGsoType.TcpV4;
         }
         if (ackFlag)
@@ -308,6 +330,13 @@ public sealed partial class TcpConnection
     {
         if (State is TcpState.Closed or TcpState.TimeWait) return;
         AdjustReceiveSpace(bytes);
+        // tcp_cleanup_rbuf: an ACK still owed goes now when more than a segment awaits it, or when the
+        // reader drained the queue (outside interactive mode): the sender's next runt may be waiting for it.
+        if (_ackPendingBytes > 0 && IsSynchronized && (_ackPendingBytes > _rcvMss || (_rcvQueued == 0 && !_pingpong)))
+        {
+            SendAck();
+            return;
+        }
         long space = Math.Max(0, _rcvBuf - _rcvQueued - _ooo.Bytes);
         long cur = Math.Max(0, (long)_rcvWnd - (uint)(_rcvNxt - _rcvWup));
         // tcp_cleanup_rbuf: only when the window left is at most half what could be offered (window_clamp).
@@ -315,17 +344,29 @@ public sealed partial class TcpConnection
         if (2 * cur <= clamp && space >= 2 * cur && space - cur >= _rcvMss && IsSynchronized && !_finReceived) SendAck();
     }
 
+    /// <summary>
+    /// <c>tcp_rcv_space_adjust</c> (dynamic right-sizing): once per receiver RTT, the bytes the reader
+    /// took in that RTT are what the sender managed; when that grew, the buffer (and so the window) is
+    /// set to twice it plus 16 segments, plus twice the growth rate again so a sender still in slow start
+    /// is not held back, up to <see cref="TcpSettings.MaxReceiveBufferSize"/>. It never shrinks, and does
+    /// nothing when auto-tuning is off (SO_RCVBUF set) or before an RTT is known.
+    /// </summary>
     private void AdjustReceiveSpace(int copied)
     {
         if (!Settings.ReceiveBufferAutoTuning) return;
         _rcvSpaceBytes += copied;
+        long rtt = _rcvRttUs > 0 ? _rcvRttUs : _rtt.HasSample ? _rtt.SrttUs : 0;
+        if (rtt <= 0) return;
         long now = _ctx.NowUs;
-        long rtt = _rtt.HasSample ? Math.Max(_rtt.SrttUs, 1000) : 200_000;
         if (now - _rcvSpaceStartUs < rtt) return;
-        // The reader drained this much in one RTT: offer twice that so the sender is never window-bound.
-        long want = 2 * _rcvSpaceBytes + 16 * _rcvMss;
-        if (want > _rcvBuf) _rcvBuf = (int)Math.Min(Settings.MaxReceiveBufferSize, want);
+        long got = _rcvSpaceBytes;
         _rcvSpaceBytes = 0;
         _rcvSpaceStartUs = now;
+        if (got <= _rcvSpaceLast) return;
+        long win = 2 * got + 16L * _rcvMss;
+        if (_rcvSpaceLast > 0) win += 2 * (win * (got - _rcvSpaceLast) / _rcvSpaceLast);
+        long cap = Math.Min(Settings.MaxReceiveBufferSize, 65535L << _rcvWscale);
+        if (win > _rcvBuf && _rcvBuf < cap) _rcvBuf = (int)Math.Min(cap, win);
+        _rcvSpaceLast = got;
     }
 }

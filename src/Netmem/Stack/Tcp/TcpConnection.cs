@@ -92,11 +92,15 @@ public sealed partial class TcpConnection : IStackTimerTarget
     internal const int MaxQuickAcks = 16;   // TCP_MAX_QUICKACKS
     private long _lastRecvUs, _lastOowAckUs = long.MinValue / 2; // far past: the first out-of-window ACK goes
     private bool _orphan, _released;
-    private long _rcvSpaceBytes, _rcvSpaceStartUs; // auto-tuning sample (tcp_rcv_space_adjust)
+    private long _rcvSpaceBytes, _rcvSpaceStartUs; // auto-tuning sample (tcp_rcv_space_adjust): read since the start of the current RTT
+    private long _rcvSpaceLast;                     // bytes read in the last measured RTT (rcvq_space.space)
+    private long _rcvRttUs;                         // the receiver's RTT estimate (rcv_rtt_est), 0 until measured
+    private uint _rcvRttSeq; private long _rcvRttStartUs; private bool _rcvRttTiming; // window-based measurement without timestamps
 
     // ---- tcp_info-style counters ----
     private long _totalRetrans, _lost, _bytesAcked, _bytesReceived, _segsOut, _segsIn;
 
+    private TcpBacklog? _backlog;
     internal TcpListenEndpoint? Parent;     // while SYN-RECEIVED from a listener
     internal bool InAcceptQueue;
 
@@ -139,6 +143,8 @@ public sealed partial class TcpConnection : IStackTimerTarget
     public byte SendWindowScale => _sndWscale;
     public byte ReceiveWindowScale => _rcvWscale;
     public int ReceiveBufferSize => _rcvBuf;
+    /// <summary>The receiver's RTT estimate auto-tuning runs on (µs, 0 until measured).</summary>
+    public long ReceiveRttUs => _rcvRttUs;
     /// <summary>Bytes waiting to be read (in order).</summary>
     public long ReceiveQueued => _rcvQueued;
     public long OutOfOrderBytes => _ooo.Bytes;
@@ -151,7 +157,32 @@ public sealed partial class TcpConnection : IStackTimerTarget
     internal bool IsSynchronized => State >= TcpState.Established;
     internal bool AppClosed => _orphan;
 
+    /// <summary>Segments that arrived on another context, waiting to run on this one (made on first use, by any thread).</summary>
+    internal TcpBacklog Backlog
+    {
+        get
+        {
+            var b = Volatile.Read(ref _backlog);
+            if (b is not null) return b;
+            Interlocked.CompareExchange(ref _backlog, new TcpBacklog(this), null);
+            return _backlog!;
+        }
+    }
+
     // ------------------------------------------------------------------ socket calls (owner thread)
+
+    /// <summary><see cref="StartConnect"/> on the owner's thread, from another (a connect made on a context the flow does not land on).</summary>
+    internal void PostStartConnect(in IpRoute route) => _ctx.Post(new StartConnectWork(this, route));
+
+    private sealed class StartConnectWork(TcpConnection c, IpRoute route) : StackWork
+    {
+        protected internal override void Run(StackContext context)
+        {
+            if (c._sndBuf is not null) return; // started already
+            if (c._released) c._layer.Unregister(c); // closed before its SYN could go out
+            else c.StartConnect(route);
+        }
+    }
 
     /// <summary>Active open (<c>tcp_v4_connect</c> + <c>tcp_connect</c>): the SYN goes out now.</summary>
     internal void StartConnect(in IpRoute route)
@@ -405,6 +436,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
         Cong.Mss = _mss;
         _cc.Init(ref Cong, _ctx.NowUs);
         _rcvSpaceStartUs = _ctx.NowUs;
+        _rcvSpaceLast = Math.Min(_rcvBuf, 10L * _rcvMss); // rcvq_space starts at the initial window's worth
         if (Settings.KeepAlive) ArmKeepalive(_ctx.NowUs);
     }
 
