@@ -349,6 +349,7 @@ public sealed partial class TcpConnection
         if (_probing && _sndWnd > 0) { _probing = false; _probesOut = 0; _ctx.CancelTimer(_rtoTimer); _rtt.ResetBackoff(); }
 
         long newlySacked = 0;
+        _sackedBeforeAck = _sack.SackedBytes;
         var o = seg.Options;
         if (_sackOk && o.SackBlockCount > 0)
         {
@@ -428,7 +429,7 @@ public sealed partial class TcpConnection
             }
             else if (!_lossRecovery)
             {
-                if (_sackOk) SackRecoverySend();
+                if (_sackOk) PrrSend(dataAcked + _sack.SackedBytes - _sackedBeforeAck, unaAdvanced: dataAcked > 0);
                 else
                 {
                     // NewReno partial ACK (RFC 6582 3.2 step 3): the next hole is lost too.
@@ -460,7 +461,7 @@ public sealed partial class TcpConnection
             bool lost = _dupAcks >= 3 || (_sackOk && _sack.IsLost(_sndUna, _mss));
             // RFC 6582 4.1: no new recovery for duplicates of data sent before the last one began.
             if (lost && SeqNum.Ge(_sndUna, _recover) && (_dupAcks >= 3 || newlySacked > 0))
-                EnterFastRecovery();
+                EnterFastRecovery(newlySacked);
             else if (_dupAcks <= 2)
             {
                 // Limited transmit (RFC 3042): each of the first two duplicate ACKs lets one new segment
@@ -472,7 +473,7 @@ public sealed partial class TcpConnection
             return;
         }
         if (_lossRecovery) return;
-        if (_sackOk) SackRecoverySend();
+        if (_sackOk) PrrSend(newlySacked);
         else
         {
             Cong.Cwnd += _mss; // RFC 5681 3.2 step 4: inflate for each segment that left the network
@@ -480,7 +481,7 @@ public sealed partial class TcpConnection
         }
     }
 
-    private void EnterFastRecovery()
+    private void EnterFastRecovery(long delivered)
     {
         long now = _ctx.NowUs;
         _inRecovery = true;
@@ -494,8 +495,10 @@ public sealed partial class TcpConnection
         if (_sackOk)
         {
             TcpStats.Inc(ref _layer.Stats.SackRecoveries);
-            RetransmitAt(_sndUna, _mss); // RFC 6675 4 (4.3): the first loss goes now
-            SackRecoverySend();
+            _recoverFs = Math.Max(_mss, (long)(uint)(_sndMax - _sndUna));
+            _prrDelivered = 0;
+            _prrOut = 0;
+            PrrSend(delivered);
         }
         else
         {
@@ -505,6 +508,29 @@ public sealed partial class TcpConnection
     }
 
     /// <summary>RFC 6675 5 (C): while cwnd - pipe allows a segment, retransmit holes (NextSeg rules 1 and 3) or send new data (rule 2).</summary>
+    /// <summary>
+    /// Proportional rate reduction (RFC 6937, tcp_cwnd_reduction): on each ACK in SACK recovery, cwnd
+    /// becomes pipe + sndcnt, where sndcnt paces sending to ssthresh/RecoverFS of what was delivered while
+    /// pipe is above ssthresh, and below it grows back towards ssthresh by what was delivered (PRR-CRB),
+    /// or one segment more when snd.una advanced (PRR-SSRB), as Linux chooses; the first retransmission always goes.
+    /// </summary>
+    private void PrrSend(long delivered, bool unaAdvanced = false)
+    {
+        if (delivered < 0) delivered = 0;
+        _prrDelivered += delivered;
+        long pipe = _sack.Pipe(_sndUna, _sndMax, _highRxt, _mss);
+        long ssthresh = Cong.Ssthresh;
+        long sndcnt = pipe > ssthresh
+            ? (_prrDelivered * ssthresh + _recoverFs - 1) / _recoverFs - _prrOut
+            : unaAdvanced
+                ? Math.Min(ssthresh - pipe, Math.Max(_prrDelivered - _prrOut, delivered) + _mss) // PRR-SSRB
+                : Math.Min(ssthresh - pipe, delivered);                                          // PRR-CRB (Linux without snd.una progress)
+        if (_prrOut == 0) sndcnt = Math.Max(sndcnt, _mss);
+        Cong.Cwnd = pipe + Math.Max(0, sndcnt);
+        if (_prrOut == 0 && !_sack.IsSacked(_sndUna)) RetransmitAt(_sndUna, _mss); // RFC 6675 4.3: the first loss goes now
+        SackRecoverySend();
+    }
+
     private void SackRecoverySend()
     {
         for (int guard = 0; guard < 1024; guard++)
