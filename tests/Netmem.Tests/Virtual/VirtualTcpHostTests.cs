@@ -121,6 +121,30 @@ public sealed class VirtualTcpHostTests
     }
 
     [Fact]
+    public void EcnSetupIsAnsweredAndNewDataGoesOutEct0()
+    {
+        using var host = new VirtualTcpHost(new VirtualTcpHostOptions { Tcp = new TcpSettings { Ecn = 2 } });
+        Assert.Equal(Errno.None, host.Tcp.Listen(new TcpEndpoint(Ipv4Address.Unspecified, Port), 8, host.Tcp.Defaults, out var l));
+        Assert.True(host.Inject(IpPacketBuilder.Tcp(Remote, Local, PeerPort, Port, 0, 0, TcpFlags.Syn | TcpFlags.Ece | TcpFlags.Cwr, 32792, SynOptions())));
+        Assert.True(host.Device.TryTakeSent(out var synAck));
+        var r = IpPacketBuilder.ParseSent(synAck.Bytes, out _, out _, out _);
+        Assert.Equal(TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Ece, r.Flags);
+        Assert.Equal(0, synAck.Bytes[1] & 3); // control segments are not ECN-capable
+        Assert.True(host.Inject(IpPacketBuilder.Tcp(Remote, Local, PeerPort, Port, 1, r.SequenceNumber + 1, TcpFlags.Ack, 257)));
+        Assert.True(l!.TryAccept(out var c));
+        Assert.Equal(100, c.Send(new byte[100]));
+        host.RunPending();
+        Assert.True(host.Device.TryTakeSent(out var data));
+        Assert.Equal(2, data.Bytes[1] & 3); // ECT(0)
+        // Without ECN configured, an ECN-setup SYN gets a plain SYN-ACK.
+        using var plain = new VirtualTcpHost();
+        Assert.Equal(Errno.None, plain.Tcp.Listen(new TcpEndpoint(Ipv4Address.Unspecified, Port), 8, plain.Tcp.Defaults, out _));
+        Assert.True(plain.Inject(IpPacketBuilder.Tcp(Remote, Local, PeerPort, Port, 0, 0, TcpFlags.Syn | TcpFlags.Ece | TcpFlags.Cwr, 32792, SynOptions())));
+        Assert.True(plain.Device.TryTakeSent(out var plainSynAck));
+        Assert.Equal(TcpFlags.Syn | TcpFlags.Ack, IpPacketBuilder.ParseSent(plainSynAck.Bytes, out _, out _, out _).Flags);
+    }
+
+    [Fact]
     public void DeviceCountsAndDropsBadInput()
     {
         using var host = new VirtualTcpHost();

@@ -25,6 +25,8 @@ public sealed partial class TcpConnection
         _sndWl2 = _iss;
         _lastRecvUs = _ctx.NowUs;
         TcpStats.Inc(ref _layer.Stats.PassiveOpens);
+        // An ECN-setup SYN (ECE and CWR) is answered with ECE when we accept ECN (tcp_ecn 1 or 2).
+        _ecnOk = Settings.Ecn is 1 or 2 && (seg.Flags & (TcpFlags.Ece | TcpFlags.Cwr)) == (TcpFlags.Ece | TcpFlags.Cwr);
         SendSyn(ack: true);
     }
 
@@ -96,7 +98,8 @@ public sealed partial class TcpConnection
         _sndWl1 = seg.Seq;
         if (seg.HasAck)
         {
-            // SYN-ACK: our SYN is acknowledged.
+            // SYN-ACK: our SYN is acknowledged; ECE without CWR accepts our ECN request (RFC 3168 6.1.1).
+            _ecnOk = Settings.Ecn == 1 && (seg.Flags & (TcpFlags.Ece | TcpFlags.Cwr)) == TcpFlags.Ece;
             AckSyn(seg.Ack);
             _sndWnd = seg.Window; // unscaled in a SYN
             _maxSndWnd = _sndWnd;

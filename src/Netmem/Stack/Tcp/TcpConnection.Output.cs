@@ -179,6 +179,8 @@ public sealed partial class TcpConnection
     private void SendSyn(bool ack)
     {
         var flags = TcpFlags.Syn | (ack ? TcpFlags.Ack : 0);
+        if (!ack && Settings.Ecn == 1 && _retransmits == 0) flags |= TcpFlags.Ece | TcpFlags.Cwr; // ECN-setup SYN (a retransmitted SYN falls back, tcp_ecn_fallback)
+        else if (ack && _ecnOk) flags |= TcpFlags.Ece;                      // ECN-setup SYN-ACK
         Transmit(_iss, flags, 0, 0, synOptions: true);
         _sndNxt = _iss + 1;
         if (SeqNum.Gt(_sndNxt, _sndMax)) _sndMax = _sndNxt;
@@ -282,7 +284,9 @@ public sealed partial class TcpConnection
         }
         _segsOut++;
         TcpStats.Inc(ref _layer.Stats.OutSegs);
-        _ip.Output(skb, _route, Tuple.LocalAddress, Tuple.RemoteAddress, IpProtocol.Tcp);
+        // ECT(0) on new data once ECN is negotiated (tcp_ecn_send: not on pure ACKs or retransmissions).
+        byte tos = _ecnOk && len > 0 && !SeqNum.Lt(seq, _sndMax) ? (byte)0x02 : (byte)0;
+        _ip.Output(skb, _route, Tuple.LocalAddress, Tuple.RemoteAddress, IpProtocol.Tcp, tos);
         return true;
     }
 

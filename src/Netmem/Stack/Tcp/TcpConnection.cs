@@ -76,6 +76,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
     // in slow start Linux counts the flow cwnd-limited while cwnd < 2 * that (tcp_is_cwnd_limited).
     private long _maxInFlight;
     private long _cwndBonus;
+    private bool _ecnOk; // ECN negotiated: new data goes out ECT(0)
     private long _prrDelivered, _prrOut, _recoverFs; // RFC 6937 state of the current SACK recovery
     private long _sackedBeforeAck;                   // SACKed bytes before the ACK being processed (delivered = acked + SACKed growth)
     // Push marks and corking: where the last write without MSG_MORE ended (PSH goes on the segment that
