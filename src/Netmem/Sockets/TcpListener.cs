@@ -1,3 +1,4 @@
+using Netmem.Stack;
 using Netmem.Stack.Tcp;
 using Netmem.Wire;
 
@@ -12,6 +13,10 @@ public sealed class TcpListener : ITcpListenerEvents, IDisposable
     private readonly TcpLayer _layer;
     private readonly SemaphoreSlim _ready = new(0);
     private TcpListenEndpoint? _endpoint;
+
+    /// <summary>A listener on <paramref name="stack"/>'s TCP at <paramref name="port"/> (any local address unless <paramref name="address"/> is given).</summary>
+    public TcpListener(NetStack stack, ushort port, Ipv4Address? address = null)
+        : this((stack ?? throw new ArgumentNullException(nameof(stack))).Tcp, address ?? Ipv4Address.Unspecified, port) { }
 
     public TcpListener(TcpLayer layer, Ipv4Address address, ushort port)
     {

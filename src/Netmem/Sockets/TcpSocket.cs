@@ -15,10 +15,14 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
 {
     private readonly TcpLayer _layer;
     private readonly TcpSocketOperation _send, _recv, _ctl;
-    private TcpConnection? _conn;
-    private StackContext? _ctx;
+    private volatile TcpConnection? _conn;
+    private volatile StackContext? _ctx;
+    private bool _connectIssued;
     private Ipv4Address _remote; private ushort _remotePort;
     private TcpReceiveLease? _lease;
+
+    /// <summary>A socket on <paramref name="stack"/>'s TCP (<c>socket(AF_INET, SOCK_STREAM)</c>).</summary>
+    public TcpSocket(NetStack stack) : this((stack ?? throw new ArgumentNullException(nameof(stack))).Tcp) { }
 
     public TcpSocket(TcpLayer layer)
     {
@@ -167,13 +171,22 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
 
     void ITcpConnectionEvents.OnTcpEvents(TcpConnection connection, TcpEvents events)
     {
+        if (_conn is null)
+        {
+            // The connection's first events can come before the thread that made it has stored it (its SYN went out on another context).
+            _ctx = connection.Context;
+            _conn = connection;
+        }
         if (_ctl.IsPending) Progress(_ctl);
         if ((events & (TcpEvents.Writable | TcpEvents.Closed)) != 0 && _send.IsPending) Progress(_send);
         if ((events & (TcpEvents.Readable | TcpEvents.Closed)) != 0 && _recv.IsPending) Progress(_recv);
     }
 
-    /// <summary>Moves <paramref name="op"/> on as far as the connection allows now, completing it when it is done.</summary>
-    internal void Progress(TcpSocketOperation op)
+    /// <summary>
+    /// Moves <paramref name="op"/> on as far as the connection allows now, completing it when it is done.
+    /// <paramref name="on"/> is the context running it when that may not be the connection's (a connect).
+    /// </summary>
+    internal void Progress(TcpSocketOperation op, StackContext? on = null)
     {
         if (!op.IsPending) return;
         if (op.CancelRequested) { op.Fail(new OperationCanceledException($"{op.Kind} on {this} was cancelled")); return; }
@@ -183,10 +196,13 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
             case TcpOpKind.Connect:
                 if (c is null)
                 {
-                    var err = _layer.Connect(_remote, _remotePort, Ipv4Address.Unspecified, 0, Settings, out c);
+                    if (_connectIssued) return; // made on another context: its events complete this
+                    var err = _layer.Connect(_remote, _remotePort, Ipv4Address.Unspecified, 0, Settings, out c, events: this, on: on);
                     if (err != Errno.None) { op.Fail(new NetmemErrnoException(err, $"connect to {_remote}:{_remotePort}")); return; }
+                    _connectIssued = true;
+                    _ctx = c!.Context;
                     _conn = c;
-                    c!.Events = this;
+                    if (on is not null && !ReferenceEquals(on, c.Context)) return; // the owner's events complete this
                 }
                 if (c!.State == TcpState.Established || c.State == TcpState.CloseWait) op.Complete(0);
                 else if (c.State == TcpState.Closed)

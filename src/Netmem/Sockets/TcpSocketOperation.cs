@@ -46,7 +46,7 @@ internal sealed class TcpSocketOperation : StackWork, IValueTaskSource<int>, IVa
         Socket.Context?.Post(this);
     }
 
-    protected internal override void Run(StackContext context) => Socket.Progress(this);
+    protected internal override void Run(StackContext context) => Socket.Progress(this, context);
 
     public void Complete(int result)
     {

@@ -2,13 +2,14 @@ using Netmem.Devices;
 using Netmem.Memory;
 using Netmem.Skb;
 using Netmem.Sockets;
+using Netmem.Stack.Tcp;
 using Netmem.Wire;
 
 namespace Netmem.Stack;
 
 /// <summary>
 /// One IPv4 host stack (a network namespace, reduced): interfaces, the route table, learned path MTUs,
-/// the transport registry (<c>inet_protos</c>), ICMP and UDP, and the counters. It is the
+/// the transport registry (<c>inet_protos</c>), ICMP, UDP and TCP, and the counters. It is the
 /// <see cref="IIpOutput"/> transports send through. Receive runs on the RX queue's NAPI context
 /// (<see cref="NetInterface"/>); output runs on the calling flow's context.
 /// </summary>
@@ -35,6 +36,8 @@ public sealed partial class NetStack : IIpOutput, IDisposable
         Register(Icmp);
         Udp = new UdpLayer(this);
         Register(Udp);
+        Tcp = new TcpLayer(this, new RssContextSelector(this), Options.Tcp is { } t ? t with { } : null);
+        Register(Tcp);
         var seed = Random.Shared;
         for (int i = 0; i < _idents.Length; i++) _idents[i] = (uint)seed.Next();
     }
@@ -65,6 +68,8 @@ public sealed partial class NetStack : IIpOutput, IDisposable
     public PathMtuCache PathMtu { get; }
     public IcmpLayer Icmp { get; }
     public UdpLayer Udp { get; }
+    /// <summary>TCP: each flow on the context of the RX queue its segments arrive on (<see cref="RssContextSelector"/>).</summary>
+    public TcpLayer Tcp { get; }
     public IReadOnlyList<NetInterface> Interfaces => Volatile.Read(ref _interfaces);
     /// <summary>Microseconds since the stack was made (ICMP rate limits, path MTU expiry).</summary>
     public long NowUs => Time.GetElapsedTime(_start).Ticks / TimeSpan.TicksPerMicrosecond;
@@ -185,6 +190,17 @@ public sealed partial class NetStack : IIpOutput, IDisposable
         return Errno.None;
     }
 
+    /// <summary>A TCP socket on this stack (connect it with <see cref="TcpSocket.ConnectAsync"/>).</summary>
+    public TcpSocket CreateTcpSocket() => new(Tcp);
+
+    /// <summary>A TCP listener on <paramref name="port"/> (any address unless <paramref name="address"/> is given), started with <paramref name="backlog"/>.</summary>
+    public TcpListener ListenTcp(ushort port, Ipv4Address? address = null, int backlog = 128)
+    {
+        var l = new TcpListener(Tcp, address ?? Ipv4Address.Unspecified, port);
+        l.Start(backlog);
+        return l;
+    }
+
     /// <summary><c>ip_select_ident</c>: IDs from a bucket picked by a hash of the addresses and protocol.</summary>
     internal ushort SelectIdent(Ipv4Address src, Ipv4Address dst, IpProtocol proto, int segs = 1)
     {
@@ -198,15 +214,23 @@ public sealed partial class NetStack : IIpOutput, IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        Udp.Shutdown();
         NetInterface[] list;
         lock (_lock) list = _interfaces;
+        // TCP state belongs to the contexts' threads: stop their polls (napi_disable waits for a running one)
+        // so the teardown below is the only thread touching it, then let the device have them back.
+        var stopped = new List<Napi>();
+        foreach (var i in list)
+            for (int q = 0; q < i.ContextCount; q++)
+                if (i.GetContext(q).Napi is { IsDisabled: false } n) { n.Disable(); stopped.Add(n); }
+        Tcp.AbortAll();
+        Udp.Shutdown();
         foreach (var i in list)
         {
             Routes.RemoveAll(i);
             i.Dispose();
         }
         Icmp.Shutdown();
+        foreach (var n in stopped) n.Enable();
     }
 
     public override string ToString() => $"netstack ({_interfaces.Length} interfaces) {Stats}";

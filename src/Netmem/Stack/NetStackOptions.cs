@@ -45,4 +45,6 @@ public sealed record NetStackOptions
     public int EphemeralPortHigh { get; init; } = 60999;
     /// <summary>net.core.rmem_default: a UDP socket's receive buffer (SO_RCVBUF), in truesize bytes.</summary>
     public int UdpReceiveBuffer { get; init; } = 212_992;
+    /// <summary>What new TCP sockets start with (the net.ipv4.tcp_* sysctls). Null: <see cref="Tcp.TcpSettings"/>'s defaults.</summary>
+    public Tcp.TcpSettings? Tcp { get; init; }
 }

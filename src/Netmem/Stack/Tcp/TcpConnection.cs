@@ -71,6 +71,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
     // ---- tcp_info-style counters ----
     private long _totalRetrans, _lost, _bytesAcked, _bytesReceived, _segsOut, _segsIn;
 
+    private TcpBacklog? _backlog;
     internal TcpListenEndpoint? Parent;     // while SYN-RECEIVED from a listener
     internal bool InAcceptQueue;
 
@@ -125,7 +126,32 @@ public sealed partial class TcpConnection : IStackTimerTarget
     internal bool IsSynchronized => State >= TcpState.Established;
     internal bool AppClosed => _orphan;
 
+    /// <summary>Segments that arrived on another context, waiting to run on this one (made on first use, by any thread).</summary>
+    internal TcpBacklog Backlog
+    {
+        get
+        {
+            var b = Volatile.Read(ref _backlog);
+            if (b is not null) return b;
+            Interlocked.CompareExchange(ref _backlog, new TcpBacklog(this), null);
+            return _backlog!;
+        }
+    }
+
     // ------------------------------------------------------------------ socket calls (owner thread)
+
+    /// <summary><see cref="StartConnect"/> on the owner's thread, from another (a connect made on a context the flow does not land on).</summary>
+    internal void PostStartConnect(in IpRoute route) => _ctx.Post(new StartConnectWork(this, route));
+
+    private sealed class StartConnectWork(TcpConnection c, IpRoute route) : StackWork
+    {
+        protected internal override void Run(StackContext context)
+        {
+            if (c._sndBuf is not null) return; // started already
+            if (c._released) c._layer.Unregister(c); // closed before its SYN could go out
+            else c.StartConnect(route);
+        }
+    }
 
     /// <summary>Active open (<c>tcp_v4_connect</c> + <c>tcp_connect</c>): the SYN goes out now.</summary>
     internal void StartConnect(in IpRoute route)

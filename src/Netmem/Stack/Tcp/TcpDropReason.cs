@@ -28,5 +28,7 @@ public enum TcpDropReason
     BadFlags,
     /// <summary>The out-of-order queue or receive buffer had no room.</summary>
     RcvBufferFull,
+    /// <summary>Too many segments waiting to cross to the connection's own context (<c>sk_add_backlog</c> failing).</summary>
+    BacklogFull,
     Count,
 }

@@ -7,17 +7,23 @@ namespace Netmem.Stack.Tcp;
 /// <summary>Picks the <see cref="StackContext"/> that owns a flow.</summary>
 public interface ITcpContextSelector
 {
-    /// <summary>The context that runs the RX queue a segment arrived on (where <see cref="TcpLayer.Receive"/> is called).</summary>
-    StackContext ForRxQueue(int rxQueue);
+    /// <summary>The context that runs RX queue <paramref name="rxQueue"/> of interface <paramref name="ifIndex"/> (where <see cref="TcpLayer.Receive"/> is called).</summary>
+    StackContext ForRxQueue(int ifIndex, int rxQueue);
 
     /// <summary>The context for a new outgoing flow: the one its replies will arrive on (RSS or a steering rule decides).</summary>
     StackContext ForFlow(in TcpFourTuple tuple);
+
+    /// <summary>
+    /// The context a connect to <paramref name="remote"/> starts on before it has a local port
+    /// (<see cref="TcpLayer.Connect"/> then prefers a port whose flow lands on it).
+    /// </summary>
+    StackContext ForNewConnection(Ipv4Address remote, ushort remotePort) => ForFlow(new TcpFourTuple(Ipv4Address.Unspecified, 0, remote, remotePort));
 }
 
 /// <summary>Every flow on one context (a single-queue stack, or a test).</summary>
 public sealed class SingleContextSelector(StackContext context) : ITcpContextSelector
 {
-    public StackContext ForRxQueue(int rxQueue) => context;
+    public StackContext ForRxQueue(int ifIndex, int rxQueue) => context;
     public StackContext ForFlow(in TcpFourTuple tuple) => context;
 }
 
@@ -78,25 +84,64 @@ public sealed class TcpLayer : IIpProtocolHandler
         if (TcpOptions.Parse(pkt.Options, out var opts) != ParseResult.Ok) { DropSkb(skb, TcpDropReason.BadOption); return; }
         var seg = new TcpSegment(pkt.SequenceNumber, pkt.AcknowledgmentNumber, pkt.Flags, pkt.WindowSize, skb.Len - hlen, opts);
         var tuple = new TcpFourTuple(ip.Destination, pkt.DestinationPort, ip.Source, pkt.SourcePort);
+        var rxContext = _contexts.ForRxQueue(ip.IfIndex, ip.RxQueue);
+        var conn = Lookup(tuple, out var listener);
+        if (conn is not null && !ReferenceEquals(conn.Context, rxContext))
+        {
+            // Not the owner's queue (a steering rule or the RSS table changed, a reassembled datagram):
+            // the connection's state is its owner's alone, so the segment crosses over, header and all.
+            skb.IpSummed = SkbChecksumState.Unnecessary; // verified above
+            if (!conn.Backlog.Enqueue(skb)) DropSkb(skb, TcpDropReason.BacklogFull);
+            else TcpStats.Inc(ref Stats.Handoffs);
+            return;
+        }
         skb.Pull(hlen);
-        Dispatch(tuple, seg, skb, _contexts.ForRxQueue(ip.RxQueue));
+        Deliver(conn, listener, tuple, seg, skb, rxContext);
     }
 
-    private void Dispatch(in TcpFourTuple tuple, in TcpSegment seg, SkBuff skb, StackContext rxContext)
+    /// <summary>A segment <see cref="Receive"/> handed to its connection's context: data at the TCP header, checksum verified.</summary>
+    internal void ReceiveHandedOff(TcpConnection owner, SkBuff skb)
     {
-        TcpConnection? conn;
-        TcpListenEndpoint? listener = null;
+        int hlen = (skb.Data[12] >> 4) * 4;
+        if (TcpPacket.TryCreate(skb.Data[..hlen], out var pkt) != ParseResult.Ok
+            || TcpOptions.Parse(pkt.Options, out var opts) != ParseResult.Ok) { DropSkb(skb, TcpDropReason.BadHeader); return; }
+        var seg = new TcpSegment(pkt.SequenceNumber, pkt.AcknowledgmentNumber, pkt.Flags, pkt.WindowSize, skb.Len - hlen, opts);
+        skb.Pull(hlen);
+        Dispatch(owner.Tuple, seg, skb, owner.Context);
+    }
+
+    private TcpConnection? Lookup(in TcpFourTuple tuple, out TcpListenEndpoint? listener)
+    {
+        listener = null;
         lock (_lock)
         {
-            if (!_conns.TryGetValue(tuple, out conn)
-                && !_listeners.TryGetValue(new TcpEndpoint(tuple.LocalAddress, tuple.LocalPort), out listener))
+            if (_conns.TryGetValue(tuple, out var conn)) return conn;
+            if (!_listeners.TryGetValue(new TcpEndpoint(tuple.LocalAddress, tuple.LocalPort), out listener))
                 _listeners.TryGetValue(new TcpEndpoint(Ipv4Address.Unspecified, tuple.LocalPort), out listener);
+            return null;
         }
+    }
+
+    private void Dispatch(in TcpFourTuple tuple, in TcpSegment seg, SkBuff skb, StackContext context)
+    {
+        var conn = Lookup(tuple, out var listener);
+        if (conn is not null && !ReferenceEquals(conn.Context, context))
+        {
+            // A new connection for this tuple lives elsewhere now (handed off, or re-created meanwhile): the
+            // header is gone, so it is dropped as the kernel drops a segment that races a socket change.
+            DropSkb(skb, TcpDropReason.NoSocket);
+            return;
+        }
+        Deliver(conn, listener, tuple, seg, skb, context);
+    }
+
+    private void Deliver(TcpConnection? conn, TcpListenEndpoint? listener, in TcpFourTuple tuple, in TcpSegment seg, SkBuff skb, StackContext context)
+    {
         if (conn is not null) { conn.Input(seg, skb); return; }
-        if (listener is not null) { ListenInput(listener, tuple, seg, skb, rxContext); return; }
+        if (listener is not null) { ListenInput(listener, tuple, seg, skb, context); return; }
         Stats.Drop(TcpDropReason.NoSocket);
         skb.Free();
-        ResetForNoSocket(tuple, seg, rxContext);
+        ResetForNoSocket(tuple, seg, context);
     }
 
     /// <summary>A SYN that found a TIME_WAIT connection with a higher sequence number goes to the listener (after the old one is gone).</summary>
@@ -189,10 +234,15 @@ public sealed class TcpLayer : IIpProtocolHandler
 
     /// <summary>
     /// <c>inet_stream_connect</c>: route, local port (EADDRINUSE when a fixed one is taken for this
-    /// destination, EADDRNOTAVAIL when the ephemeral range is exhausted), registration, and the SYN. Must run
-    /// on the returned connection's context: call it there (it is chosen by <see cref="ContextFor"/>).
+    /// destination, EADDRNOTAVAIL when the ephemeral range is exhausted), registration, and the SYN.
+    /// <paramref name="on"/> is the context the caller runs on (null: the caller runs on the connection's,
+    /// as with a single context). An ephemeral port is picked, where one is free, so that the flow's
+    /// replies land on <paramref name="on"/>; when the chosen port's flow belongs to another context (a
+    /// fixed port, a steering rule) the connection is made there and its SYN is posted to it.
+    /// <paramref name="events"/> is set before the SYN goes out, so no event can be missed.
     /// </summary>
-    public Errno Connect(Ipv4Address remote, ushort remotePort, Ipv4Address local, ushort localPort, TcpSettings settings, out TcpConnection? connection)
+    public Errno Connect(Ipv4Address remote, ushort remotePort, Ipv4Address local, ushort localPort, TcpSettings settings, out TcpConnection? connection,
+        ITcpConnectionEvents? events = null, StackContext? on = null)
     {
         connection = null;
         if (remotePort == 0 || remote.IsUnspecified || !remote.IsUnicast) return Errno.EINVAL;
@@ -200,6 +250,7 @@ public sealed class TcpLayer : IIpProtocolHandler
         if (err != Errno.None) return err;
         if (local.IsUnspecified) local = route.Source;
         var probe = new TcpFourTuple(local, 0, remote, remotePort);
+        StackContext ctx;
         lock (_lock)
         {
             if (localPort != 0)
@@ -207,34 +258,46 @@ public sealed class TcpLayer : IIpProtocolHandler
                 var t = probe with { LocalPort = localPort };
                 if (_conns.ContainsKey(t)) return Errno.EADDRINUSE;
                 probe = t;
+                ctx = _contexts.ForFlow(probe);
             }
-            else
-            {
-                int range = EphemeralHigh - EphemeralLow + 1;
-                uint offset = Isn.PortOffset(probe);
-                bool found = false;
-                for (int i = 0; i < range; i++)
-                {
-                    ushort port = (ushort)(EphemeralLow + (int)((offset + (uint)i) % (uint)range));
-                    var t = probe with { LocalPort = port };
-                    if (_conns.ContainsKey(t) || _listeners.ContainsKey(new TcpEndpoint(local, port)) || _listeners.ContainsKey(new TcpEndpoint(Ipv4Address.Unspecified, port))) continue;
-                    probe = t;
-                    found = true;
-                    break;
-                }
-                if (!found) return Errno.EADDRNOTAVAIL;
-            }
-            var ctx = _contexts.ForFlow(probe);
-            connection = new TcpConnection(this, ctx, probe, settings);
+            else if (!PickEphemeral(ref probe, on, out ctx)) return Errno.EADDRNOTAVAIL;
+            connection = new TcpConnection(this, ctx, probe, settings) { Events = events };
             _conns.Add(probe, connection);
         }
-        connection.StartConnect(route);
+        if (on is null || ReferenceEquals(on, ctx)) connection.StartConnect(route);
+        else connection.PostStartConnect(route);
         return Errno.None;
     }
 
-    /// <summary>The context a connection to this destination will run on (so the caller can post Connect there).</summary>
-    public StackContext ContextFor(Ipv4Address remote, ushort remotePort) =>
-        _contexts.ForFlow(new TcpFourTuple(Ipv4Address.Unspecified, 0, remote, remotePort));
+    /// <summary>Free candidates looked at for one whose flow lands on the caller's context before any free one will do.</summary>
+    private const int AffinityCandidates = 256;
+
+    /// <summary><c>__inet_hash_connect</c> from the RFC 6056 offset, preferring a port whose replies RSS sends to <paramref name="on"/>.</summary>
+    private bool PickEphemeral(ref TcpFourTuple probe, StackContext? on, out StackContext ctx)
+    {
+        int range = EphemeralHigh - EphemeralLow + 1;
+        uint offset = Isn.PortOffset(probe);
+        TcpFourTuple first = default;
+        StackContext? firstCtx = null;
+        int free = 0;
+        for (int i = 0; i < range; i++)
+        {
+            ushort port = (ushort)(EphemeralLow + (int)((offset + (uint)i) % (uint)range));
+            var t = probe with { LocalPort = port };
+            if (_conns.ContainsKey(t) || _listeners.ContainsKey(new TcpEndpoint(probe.LocalAddress, port)) || _listeners.ContainsKey(new TcpEndpoint(Ipv4Address.Unspecified, port))) continue;
+            var c = _contexts.ForFlow(t);
+            if (on is null || ReferenceEquals(c, on)) { probe = t; ctx = c; return true; }
+            if (firstCtx is null) { first = t; firstCtx = c; }
+            if (++free >= AffinityCandidates) break;
+        }
+        ctx = firstCtx!;
+        if (firstCtx is null) return false;
+        probe = first;
+        return true;
+    }
+
+    /// <summary>The context a connection to this destination starts on (so the caller can post Connect there).</summary>
+    public StackContext ContextFor(Ipv4Address remote, ushort remotePort) => _contexts.ForNewConnection(remote, remotePort);
 
     /// <summary><c>inet_csk_listen_start</c>: EADDRINUSE when the address and port already listen (or overlap a wildcard).</summary>
     public Errno Listen(TcpEndpoint endpoint, int backlog, TcpSettings settings, out TcpListenEndpoint? listener)
