@@ -19,7 +19,10 @@ public sealed class TcpReceiveLease : IDisposable
     public const int MaxSkbs = 64;
     private readonly TcpSocket _socket;
     private readonly SkBuff?[] _skbs = new SkBuff?[MaxSkbs];
-    private readonly SkBuff?[] _toFree = new SkBuff?[MaxSkbs];
+    // Skbs of disposed leases waiting for FreeWork on the connection's thread. It can hold more than one
+    // lease: a Readable event may complete the next lease on that thread before the posted FreeWork runs.
+    private SkBuff?[] _toFree = new SkBuff?[MaxSkbs];
+    private readonly Lock _freeLock = new();
     private int _count, _freeCount;
     internal readonly StackWork FreeWork;
 
@@ -105,8 +108,9 @@ public sealed class TcpReceiveLease : IDisposable
     {
         if (!IsActive) return;
         IsActive = false;
-        lock (_toFree)
+        lock (_freeLock)
         {
+            if (_freeCount + _count > _toFree.Length) Array.Resize(ref _toFree, Math.Max(_toFree.Length * 2, _freeCount + _count));
             for (int i = 0; i < _count; i++) { _toFree[_freeCount++] = _skbs[i]; _skbs[i] = null; }
         }
         _count = 0;
@@ -117,7 +121,7 @@ public sealed class TcpReceiveLease : IDisposable
     {
         protected internal override void Run(StackContext context)
         {
-            lock (lease._toFree)
+            lock (lease._freeLock)
             {
                 for (int i = 0; i < lease._freeCount; i++) { lease._toFree[i]!.Free(); lease._toFree[i] = null; }
                 lease._freeCount = 0;
