@@ -6,4 +6,5 @@ root.Subcommands.Add(DemoCommand.Create());
 foreach (var c in PagePoolCommands.Create()) root.Subcommands.Add(c);
 root.Subcommands.Add(DevCommands.Create());
 root.Subcommands.Add(TapCommands.Create());
+root.Subcommands.Add(PerfCommands.Create());
 return root.Parse(args).Invoke();

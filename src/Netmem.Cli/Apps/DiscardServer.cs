@@ -7,9 +7,10 @@ namespace Netmem.Cli.Apps;
 /// <summary>
 /// RFC 863 discard: reads everything and throws it away, but keeps the SHA-256 of each finished
 /// connection's bytes (so a test can check what arrived without the server keeping it). Reads use
-/// zero-copy leases: the received skbs are hashed in place.
+/// zero-copy leases: the received skbs are hashed in place. With <paramref name="hash"/> false (a goodput
+/// measurement) the leases are only counted and released: no byte is touched.
 /// </summary>
-public sealed class DiscardServer(NetStack stack, ushort port = 9) : TcpServer(stack, port)
+public sealed class DiscardServer(NetStack stack, ushort port = 9, bool hash = true) : TcpServer(stack, port)
 {
     private readonly System.Collections.Concurrent.ConcurrentQueue<(long Bytes, string Sha256)> _done = new();
 
@@ -24,12 +25,13 @@ public sealed class DiscardServer(NetStack stack, ushort port = 9) : TcpServer(s
         {
             using var lease = await socket.ReceiveLeaseAsync(ct: ct);
             if (lease.Length == 0) break;
-            for (int i = 0; i < lease.Count; i++)
-                foreach (var seg in lease.GetSequence(i))
-                    h.AppendData(seg.Span);
+            if (hash)
+                for (int i = 0; i < lease.Count; i++)
+                    foreach (var seg in lease.GetSequence(i))
+                        h.AppendData(seg.Span);
             total += lease.Length;
             CountIn(lease.Length);
         }
-        _done.Enqueue((total, Convert.ToHexStringLower(h.GetHashAndReset())));
+        _done.Enqueue((total, hash ? Convert.ToHexStringLower(h.GetHashAndReset()) : ""));
     }
 }
