@@ -43,6 +43,7 @@ public sealed unsafe partial class PagePool
     private long _fragUsers;
 
     private int _destroyState; // 0 live, 1 destroyed (waiting for inflight), 2 freed
+    private bool _scrubbing;   // a scrub (under _releaseLock) is emptying the cache and ring
     private long _detachTime;
     private long _destroyTimestamp;
     private long _lastWarnTimestamp;
@@ -361,7 +362,9 @@ public sealed unsafe partial class PagePool
             netmem.Put();
         }
         Interlocked.Increment(ref _releaseCount);
-        if (Volatile.Read(ref _destroyState) == 1 && Inflight == 0) TryFree();
+        // Not while a scrub walks the cache and ring: freeing them under it was a use-after-free (its
+        // caller frees the pool once the scrub is done).
+        if (Volatile.Read(ref _destroyState) == 1 && !Volatile.Read(ref _scrubbing) && Inflight == 0) TryFree();
     }
 
     /// <summary><c>page_pool_clear_pp_info</c>.</summary>
@@ -553,8 +556,16 @@ public sealed unsafe partial class PagePool
     /// <summary><c>page_pool_scrub</c>: releases everything in the alloc cache and the ring.</summary>
     private void Scrub()
     {
-        while (_cacheCount > 0) ReturnNetmem(NetmemRef.FromRaw(_cache[--_cacheCount]));
-        while (_ring.TryConsume(out nuint v)) ReturnNetmem(NetmemRef.FromRaw(v));
+        Volatile.Write(ref _scrubbing, true);
+        try
+        {
+            while (_cacheCount > 0) ReturnNetmem(NetmemRef.FromRaw(_cache[--_cacheCount]));
+            while (_ring.TryConsume(out nuint v)) ReturnNetmem(NetmemRef.FromRaw(v));
+        }
+        finally
+        {
+            Volatile.Write(ref _scrubbing, false);
+        }
     }
 
     /// <summary><c>page_pool_release_retry</c>.</summary>

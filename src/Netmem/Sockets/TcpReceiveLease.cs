@@ -19,11 +19,9 @@ public sealed class TcpReceiveLease : IDisposable
     public const int MaxSkbs = 64;
     private readonly TcpSocket _socket;
     private readonly SkBuff?[] _skbs = new SkBuff?[MaxSkbs];
-    // Skbs of disposed leases waiting for FreeWork on the connection's thread. It can hold more than one
-    // lease: a Readable event may complete the next lease on that thread before the posted FreeWork runs.
-    private SkBuff?[] _toFree = new SkBuff?[MaxSkbs];
     private readonly Lock _freeLock = new();
-    private int _count, _freeCount;
+    private SkBuff? _toFree; // given back, not yet freed: linked through SkBuff.Next (several leases' worth when the owner is busy)
+    private int _count;
     internal readonly StackWork FreeWork;
 
     internal TcpReceiveLease(TcpSocket socket)
@@ -110,8 +108,13 @@ public sealed class TcpReceiveLease : IDisposable
         IsActive = false;
         lock (_freeLock)
         {
-            if (_freeCount + _count > _toFree.Length) Array.Resize(ref _toFree, Math.Max(_toFree.Length * 2, _freeCount + _count));
-            for (int i = 0; i < _count; i++) { _toFree[_freeCount++] = _skbs[i]; _skbs[i] = null; }
+            for (int i = 0; i < _count; i++)
+            {
+                var skb = _skbs[i]!;
+                _skbs[i] = null;
+                skb.Next = _toFree;
+                _toFree = skb;
+            }
         }
         _count = 0;
         _socket.ReleaseLease(this);
@@ -121,10 +124,18 @@ public sealed class TcpReceiveLease : IDisposable
     {
         protected internal override void Run(StackContext context)
         {
+            SkBuff? list;
             lock (lease._freeLock)
             {
-                for (int i = 0; i < lease._freeCount; i++) { lease._toFree[i]!.Free(); lease._toFree[i] = null; }
-                lease._freeCount = 0;
+                list = lease._toFree;
+                lease._toFree = null;
+            }
+            while (list is not null)
+            {
+                var skb = list;
+                list = skb.Next;
+                skb.Next = null;
+                skb.Free();
             }
         }
     }

@@ -53,7 +53,7 @@ internal sealed class TcpBulk
     /// <summary>Hooks both ends (on their contexts) and starts sending.</summary>
     public void Start(TcpNetEnv env)
     {
-        env.On(Rx.Context, () => { Rx.Events = _rxSide; Drain(); });
+        env.On(Rx.Context, () => { Rx.Events = Chain(Rx.Events, _rxSide); Drain(); });
         Tx.Context.Post(_txSide); // sets the events and sends on the sender's thread
     }
 
@@ -84,6 +84,8 @@ internal sealed class TcpBulk
         if (r == 0) ReceiverSawEof = true;
     }
 
+    public override string ToString() => $"sent {Sent} received {Received} of {_total}";
+
     /// <summary>Both hashes, once <see cref="Done"/>.</summary>
     public (byte[] Tx, byte[] Rx) Hashes() => _sha
         ? (_txS!.GetHashAndReset(), _rxS!.GetHashAndReset())
@@ -98,6 +100,19 @@ internal sealed class TcpBulk
         Assert.Equal(Convert.ToHexString(t), Convert.ToHexString(r));
     }
 
+    /// <summary>Both handlers see the events (one connection carrying a transfer each way).</summary>
+    private static ITcpConnectionEvents Chain(ITcpConnectionEvents? first, ITcpConnectionEvents second) =>
+        first is null ? second : new Pair(first, second);
+
+    private sealed class Pair(ITcpConnectionEvents a, ITcpConnectionEvents b) : ITcpConnectionEvents
+    {
+        public void OnTcpEvents(TcpConnection connection, TcpEvents events)
+        {
+            a.OnTcpEvents(connection, events);
+            b.OnTcpEvents(connection, events);
+        }
+    }
+
     private sealed class Side(TcpBulk bulk, bool sender) : StackWork, ITcpConnectionEvents
     {
         public void OnTcpEvents(TcpConnection connection, TcpEvents events)
@@ -110,7 +125,7 @@ internal sealed class TcpBulk
         {
             if (sender)
             {
-                bulk.Tx.Events = this;
+                bulk.Tx.Events = Chain(bulk.Tx.Events, this);
                 bulk.Fill();
             }
             else bulk.Drain();

@@ -23,10 +23,10 @@ internal sealed class TcpNetEnv : IDisposable
 
     public TcpNetEnv(int queues = 2, VirtualNicOptions? a = null, VirtualNicOptions? b = null,
         Func<IWireSink, IWireSink>? aToB = null, Func<IWireSink, IWireSink>? bToA = null,
-        TcpSettings? tcp = null, TimeProvider? clock = null, int pages = 8192, TimeSpan latency = default)
+        TcpSettings? tcp = null, TimeProvider? clock = null, int pages = 8192, TimeSpan latency = default, FakeTimeProvider? time = null)
     {
         var opts = new NetStackOptions { Tcp = tcp };
-        var time = new FakeTimeProvider(new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        time ??= NewTime();
         if (latency > TimeSpan.Zero)
         {
             // A one-way delay each way, in front of whatever faults the test asked for (they act first).
@@ -43,6 +43,8 @@ internal sealed class TcpNetEnv : IDisposable
         Env = new StackTestEnv((a ?? new VirtualNicOptions()) with { Queues = queues }, (b ?? new VirtualNicOptions()) with { Queues = queues },
             opts, aToB, bToA, settle: !Threaded(a), clock: clock, pages: pages, time: time);
     }
+
+    public static FakeTimeProvider NewTime() => new(new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero));
 
     /// <summary>The delay stages (A to B first), when a latency was asked for.</summary>
     public List<LinkShaper> Shapers { get; } = [];
@@ -84,17 +86,18 @@ internal sealed class TcpNetEnv : IDisposable
     }
 
     /// <summary>Polls (or, threaded, waits) until <paramref name="done"/>, stepping the fake clock by <paramref name="step"/> when nothing moves.</summary>
-    public void RunUntil(Func<bool> done, TimeSpan? step = null, int maxRounds = 2_000_000, string? what = null)
+    public void RunUntil(Func<bool> done, TimeSpan? step = null, int maxRounds = 2_000_000, string? what = null, Func<string>? describe = null)
     {
         var guard = System.Diagnostics.Stopwatch.StartNew();
         var st = step ?? TimeSpan.FromMilliseconds(10);
-        for (int i = 0; i < maxRounds && !done(); i++)
+        int i = 0;
+        for (; i < maxRounds && !done(); i++)
         {
             if (guard.Elapsed > TimeSpan.FromSeconds(120)) break; // a hang guard, not a speed check
             if (IsThreaded) { Thread.Sleep(1); continue; }
             if (Poll() == 0 && !done()) Advance(st);
         }
-        Assert.True(done(), $"timed out waiting for {what ?? "the condition"}");
+        if (!done()) Assert.Fail($"timed out waiting for {what ?? "the condition"} after {i} rounds, {guard.Elapsed.TotalSeconds:F1} s: {describe?.Invoke()}");
     }
 
     /// <summary>Runs <paramref name="action"/> on <paramref name="ctx"/>'s thread (in its NAPI poll) and waits for it.</summary>

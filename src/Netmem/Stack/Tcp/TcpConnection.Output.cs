@@ -13,12 +13,40 @@ public sealed partial class TcpConnection
     private long FinPos => _sndBuf!.EndPos; // the FIN's sequence number is the byte after the data
 
     /// <summary>The largest payload one skb may carry: one MSS, or a TSO burst (whole segments, at most 64 KiB and MAX_SKB_FRAGS pages).</summary>
-    private int SizeGoal()
+    private int SizeGoal(int mssNow)
     {
-        if (!Settings.AllowTso || (_route.Features & NetdevFeatures.Tso) == 0 || _route.GsoMaxSize <= 0) return _mss;
+        if (!Settings.AllowTso || (_route.Features & NetdevFeatures.Tso) == 0 || _route.GsoMaxSize <= 0) return mssNow;
         int max = Math.Min(_route.GsoMaxSize, 65536) - 20 - TcpPacket.MaxHeaderLength; // IPv4 and TCP headers count against gso_max_size
         max = Math.Min(max, (SkBuff.MaxSkbFrags - 1) * Memory.PageArena.PageSize);
-        return Math.Max(_mss, max / _mss * _mss);
+        return Math.Max(mssNow, max / mssNow * mssNow);
+    }
+
+    /// <summary>
+    /// <c>tcp_current_mss</c>: the payload a data segment may carry now. <see cref="_mss"/> already leaves
+    /// room for timestamps; SACK blocks riding on data (out-of-order data is queued, typically while both
+    /// directions carry data) take more, and a full segment with them would no longer fit the MTU (every
+    /// TSO segment repeats the same options).
+    /// </summary>
+    private int CurrentMss()
+    {
+        if (!_sackOk || _ooo.Count == 0) return _mss;
+        var opts = DataOptions(TcpFlags.Ack);
+        int extra = opts.Length - (_tsOk ? 12 : 0);
+        return Math.Max(64, _mss - extra);
+    }
+
+    /// <summary>The options of a segment that is not a SYN: timestamps, and SACK blocks while out-of-order data is queued.</summary>
+    private TcpOptions DataOptions(TcpFlags flags)
+    {
+        var opts = default(TcpOptions);
+        if (_tsOk) opts.Timestamp = new TcpTimestamp(TsNow(), _tsRecent);
+        if (_sackOk && _ooo.Count > 0 && (flags & TcpFlags.Rst) == 0)
+        {
+            Span<TcpSackBlock> blocks = stackalloc TcpSackBlock[TcpOptions.MaxSackBlocks];
+            int n = _ooo.FillSackBlocks(blocks, _tsOk ? 3 : 4);
+            for (int i = 0; i < n; i++) opts.AddSackBlock(blocks[i]);
+        }
+        return opts;
     }
 
     private long InFlight()
@@ -35,7 +63,8 @@ public sealed partial class TcpConnection
     internal void WriteXmit(int maxSegments = int.MaxValue)
     {
         if (_sndBuf is null || _sndUnaPos < 0 || State is TcpState.Closed or TcpState.TimeWait or TcpState.SynSent or TcpState.SynReceived) return;
-        int goal = SizeGoal();
+        int mss = CurrentMss();
+        int goal = SizeGoal(mss);
         bool cwndLimited = false;
         int sent = 0;
         while (sent < maxSegments)
@@ -56,13 +85,13 @@ public sealed partial class TcpConnection
                 if (wndRoom <= 0 && _sndNxt == _sndUna && !_rtoTimer.IsArmed) ArmPersist();
                 break;
             }
-            if (len < _mss && len < avail)
+            if (len < mss && len < avail)
             {
                 // Sender SWS avoidance (RFC 9293 3.8.6.2.1): a window- or cwnd-limited runt waits unless it is
                 // at least half the largest window the peer offered, or nothing is in flight to clock it out.
                 if (_sndNxt != _sndUna && len < _maxSndWnd / 2) break;
             }
-            else if (len < _mss && len == avail && !Settings.NoDelay && _sndNxt != _sndUna && !_finQueued)
+            else if (len < mss && len == avail && !Settings.NoDelay && _sndNxt != _sndUna && !_finQueued)
             {
                 break; // Nagle (RFC 896): one small segment in flight at a time
             }
@@ -98,7 +127,7 @@ public sealed partial class TcpConnection
     {
         long pos = PosOfSeq(seq);
         long dataLeft = _sndBuf!.EndPos - pos;
-        int len = (int)Math.Min(Math.Min(maxLen, _mss), Math.Max(0, dataLeft));
+        int len = (int)Math.Min(Math.Min(maxLen, CurrentMss()), Math.Max(0, dataLeft));
         bool fin = _finSent && pos + len == FinPos && SeqNum.Lt(seq + (uint)len, _sndMax);
         if (len == 0 && !fin) return;
         var flags = TcpFlags.Ack | (fin ? TcpFlags.Fin : 0);
@@ -171,16 +200,7 @@ public sealed partial class TcpConnection
             if (Settings.Sack && (active || _sackOk)) opts.SackPermitted = true;
             if (Settings.Timestamps && (active || _tsOk)) opts.Timestamp = new TcpTimestamp(TsNow(), ackFlag ? _tsRecent : 0);
         }
-        else
-        {
-            if (_tsOk) opts.Timestamp = new TcpTimestamp(TsNow(), _tsRecent);
-            if (_sackOk && _ooo.Count > 0 && (flags & TcpFlags.Rst) == 0)
-            {
-                Span<TcpSackBlock> blocks = stackalloc TcpSackBlock[TcpOptions.MaxSackBlocks];
-                int n = _ooo.FillSackBlocks(blocks, _tsOk ? 3 : 4);
-                for (int i = 0; i < n; i++) opts.AddSackBlock(blocks[i]);
-            }
-        }
+        else opts = DataOptions(flags);
         ushort window = syn ? (ushort)Math.Min(_rcvBuf, 65535) : SelectWindow();
         if (syn) { _rcvWnd = window; _rcvWup = _rcvNxt; }
         var repr = new TcpRepr(Tuple.LocalPort, Tuple.RemotePort, seq, ackFlag ? _rcvNxt : 0, flags, window, 0) { Options = opts };
@@ -193,7 +213,9 @@ public sealed partial class TcpConnection
         skb.ResetTransportHeader();
         if (len > 0) _sndBuf!.AddFrags(skb, pos, len);
         int tcpLen = hlen + len;
-        bool gso = len > _mss;
+        // Each segment's payload with these options must fit the MTU: mss less what the options take beyond timestamps.
+        int segSize = syn ? _mss : Math.Max(64, _mss - (opts.Length - (_tsOk ? 12 : 0)));
+        bool gso = len > segSize;
         if (gso || (_route.Features & NetdevFeatures.IpCsum) != 0)
         {
             skb.IpSummed = SkbChecksumState.Partial;
@@ -210,8 +232,8 @@ public sealed partial class TcpConnection
         if (gso)
         {
             var sh = skb.Shinfo;
-            sh.GsoSize = (ushort)_mss;
-            sh.GsoSegs = (ushort)((len + _mss - 1) / _mss);
+            sh.GsoSize = (ushort)segSize;
+            sh.GsoSegs = (ushort)((len + segSize - 1) / segSize);
             sh.GsoType = SkbGsoType.TcpV4;
         }
         if (ackFlag)
