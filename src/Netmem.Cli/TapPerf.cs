@@ -206,7 +206,13 @@ for line in sys.stdin:
         try
         {
             var r = env.Link.Exec(TimeSpan.FromSeconds(seconds + 60), "python3", "-c", PyTcpClient, env.Our.ToString(), "9", F(seconds));
-            if (!r.Succeeded) throw new InvalidOperationException($"tcp client over the tap failed (exit {r.ExitCode}): {r.Stderr.Trim()}");
+            if (!r.Succeeded)
+            {
+                var ts = env.Stack!.Tcp.Stats;
+                throw new InvalidOperationException($"tcp client over the tap failed (exit {r.ExitCode}): {r.Stderr.Trim()}; " +
+                    $"server failures {server.Failures} ({server.LastError?.Message}); tcp resets sent {ts.OutResets}, drops {ts.TotalDrops}: " +
+                    string.Join(", ", Enum.GetValues<Netmem.Stack.Tcp.TcpDropReason>().Where(d => d != Netmem.Stack.Tcp.TcpDropReason.Count && ts.GetDrops(d) > 0).Select(d => $"{d}={ts.GetDrops(d)}")));
+            }
             return Gbps(r.Stdout);
         }
         finally

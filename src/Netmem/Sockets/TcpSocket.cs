@@ -100,8 +100,7 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
     public ValueTask<int> SendAsync(ReadOnlyMemory<byte> data, CancellationToken ct = default)
     {
         var c = RequireConnected();
-        _send.Start(TcpOpKind.Send, ct);
-        _send.SendBuffer = data;
+        _send.Start(TcpOpKind.Send, ct, send: data);
         c.Context.Post(_send);
         return new ValueTask<int>(_send, _send.Version);
     }
@@ -110,8 +109,7 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
     public ValueTask<int> ReceiveAsync(Memory<byte> into, CancellationToken ct = default)
     {
         var c = RequireConnected();
-        _recv.Start(TcpOpKind.Receive, ct);
-        _recv.ReceiveBuffer = into;
+        _recv.Start(TcpOpKind.Receive, ct, receive: into);
         c.Context.Post(_recv);
         return new ValueTask<int>(_recv, _recv.Version);
     }
@@ -126,8 +124,7 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
         if (_lease is { IsActive: true }) throw new NetmemErrnoException(Errno.EALREADY, $"{this}: dispose the previous receive lease first");
         _lease ??= new TcpReceiveLease(this);
         _lease.Reset();
-        _recv.Start(TcpOpKind.Lease, ct);
-        _recv.MaxBytes = maxBytes;
+        _recv.Start(TcpOpKind.Lease, ct, maxBytes: maxBytes);
         c.Context.Post(_recv);
         await new ValueTask<int>(_recv, _recv.Version).ConfigureAwait(false);
         return _lease;

@@ -14,6 +14,7 @@ internal sealed class TcpSocketOperation : StackWork, IValueTaskSource<int>, IVa
 {
     private ManualResetValueTaskSourceCore<int> _core = new() { RunContinuationsAsynchronously = true };
     private CancellationTokenRegistration _reg;
+    private const int Arming = 2; // taken by Start but not yet published: the connection's thread leaves it alone
     private int _pending;
     internal volatile bool CancelRequested;
 
@@ -25,19 +26,28 @@ internal sealed class TcpSocketOperation : StackWork, IValueTaskSource<int>, IVa
     public Memory<byte> ReceiveBuffer;
     public int Done;
     public int MaxBytes;
-    public bool IsPending => Volatile.Read(ref _pending) != 0;
+    public bool IsPending => Volatile.Read(ref _pending) == 1;
     public short Version => _core.Version;
 
-    /// <summary>Arms the operation (application thread). EALREADY when one of this kind is still running.</summary>
-    public void Start(TcpOpKind kind, CancellationToken ct)
+    /// <summary>
+    /// Arms the operation (application thread). EALREADY when one of this kind is still running. Every
+    /// field is set before the operation is published as pending: from then on the connection's thread
+    /// may progress and complete it (a Readable or Writable event does not wait for the posted work), so
+    /// it must never see the previous call's completed core or buffers.
+    /// </summary>
+    public void Start(TcpOpKind kind, CancellationToken ct, ReadOnlyMemory<byte> send = default, Memory<byte> receive = default, int maxBytes = 0)
     {
-        if (Interlocked.CompareExchange(ref _pending, 1, 0) != 0)
+        if (Interlocked.CompareExchange(ref _pending, Arming, 0) != 0)
             throw new NetmemErrnoException(Errno.EALREADY, $"{Socket}: a {Kind} call is still in progress; this socket takes one at a time per direction");
         _core.Reset();
         Kind = kind;
         Done = 0;
+        SendBuffer = send;
+        ReceiveBuffer = receive;
+        MaxBytes = maxBytes;
         CancelRequested = false;
         _reg = ct.CanBeCanceled ? ct.UnsafeRegister(static s => ((TcpSocketOperation)s!).RequestCancel(), this) : default;
+        Volatile.Write(ref _pending, 1);
     }
 
     private void RequestCancel()
@@ -50,7 +60,7 @@ internal sealed class TcpSocketOperation : StackWork, IValueTaskSource<int>, IVa
 
     public void Complete(int result)
     {
-        if (Interlocked.Exchange(ref _pending, 0) == 0) return;
+        if (Interlocked.CompareExchange(ref _pending, 0, 1) != 1) return;
         _reg.Unregister();
         SendBuffer = default;
         ReceiveBuffer = default;
@@ -59,7 +69,7 @@ internal sealed class TcpSocketOperation : StackWork, IValueTaskSource<int>, IVa
 
     public void Fail(Exception e)
     {
-        if (Interlocked.Exchange(ref _pending, 0) == 0) return;
+        if (Interlocked.CompareExchange(ref _pending, 0, 1) != 1) return;
         _reg.Unregister();
         SendBuffer = default;
         ReceiveBuffer = default;
