@@ -128,10 +128,13 @@ public sealed partial class TcpConnection
         long pos = PosOfSeq(seq);
         long dataLeft = _sndBuf!.EndPos - pos;
         int len = (int)Math.Min(Math.Min(maxLen, CurrentMss()), Math.Max(0, dataLeft));
-        bool fin = _finSent && pos + len == FinPos && SeqNum.Lt(seq + (uint)len, _sndMax);
+        // A FIN sent before (it lies below snd.max) goes again; the RTO clears _finSent before calling here,
+        // so _finQueued is what says there is one (else a lost lone FIN would never be retransmitted).
+        bool fin = (_finSent || _finQueued) && pos + len == FinPos && SeqNum.Lt(seq + (uint)len, _sndMax);
         if (len == 0 && !fin) return;
         var flags = TcpFlags.Ack | (fin ? TcpFlags.Fin : 0);
         if (!Transmit(seq, flags, pos, len, synOptions: false)) return;
+        if (fin) _finSent = true;
         _totalRetrans++;
         TcpStats.Inc(ref _layer.Stats.RetransSegs);
         if (_rttTiming && SeqNum.Le(seq, _rttSeq)) _rttTiming = false; // Karn: no sample from a retransmitted range
