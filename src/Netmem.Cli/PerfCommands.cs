@@ -1,82 +1,108 @@
 using System.CommandLine;
-using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 
 namespace Netmem.Cli;
 
-/// <summary><c>netmem perf tap</c>: the stack against the kernel over a tap, beside the kernel's own figures (see <see cref="TapPerf"/>).</summary>
+/// <summary>
+/// <c>netmem perf tcp</c>: single-flow goodput between two stacks over the VirtualNic pair, with the
+/// kernel's loopback TCP (iperf3) and a plain .NET Socket over loopback measured in the same run;
+/// <c>netmem perf tap</c> (<see cref="PerfTapCommand"/>): the stack against the kernel over a tap.
+/// </summary>
 internal static class PerfCommands
 {
     public static Command Create()
     {
-        var perf = new Command("perf", "Measure the stack beside a baseline measured in the same run");
-        var seconds = new Option<double>("--seconds") { Description = "Length of each measured run", DefaultValueFactory = _ => 3 };
-        var noOffloads = new Option<bool>("--no-offloads") { Description = "Tap without checksum offload and TSO (plain 1500-byte frames)" };
-        var json = new Option<bool>("--json") { Description = "Print compact JSON" };
-        var tap = new Command("tap", "TCP goodput kernel client -> stack server over a tap vs. kernel TCP over veth; small-packet frames/s vs. the bare driver (needs root)")
-            { seconds, noOffloads, json };
-        tap.SetAction(r => RunTap(Console.Out, Console.Error, r.GetValue(seconds), !r.GetValue(noOffloads), r.GetValue(json)));
-        perf.Subcommands.Add(tap);
+        var perf = new Command("perf", "Measure the stack against baselines taken in the same run");
+
+        var seconds = new Option<double>("--seconds") { Description = "Measured time per figure (after the warm-up)", DefaultValueFactory = _ => 5 };
+        var mtu = new Option<int>("--mtu") { Description = "MTU of both VirtualNics", DefaultValueFactory = _ => 1500 };
+        var noTso = new Option<bool>("--no-tso") { Description = "Turn TSO off on the sender" };
+        var noBaselines = new Option<bool>("--no-baselines") { Description = "Skip the kernel and .NET Socket loopback baselines" };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object" };
+        var warmup = new Option<double>("--warmup") { Description = "Seconds of transfer before measuring (windows open, pools and caches fill)", DefaultValueFactory = _ => 1 };
+        var allocTrace = new Option<bool>("--alloc-trace") { Description = "Sample managed allocations in the measured window by type (GC allocation ticks) and print the top ones" };
+        var tcp = new Command("tcp", "TCP goodput between two stacks over the in-memory VirtualNic pair (one NAPI thread per side), every byte verified")
+        { seconds, warmup, mtu, noTso, noBaselines, json, allocTrace };
+        tcp.SetAction(r => RunTcp(Console.Out, Console.Error, r.GetValue(seconds), r.GetValue(mtu), !r.GetValue(noTso), !r.GetValue(noBaselines), r.GetValue(json), r.GetValue(allocTrace), r.GetValue(warmup)));
+        perf.Subcommands.Add(tcp);
+        perf.Subcommands.Add(PerfTapCommand.Create());
         return perf;
     }
 
-    public static int RunTap(TextWriter o, TextWriter err, double seconds, bool offloads, bool json)
+    public static int RunTcp(TextWriter o, TextWriter err, double seconds, int mtu, bool tso, bool baselines, bool json, bool allocTrace = false, double warmup = 1)
     {
         if (!(seconds > 0 && seconds <= 600))
         {
-            err.WriteLine($"netmem perf tap: --seconds {seconds} must be in (0, 600]");
+            err.WriteLine($"netmem perf tcp: --seconds must be in (0, 600], got {seconds}");
             return 2;
         }
-        if (!TapPerf.CanRun(out string why))
+        if (!(warmup >= 0 && warmup <= 60))
         {
-            err.WriteLine($"netmem perf tap: {why}");
-            return 1;
+            err.WriteLine($"netmem perf tcp: --warmup must be in [0, 60], got {warmup}");
+            return 2;
         }
-        TapPerfResult r;
+        if (mtu < 576 || mtu > 65535)
+        {
+            err.WriteLine($"netmem perf tcp: --mtu must be in [576, 65535], got {mtu}");
+            return 2;
+        }
+        PerfTcpResult r;
+        using var sampler = allocTrace ? new AllocationSampler() : null;
         try
         {
-            r = TapPerf.Run(seconds, offloads, json ? TextWriter.Null : err);
+            r = PerfTcp.Run(new PerfTcpOptions { Seconds = seconds, WarmupSeconds = warmup, Mtu = mtu, Tso = tso, Sampler = sampler });
         }
-        catch (Exception e) when (e is InvalidOperationException or NetmemErrnoException or IOException)
+        catch (Exception e) when (e is TimeoutException or NetmemErrnoException or AggregateException)
         {
-            err.WriteLine($"netmem perf tap: {e.Message}");
+            err.WriteLine($"netmem perf tcp: {e.GetBaseException().Message}");
             return 1;
         }
-        if (json)
+        BaselineResult? kernel = null, dotnet = null;
+        if (baselines)
         {
-            o.WriteLine(ToJson(r));
-            return 0;
+            kernel = PerfBaselines.KernelLoopbackIperf3(seconds);
+            dotnet = PerfBaselines.DotnetSocketLoopback(seconds);
         }
-        var c = CultureInfo.InvariantCulture;
-        o.WriteLine(string.Create(c, $"tcp goodput, kernel client -> stack over tap (offloads {(r.Offloads ? "on" : "off")}): {r.GoodputGbps:0.00} Gbit/s"));
-        o.WriteLine(string.Create(c, $"tcp goodput, kernel -> kernel over veth (same client):      {r.KernelVethGbps:0.00} Gbit/s  (stack/kernel {r.Ratio:0.00})"));
-        o.WriteLine(string.Create(c, $"{r.FrameBytes}-byte frames/s  rx: stack {r.StackRxFps:0}, driver alone {r.RawTapRxFps:0}   tx: stack {r.StackTxFps:0}, driver alone {r.RawTapTxFps:0}"));
-        o.WriteLine($"{r.Machine}; Linux {r.Kernel}; {r.Date}");
-        return 0;
+        var doc = new Dictionary<string, object?>
+        {
+            ["goodput_gbps"] = Math.Round(r.GoodputGbps, 3),
+            ["bytes"] = r.Bytes,
+            ["seconds"] = Math.Round(r.Seconds, 3),
+            ["verified"] = r.Verified,
+            ["verify_error"] = r.VerifyError,
+            ["alloc_bytes_per_packet"] = Math.Round(r.AllocBytesPerPacket, 3),
+            ["allocated_bytes"] = r.AllocatedBytes,
+            ["napi_thread_alloc_bytes"] = r.NapiAllocatedBytes,
+            ["packets"] = r.Packets,
+            ["retransmits"] = r.Retransmits,
+            ["pool_inflight"] = r.PoolInflight,
+            ["arena_pages_left"] = r.ArenaPagesLeft,
+            ["mtu"] = r.Mtu,
+            ["tso"] = r.Tso,
+            ["kernel_loopback_gbps"] = Round(kernel?.GoodputGbps),
+            ["kernel_loopback_skipped"] = kernel?.Skipped,
+            ["dotnet_socket_gbps"] = Round(dotnet?.GoodputGbps),
+            ["dotnet_socket_skipped"] = dotnet?.Skipped,
+            ["ratio_to_kernel"] = kernel?.GoodputGbps is > 0 ? Math.Round(r.GoodputGbps / kernel.GoodputGbps.Value, 3) : null,
+            ["cores"] = Environment.ProcessorCount,
+            ["runtime"] = RuntimeInformation.FrameworkDescription,
+            ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd"),
+        };
+        if (sampler is not null)
+            doc["alloc_trace"] = sampler.Top(15).Select(t => new Dictionary<string, object> { ["type"] = t.Type, ["sampled_bytes"] = t.Bytes }).ToList();
+        if (json) o.WriteLine(JsonSerializer.Serialize(doc));
+        else
+        {
+            o.WriteLine($"netmem tcp over VirtualNic (mtu {r.Mtu}, tso {(r.Tso ? "on" : "off")}): {r.GoodputGbps:0.000} Gbit/s, {r.Bytes} bytes in {r.Seconds:0.00} s, verified {r.Verified}{(r.VerifyError is null ? "" : $" ({r.VerifyError})")}");
+            o.WriteLine($"  {r.AllocBytesPerPacket:0.###} managed bytes allocated per packet ({r.AllocatedBytes} B over {r.Packets} frames; {r.NapiAllocatedBytes} B on the NAPI threads), {r.Retransmits} retransmits, pool inflight {r.PoolInflight}");
+            if (kernel is not null) o.WriteLine($"  kernel loopback (iperf3): {(kernel.GoodputGbps is { } k ? $"{k:0.000} Gbit/s" : kernel.Skipped)}");
+            if (dotnet is not null) o.WriteLine($"  .NET Socket loopback:     {(dotnet.GoodputGbps is { } d ? $"{d:0.000} Gbit/s" : dotnet.Skipped)}");
+            if (sampler is not null)
+                foreach (var (type, bytes) in sampler.Top(15)) o.WriteLine($"  allocated (sampled): {bytes,12} B  {type}");
+        }
+        return r.Verified && r.PoolInflight == 0 && r.ArenaPagesLeft == 0 ? 0 : 1;
     }
 
-    internal static string ToJson(TapPerfResult r)
-    {
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms))
-        {
-            w.WriteStartObject();
-            w.WriteNumber("seconds", r.Seconds);
-            w.WriteBoolean("offloads", r.Offloads);
-            w.WriteString("client", r.Client);
-            w.WriteNumber("goodput_gbps", r.GoodputGbps);
-            w.WriteNumber("kernel_veth_gbps", r.KernelVethGbps);
-            w.WriteNumber("ratio", Math.Round(r.Ratio, 3));
-            w.WriteNumber("frame_bytes", r.FrameBytes);
-            w.WriteNumber("stack_rx_fps", r.StackRxFps);
-            w.WriteNumber("raw_tap_rx_fps", r.RawTapRxFps);
-            w.WriteNumber("stack_tx_fps", r.StackTxFps);
-            w.WriteNumber("raw_tap_tx_fps", r.RawTapTxFps);
-            w.WriteString("machine", r.Machine);
-            w.WriteString("kernel", r.Kernel);
-            w.WriteString("date", r.Date);
-            w.WriteEndObject();
-        }
-        return System.Text.Encoding.UTF8.GetString(ms.ToArray());
-    }
+    private static double? Round(double? v) => v is { } x ? Math.Round(x, 3) : null;
 }

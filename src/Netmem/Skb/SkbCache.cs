@@ -9,8 +9,15 @@ public sealed record SkbCacheOptions
 {
     /// <summary>Where head buffers come from. Null means <see cref="PageArena.Shared"/>.</summary>
     public PageArena? Arena { get; init; }
-    /// <summary>Most sk_buff (and shared-info) objects kept for reuse; more are left to the GC. Default 256.</summary>
+    /// <summary>sk_buff (and shared-info) objects the free lists hold at first. Default 256.</summary>
     public int Capacity { get; init; } = 256;
+    /// <summary>
+    /// Most objects the free lists grow to: a free that finds them full doubles them (on the owner,
+    /// rarely: only while the working set still grows), so a flow whose receive queue or send buffer holds
+    /// thousands of skbs reaches a steady state that allocates nothing; beyond this, objects are left
+    /// to the GC. Default 16384 (a few MiB of objects at most).
+    /// </summary>
+    public int MaxCapacity { get; init; } = 16384;
     /// <summary>ptr_ring size of the head page_pool (0 = the page_pool default).</summary>
     public int HeadPoolSize { get; init; }
     /// <summary>
@@ -46,8 +53,9 @@ public sealed unsafe class SkbCache : IDisposable
 {
     private readonly PageArena _arena;
     private readonly PagePool _headPool;
-    private readonly SkBuff?[] _skbs;
-    private readonly SkbSharedInfo?[] _shinfos;
+    private SkBuff?[] _skbs;
+    private SkbSharedInfo?[] _shinfos;
+    private readonly int _maxCapacity;
     private int _skbCount, _shCount;
     private int _owner;
     private uint _napiId; // when nonzero, the owner is whoever polls this NAPI context (any thread)
@@ -70,6 +78,7 @@ public sealed unsafe class SkbCache : IDisposable
         });
         _skbs = new SkBuff?[options.Capacity];
         _shinfos = new SkbSharedInfo?[options.Capacity];
+        _maxCapacity = Math.Max(options.Capacity, options.MaxCapacity);
         _owner = Environment.CurrentManagedThreadId;
         _deferMax = Math.Max(0, options.DeferMax);
     }
@@ -87,6 +96,8 @@ public sealed unsafe class SkbCache : IDisposable
     public PageArena Arena => _arena;
     /// <summary>Most objects of each kind kept for reuse.</summary>
     public int Capacity => _skbs.Length;
+    /// <summary>The most the free lists grow to.</summary>
+    public int MaxCapacity => _maxCapacity;
     /// <summary>sk_buff objects ready for reuse.</summary>
     public int CachedSkbs => _skbCount;
     /// <summary>skbs handed out (allocations and clones) and not yet freed.</summary>
@@ -413,7 +424,9 @@ public sealed unsafe class SkbCache : IDisposable
         if (OnOwner)
         {
             _frees++;
-            if (!_disposed && _skbCount < _skbs.Length) _skbs[_skbCount++] = skb;
+            if (_disposed) return;
+            if (_skbCount == _skbs.Length && !TryGrow(ref _skbs)) return;
+            _skbs[_skbCount++] = skb;
         }
         else
         {
@@ -429,7 +442,18 @@ public sealed unsafe class SkbCache : IDisposable
 
     private void ReturnShinfo(SkbSharedInfo sh)
     {
-        if (!_disposed && _shCount < _shinfos.Length && OnOwner) _shinfos[_shCount++] = sh;
+        if (_disposed || !OnOwner) return;
+        if (_shCount == _shinfos.Length && !TryGrow(ref _shinfos)) return;
+        _shinfos[_shCount++] = sh;
+    }
+
+    /// <summary>Doubles a full free list up to <see cref="SkbCacheOptions.MaxCapacity"/> (out of line: warm-up only).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool TryGrow<T>(ref T?[] list) where T : class
+    {
+        if (list.Length >= _maxCapacity) return false;
+        Array.Resize(ref list, Math.Min(_maxCapacity, Math.Max(16, list.Length * 2)));
+        return true;
     }
 
     /// <summary>

@@ -61,6 +61,14 @@ public sealed class TcpReceiveLease : IDisposable
         return skb.AsSequence();
     }
 
+    /// <summary>Skb <paramref name="index"/>'s payload as spans in place, for <c>foreach</c> with no allocation (readable payload only).</summary>
+    public SkbSpanEnumerator GetSpans(int index)
+    {
+        var skb = Get(index);
+        if (skb.Unreadable) throw new NetmemErrnoException(Errno.EFAULT, $"skb {index} of this lease holds device memory: use GetSegments");
+        return skb.ReadableSpans();
+    }
+
     /// <summary>Copies the whole lease into <paramref name="into"/> (readable payload only); returns the bytes copied.</summary>
     public int CopyTo(Span<byte> into)
     {

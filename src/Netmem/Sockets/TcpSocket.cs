@@ -92,41 +92,41 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
         _remotePort = port;
         _ctx = _layer.ContextFor(address, port);
         _ctl.Start(TcpOpKind.Connect, ct);
-        _ctx.Post(_ctl);
-        return new ValueTask(_ctl, _ctl.Version);
+        return new ValueTask(_ctl, _ctl.Submit(_ctx));
     }
 
     /// <summary><c>send()</c>: completes with the whole length once every byte is in the send buffer (waits while it is full).</summary>
     public ValueTask<int> SendAsync(ReadOnlyMemory<byte> data, CancellationToken ct = default)
     {
         var c = RequireConnected();
-        _send.Start(TcpOpKind.Send, ct, send: data);
-        c.Context.Post(_send);
-        return new ValueTask<int>(_send, _send.Version);
+        _send.Start(TcpOpKind.Send, ct);
+        _send.SendBuffer = data;
+        return new ValueTask<int>(_send, _send.Submit(c.Context));
     }
 
     /// <summary><c>recv()</c> (copying): the bytes read, 0 at end of stream.</summary>
     public ValueTask<int> ReceiveAsync(Memory<byte> into, CancellationToken ct = default)
     {
         var c = RequireConnected();
-        _recv.Start(TcpOpKind.Receive, ct, receive: into);
-        c.Context.Post(_recv);
-        return new ValueTask<int>(_recv, _recv.Version);
+        _recv.Start(TcpOpKind.Receive, ct);
+        _recv.ReceiveBuffer = into;
+        return new ValueTask<int>(_recv, _recv.Submit(c.Context));
     }
 
     /// <summary>
     /// Zero-copy receive: the queued skbs themselves (up to <paramref name="maxBytes"/>, at least one),
     /// handed over as a lease the caller disposes. An empty lease means end of stream. One lease at a time.
     /// </summary>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<TcpReceiveLease> ReceiveLeaseAsync(int maxBytes = int.MaxValue, CancellationToken ct = default)
     {
         var c = RequireConnected();
         if (_lease is { IsActive: true }) throw new NetmemErrnoException(Errno.EALREADY, $"{this}: dispose the previous receive lease first");
         _lease ??= new TcpReceiveLease(this);
         _lease.Reset();
-        _recv.Start(TcpOpKind.Lease, ct, maxBytes: maxBytes);
-        c.Context.Post(_recv);
-        await new ValueTask<int>(_recv, _recv.Version).ConfigureAwait(false);
+        _recv.Start(TcpOpKind.Lease, ct);
+        _recv.MaxBytes = maxBytes;
+        await new ValueTask<int>(_recv, _recv.Submit(c.Context)).ConfigureAwait(false);
         return _lease;
     }
 
@@ -142,8 +142,7 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
     {
         if (_conn is null) return ValueTask.CompletedTask;
         _ctl.Start(TcpOpKind.Close, ct);
-        _ctx!.Post(_ctl);
-        return new ValueTask(_ctl, _ctl.Version);
+        return new ValueTask(_ctl, _ctl.Submit(_ctx!));
     }
 
     /// <summary>SO_LINGER 0 + close: RST now, queued data discarded.</summary>
@@ -171,6 +170,7 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
         if (_conn is null)
         {
             // The connection's first events can come before the thread that made it has stored it (its SYN went out on another context).
+            Settings = connection.Settings;
             _ctx = connection.Context;
             _conn = connection;
         }
@@ -197,7 +197,8 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
                     var err = _layer.Connect(_remote, _remotePort, Ipv4Address.Unspecified, 0, Settings, out c, events: this, on: on);
                     if (err != Errno.None) { op.Fail(new NetmemErrnoException(err, $"connect to {_remote}:{_remotePort}")); return; }
                     _connectIssued = true;
-                    _ctx = c!.Context;
+                    Settings = c!.Settings; // options set from now on reach the connection (it copied ours)
+                    _ctx = c.Context;
                     _conn = c;
                     if (on is not null && !ReferenceEquals(on, c.Context)) return; // the owner's events complete this
                 }

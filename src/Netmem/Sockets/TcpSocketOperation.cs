@@ -14,8 +14,8 @@ internal sealed class TcpSocketOperation : StackWork, IValueTaskSource<int>, IVa
 {
     private ManualResetValueTaskSourceCore<int> _core = new() { RunContinuationsAsynchronously = true };
     private CancellationTokenRegistration _reg;
-    private const int Arming = 2; // taken by Start but not yet published: the connection's thread leaves it alone
-    private int _pending;
+    private int _pending; // Idle, Arming (the caller fills in the call), Pending (the stack may complete it)
+    private const int Idle = 0, Arming = 2, Pending = 1;
     internal volatile bool CancelRequested;
 
     public TcpSocketOperation(TcpSocket socket) => Socket = socket;
@@ -26,28 +26,33 @@ internal sealed class TcpSocketOperation : StackWork, IValueTaskSource<int>, IVa
     public Memory<byte> ReceiveBuffer;
     public int Done;
     public int MaxBytes;
-    public bool IsPending => Volatile.Read(ref _pending) == 1;
+    public bool IsPending => Volatile.Read(ref _pending) == Pending;
     public short Version => _core.Version;
 
     /// <summary>
-    /// Arms the operation (application thread). EALREADY when one of this kind is still running. Every
-    /// field is set before the operation is published as pending: from then on the connection's thread
-    /// may progress and complete it (a Readable or Writable event does not wait for the posted work), so
-    /// it must never see the previous call's completed core or buffers.
+    /// Arms the operation (application thread); the caller then fills in its arguments and calls
+    /// <see cref="Submit"/>. Until then the stack's thread sees it as not pending, so an event arriving
+    /// meanwhile cannot complete a half-armed call (or the previous call's completed core).
+    /// EALREADY when one of this kind is still running.
     /// </summary>
-    public void Start(TcpOpKind kind, CancellationToken ct, ReadOnlyMemory<byte> send = default, Memory<byte> receive = default, int maxBytes = 0)
+    public void Start(TcpOpKind kind, CancellationToken ct)
     {
-        if (Interlocked.CompareExchange(ref _pending, Arming, 0) != 0)
+        if (Interlocked.CompareExchange(ref _pending, Arming, Idle) != Idle)
             throw new NetmemErrnoException(Errno.EALREADY, $"{Socket}: a {Kind} call is still in progress; this socket takes one at a time per direction");
         _core.Reset();
         Kind = kind;
         Done = 0;
-        SendBuffer = send;
-        ReceiveBuffer = receive;
-        MaxBytes = maxBytes;
         CancelRequested = false;
         _reg = ct.CanBeCanceled ? ct.UnsafeRegister(static s => ((TcpSocketOperation)s!).RequestCancel(), this) : default;
-        Volatile.Write(ref _pending, 1);
+    }
+
+    /// <summary>Publishes the armed call and posts it to <paramref name="context"/>; returns the version its ValueTask must carry.</summary>
+    public short Submit(StackContext context)
+    {
+        short version = _core.Version;
+        Volatile.Write(ref _pending, Pending);
+        context.Post(this);
+        return version;
     }
 
     private void RequestCancel()
@@ -60,7 +65,7 @@ internal sealed class TcpSocketOperation : StackWork, IValueTaskSource<int>, IVa
 
     public void Complete(int result)
     {
-        if (Interlocked.CompareExchange(ref _pending, 0, 1) != 1) return;
+        if (Interlocked.CompareExchange(ref _pending, Idle, Pending) != Pending) return;
         _reg.Unregister();
         SendBuffer = default;
         ReceiveBuffer = default;
@@ -69,7 +74,7 @@ internal sealed class TcpSocketOperation : StackWork, IValueTaskSource<int>, IVa
 
     public void Fail(Exception e)
     {
-        if (Interlocked.CompareExchange(ref _pending, 0, 1) != 1) return;
+        if (Interlocked.CompareExchange(ref _pending, Idle, Pending) != Pending) return;
         _reg.Unregister();
         SendBuffer = default;
         ReceiveBuffer = default;

@@ -222,7 +222,9 @@ public sealed partial class NetStack : IIpOutput, IDisposable
         foreach (var i in list)
             for (int q = 0; q < i.ContextCount; q++)
                 if (i.GetContext(q).Napi is { IsDisabled: false } n) { n.Disable(); stopped.Add(n); }
+        DrainPosted(list); // segments handed between contexts, leases given back, socket calls
         Tcp.AbortAll();
+        DrainPosted(list);
         Udp.Shutdown();
         foreach (var i in list)
         {
@@ -231,6 +233,18 @@ public sealed partial class NetStack : IIpOutput, IDisposable
         }
         Icmp.Shutdown();
         foreach (var n in stopped) n.Enable();
+    }
+
+    /// <summary>Runs what was posted to the contexts (their NAPIs are disabled: this is the only thread), so no skb stays queued in work that would never run.</summary>
+    private static void DrainPosted(NetInterface[] list)
+    {
+        foreach (var i in list)
+            for (int q = 0; q < i.ContextCount; q++)
+            {
+                var ctx = i.GetContext(q);
+                // In the disabled NAPI's scope: its skb cache and page_pools take this thread as their owner.
+                using (Pool.NapiScope.Enter(ctx.Napi?.NapiId ?? 0)) ctx.RunUntilIdle(maxRounds: 100);
+            }
     }
 
     public override string ToString() => $"netstack ({_interfaces.Length} interfaces) {Stats}";

@@ -234,6 +234,23 @@ public sealed class SkbLifetimeTests
     }
 
     [Fact]
+    public void The_object_cache_grows_to_the_working_set_up_to_its_maximum()
+    {
+        var env = new SkbTestEnv(capacity: 8, maxCapacity: 32);
+        var list = new List<SkBuff>();
+        for (int i = 0; i < 40; i++) list.Add(env.Cache.Alloc(100)!);
+        foreach (var s in list) s.Free();
+        Assert.Equal(32, env.Cache.CachedSkbs); // grew 8 -> 16 -> 32, then left the rest to the GC
+        Assert.Equal(32, env.Cache.Capacity);
+        // The next 32 allocations are all reused objects: a steady state this size allocates nothing.
+        var again = new List<SkBuff>();
+        for (int i = 0; i < 32; i++) again.Add(env.Cache.Alloc(100)!);
+        Assert.All(again, s => Assert.Contains(s, list));
+        foreach (var s in again) s.Free();
+        env.Dispose();
+    }
+
+    [Fact]
     public void A_destroyed_pool_waits_for_skb_frags_and_frees_when_the_skb_does()
     {
         var env = new SkbTestEnv();

@@ -19,11 +19,11 @@ internal sealed class SkbTestEnv : IDisposable
     private NetIovTestProvider? _provider;
     private PagePool? _devPool;
 
-    public SkbTestEnv(int pages = 512, INapiOwner? napi = null, int capacity = 64, int deferMax = 0)
+    public SkbTestEnv(int pages = 512, INapiOwner? napi = null, int capacity = 64, int deferMax = 0, int? maxCapacity = null)
     {
         Arena = new PageArena(new PageArenaOptions { PageCount = pages });
         Pool = PagePool.Create(new PagePoolParams { Arena = Arena, Napi = napi });
-        Cache = new SkbCache(new SkbCacheOptions { Arena = Arena, Capacity = capacity, DeferMax = deferMax });
+        Cache = new SkbCache(new SkbCacheOptions { Arena = Arena, Capacity = capacity, MaxCapacity = maxCapacity ?? capacity, DeferMax = deferMax });
     }
 
     public NetIovArea Area => _area ?? throw new InvalidOperationException("no device memory: use DevPool first");

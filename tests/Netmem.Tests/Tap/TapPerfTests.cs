@@ -13,7 +13,7 @@ public sealed class TapPerfTests(ITestOutputHelper output)
         if (!TapStackEnv.CanRun(output)) return;
         var o = new StringWriter();
         var err = new StringWriter();
-        int rc = PerfCommands.RunTap(o, err, seconds: 0.3, offloads: true, json: true);
+        int rc = PerfTapCommand.RunTap(o, err, seconds: 0.3, offloads: true, json: true);
         output.WriteLine(o.ToString());
         Assert.True(rc == 0, err.ToString());
         using var doc = JsonDocument.Parse(o.ToString());
@@ -34,7 +34,7 @@ public sealed class TapPerfTests(ITestOutputHelper output)
     public void Perf_tap_rejects_a_bad_duration()
     {
         var err = new StringWriter();
-        Assert.Equal(2, PerfCommands.RunTap(new StringWriter(), err, seconds: 0, offloads: true, json: true));
+        Assert.Equal(2, PerfTapCommand.RunTap(new StringWriter(), err, seconds: 0, offloads: true, json: true));
         Assert.Contains("--seconds", err.ToString());
     }
 }

@@ -23,8 +23,9 @@ internal sealed class TcpBulk
     private int _off;
     private readonly Side _txSide, _rxSide;
 
-    public TcpBulk(TcpConnection tx, TcpConnection rx, long total, bool sha256 = false, int seed = 1, bool closeWhenDone = false)
+    public TcpBulk(TcpConnection tx, TcpConnection rx, long total, bool sha256 = false, int seed = 1, bool closeWhenDone = false, bool manualRead = false)
     {
+        ManualRead = manualRead;
         Tx = tx;
         Rx = rx;
         _total = total;
@@ -45,6 +46,8 @@ internal sealed class TcpBulk
     public TcpConnection Tx { get; }
     public TcpConnection Rx { get; }
     public bool CloseWhenDone { get; }
+    /// <summary>The receiver reads only when the test calls <see cref="ReadSome"/> (a slow reader).</summary>
+    public bool ManualRead { get; }
     public long Sent => Interlocked.Read(ref _sent);
     public long Received => Interlocked.Read(ref _got);
     public volatile bool ReceiverSawEof;
@@ -53,7 +56,7 @@ internal sealed class TcpBulk
     /// <summary>Hooks both ends (on their contexts) and starts sending.</summary>
     public void Start(TcpNetEnv env)
     {
-        env.On(Rx.Context, () => { Rx.Events = Chain(Rx.Events, _rxSide); Drain(); });
+        if (!ManualRead) env.On(Rx.Context, () => { Rx.Events = Chain(Rx.Events, _rxSide); Drain(); });
         Tx.Context.Post(_txSide); // sets the events and sends on the sender's thread
     }
 
@@ -85,6 +88,19 @@ internal sealed class TcpBulk
     }
 
     public override string ToString() => $"sent {Sent} received {Received} of {_total}";
+
+    /// <summary>Reads at most <paramref name="max"/> bytes (receiver thread).</summary>
+    public void ReadSome(int max)
+    {
+        while (max > 0)
+        {
+            int r = Rx.Receive(_buf.AsSpan(0, Math.Min(max, _buf.Length)));
+            if (r <= 0) break;
+            if (_sha) _rxS!.AppendData(_buf, 0, r); else _rxX.Append(_buf.AsSpan(0, r));
+            Interlocked.Add(ref _got, r);
+            max -= r;
+        }
+    }
 
     /// <summary>Both hashes, once <see cref="Done"/>.</summary>
     public (byte[] Tx, byte[] Rx) Hashes() => _sha

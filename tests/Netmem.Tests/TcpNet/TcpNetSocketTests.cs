@@ -1,4 +1,5 @@
 using System.IO.Hashing;
+using Netmem.Devices;
 using Netmem.Drivers.VirtualNic;
 using Netmem.Sockets;
 using Netmem.Stack;
@@ -78,7 +79,56 @@ public class TcpNetSocketTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task ConnectRefusedAndListenerConflictsThroughTheStackFactories()
+    public async Task ThreadedHandoffWhenASteeringRuleMovesAFlowMidTransfer()
+    {
+        var nic = new VirtualNicOptions { ThreadedNapi = true };
+        using var env = new TcpNetEnv(queues: 4, a: nic, b: nic, clock: TimeProvider.System);
+        using var listener = env.B.ListenTcp(TcpNetEnv.Port);
+        var accept = listener.AcceptAsync().AsTask();
+        var c = env.A.CreateTcpSocket();
+        await c.ConnectAsync(TcpNetEnv.IpB, TcpNetEnv.Port).AsTask().WaitAsync(Guard);
+        using var s = await accept.WaitAsync(Guard);
+        const int bytes = 16 << 20;
+        var block = new byte[1 << 20];
+        new Random(11).NextBytes(block);
+        long received = 0;
+        var rxHash = new XxHash128();
+        async Task Read()
+        {
+            var buf = new byte[128 * 1024];
+            int n;
+            while ((n = await s.ReceiveAsync(buf)) > 0) { rxHash.Append(buf.AsSpan(0, n)); Interlocked.Add(ref received, n); }
+        }
+        var reader = Task.Run(Read);
+        var txHash = new XxHash128();
+        var ifA = env.A.Interfaces[0];
+        var ifB = env.B.Interfaces[0];
+        var tuple = c.Connection!.Tuple;
+        for (int sent = 0; sent < bytes; sent += block.Length)
+        {
+            if (sent == bytes / 2)
+            {
+                // Both directions of the flow move to another queue while data is in flight: every later
+                // segment arrives on a NAPI thread that does not own the connection and must cross over.
+                int qb = RssContextSelector.ReplyQueue(ifB, s.Connection!.Tuple), qa = RssContextSelector.ReplyQueue(ifA, tuple);
+                env.Pair.B.AddNtupleRule(new NtupleRule { Location = 1, FlowType = NtupleFlowType.Tcp4, SrcPort = tuple.LocalPort, DstPort = TcpNetEnv.Port, Action = (qb + 1) % 4 });
+                env.Pair.A.AddNtupleRule(new NtupleRule { Location = 1, FlowType = NtupleFlowType.Tcp4, SrcPort = TcpNetEnv.Port, DstPort = tuple.LocalPort, Action = (qa + 2) % 4 });
+            }
+            txHash.Append(block);
+            Assert.Equal(block.Length, await c.SendAsync(block).AsTask().WaitAsync(Guard));
+        }
+        var closing = c.CloseAsync().AsTask(); // completes once the server closes too (TIME_WAIT)
+        await reader.WaitAsync(Guard);
+        Assert.Equal(bytes, Interlocked.Read(ref received));
+        Assert.Equal(txHash.GetCurrentHashAsUInt128(), rxHash.GetCurrentHashAsUInt128());
+        output.WriteLine($"handoffs A {env.A.Tcp.Stats.HandoffCount} B {env.B.Tcp.Stats.HandoffCount}");
+        Assert.True(env.B.Tcp.Stats.HandoffCount > 100 && env.A.Tcp.Stats.HandoffCount > 10);
+        await s.CloseAsync().AsTask().WaitAsync(Guard);
+        await closing.WaitAsync(Guard);
+    }
+
+    [Fact]
+    public async Task StackFactoriesRefusedConnectListenConflictAndOptionsAfterConnect()
     {
         var nic = new VirtualNicOptions { ThreadedNapi = true };
         using var env = new TcpNetEnv(queues: 2, a: nic, b: nic, clock: TimeProvider.System);
@@ -88,5 +138,19 @@ public class TcpNetSocketTests(ITestOutputHelper output)
         using var l = env.B.ListenTcp(TcpNetEnv.Port);
         var dup = Assert.Throws<NetmemErrnoException>(() => env.B.ListenTcp(TcpNetEnv.Port));
         Assert.Equal(Errno.EADDRINUSE, dup.Errno);
+
+        // Options set after connect reach the connection (SO_RCVBUF also stops auto-tuning).
+        var ok = new TcpSocket(env.A);
+        var accept = l.AcceptAsync().AsTask();
+        await ok.ConnectAsync(TcpNetEnv.IpB, TcpNetEnv.Port).AsTask().WaitAsync(Guard);
+        using var server = await accept.WaitAsync(Guard);
+        ok.ReceiveBufferSize = 1 << 20;
+        ok.NoDelay = true;
+        Assert.Same(ok.Settings, ok.Connection!.Settings);
+        Assert.False(ok.Connection.Settings.ReceiveBufferAutoTuning);
+        Assert.True(ok.Connection.Settings.NoDelay);
+        var info = await ok.GetInfoAsync().AsTask().WaitAsync(Guard); // runs after the posted ApplySettings
+        Assert.Equal(1 << 20, info.RcvSpace);
+        ok.Abort();
     }
 }

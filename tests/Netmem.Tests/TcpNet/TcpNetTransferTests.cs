@@ -153,6 +153,9 @@ public class TcpNetTransferTests(ITestOutputHelper output)
                 + env.Pair.B.GetRxQueue(0).Stats.CsumBad + env.Pair.B.GetRxQueue(1).Stats.CsumBad > 0, "the NICs flagged bad checksums");
         }
         else Assert.Equal(0, csumDrops);
+        // No segment outgrew the MTU (SACK blocks on data segments take payload room, also under TSO).
+        Assert.Equal(0, env.A.Stats[IpDropReason.MessageTooBig] + env.B.Stats[IpDropReason.MessageTooBig]);
+        Assert.Equal(0, env.Pair.A.GetDropCount(SkbDropReason.PktTooBig) + env.Pair.B.GetDropCount(SkbDropReason.PktTooBig));
         if (loss > 0) Assert.True(fa.Dropped > 0 && Info(env, c).TotalRetrans > 0);
         if (reorder > 0) Assert.True(fa.Reordered > 0);
         if (dup > 0) Assert.True(fa.Duplicated > 0);

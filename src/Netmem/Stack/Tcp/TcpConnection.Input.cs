@@ -533,6 +533,7 @@ public sealed partial class TcpConnection
             bool filled = false;
             if (data is not null && len > 0)
             {
+                MeasureReceiveRtt(seg, len);
                 Enqueue(data, len);
                 _rcvNxt += (uint)len;
                 _ackPendingBytes += len;
@@ -564,6 +565,35 @@ public sealed partial class TcpConnection
         else data?.Free();
         if (fin) { _oooFin = true; _oooFinSeq = seq + (uint)len; }
         SendAck();
+    }
+
+    /// <summary>
+    /// The receiver's RTT estimate that paces auto-tuning (<c>tcp_rcv_rtt_measure_ts</c> and
+    /// <c>tcp_rcv_rtt_measure</c>): a pure receiver has no ACKed data to time. With timestamps, a
+    /// full-sized segment echoing our TSval gives now - TSecr; without, the time one window of data takes
+    /// to arrive. A lower sample is taken at once; higher ones are smoothed in (timestamps) or ignored
+    /// (window samples, which only bound the RTT from above).
+    /// </summary>
+    private void MeasureReceiveRtt(in TcpSegment seg, int len)
+    {
+        long now = _ctx.NowUs;
+        if (_tsOk && seg.Options.Timestamp is { EchoReply: not 0 } ts && len >= _rcvMss)
+        {
+            long ms = (long)(uint)(TsNow() - ts.EchoReply);
+            if (ms >= 0 && ms < 60_000) UpdateReceiveRtt(Math.Max(1, ms) * 1000, windowSample: false);
+            return;
+        }
+        if (!_rcvRttTiming) { _rcvRttTiming = true; _rcvRttSeq = _rcvNxt + (uint)Math.Max(_rcvWnd, _rcvMss); _rcvRttStartUs = now; return; }
+        if (SeqNum.Lt(_rcvNxt + (uint)len, _rcvRttSeq)) return;
+        UpdateReceiveRtt(Math.Max(1, now - _rcvRttStartUs), windowSample: true);
+        _rcvRttSeq = _rcvNxt + (uint)len + (uint)Math.Max(_rcvWnd, _rcvMss);
+        _rcvRttStartUs = now;
+    }
+
+    private void UpdateReceiveRtt(long sampleUs, bool windowSample)
+    {
+        if (_rcvRttUs == 0 || sampleUs < _rcvRttUs) _rcvRttUs = sampleUs;
+        else if (!windowSample) _rcvRttUs += (sampleUs - _rcvRttUs) / 8;
     }
 
     private void Enqueue(SkBuff skb, int len)

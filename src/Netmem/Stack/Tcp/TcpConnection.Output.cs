@@ -302,17 +302,29 @@ public sealed partial class TcpConnection
         if (space >= 2 * cur && space - cur >= _rcvMss && IsSynchronized && !_finReceived) SendAck();
     }
 
+    /// <summary>
+    /// <c>tcp_rcv_space_adjust</c> (dynamic right-sizing): once per receiver RTT, the bytes the reader
+    /// took in that RTT are what the sender managed; when that grew, the buffer (and so the window) is
+    /// set to twice it plus 16 segments, plus twice the growth rate again so a sender still in slow start
+    /// is not held back, up to <see cref="TcpSettings.MaxReceiveBufferSize"/>. It never shrinks, and does
+    /// nothing when auto-tuning is off (SO_RCVBUF set) or before an RTT is known.
+    /// </summary>
     private void AdjustReceiveSpace(int copied)
     {
         if (!Settings.ReceiveBufferAutoTuning) return;
         _rcvSpaceBytes += copied;
+        long rtt = _rcvRttUs > 0 ? _rcvRttUs : _rtt.HasSample ? _rtt.SrttUs : 0;
+        if (rtt <= 0) return;
         long now = _ctx.NowUs;
-        long rtt = _rtt.HasSample ? Math.Max(_rtt.SrttUs, 1000) : 200_000;
         if (now - _rcvSpaceStartUs < rtt) return;
-        // The reader drained this much in one RTT: offer twice that so the sender is never window-bound.
-        long want = 2 * _rcvSpaceBytes + 16 * _rcvMss;
-        if (want > _rcvBuf) _rcvBuf = (int)Math.Min(Settings.MaxReceiveBufferSize, want);
+        long got = _rcvSpaceBytes;
         _rcvSpaceBytes = 0;
         _rcvSpaceStartUs = now;
+        if (got <= _rcvSpaceLast) return;
+        long win = 2 * got + 16L * _rcvMss;
+        if (_rcvSpaceLast > 0) win += 2 * (win * (got - _rcvSpaceLast) / _rcvSpaceLast);
+        long cap = Math.Min(Settings.MaxReceiveBufferSize, 65535L << _rcvWscale);
+        if (win > _rcvBuf && _rcvBuf < cap) _rcvBuf = (int)Math.Min(cap, win);
+        _rcvSpaceLast = got;
     }
 }

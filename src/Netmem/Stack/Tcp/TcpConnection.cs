@@ -66,7 +66,10 @@ public sealed partial class TcpConnection : IStackTimerTarget
     private bool _quickAck;
     private long _lastRecvUs, _lastOowAckUs;
     private bool _orphan, _released;
-    private long _rcvSpaceBytes, _rcvSpaceStartUs; // auto-tuning sample (tcp_rcv_space_adjust)
+    private long _rcvSpaceBytes, _rcvSpaceStartUs; // auto-tuning sample (tcp_rcv_space_adjust): read since the start of the current RTT
+    private long _rcvSpaceLast;                     // bytes read in the last measured RTT (rcvq_space.space)
+    private long _rcvRttUs;                         // the receiver's RTT estimate (rcv_rtt_est), 0 until measured
+    private uint _rcvRttSeq; private long _rcvRttStartUs; private bool _rcvRttTiming; // window-based measurement without timestamps
 
     // ---- tcp_info-style counters ----
     private long _totalRetrans, _lost, _bytesAcked, _bytesReceived, _segsOut, _segsIn;
@@ -114,6 +117,8 @@ public sealed partial class TcpConnection : IStackTimerTarget
     public byte SendWindowScale => _sndWscale;
     public byte ReceiveWindowScale => _rcvWscale;
     public int ReceiveBufferSize => _rcvBuf;
+    /// <summary>The receiver's RTT estimate auto-tuning runs on (µs, 0 until measured).</summary>
+    public long ReceiveRttUs => _rcvRttUs;
     /// <summary>Bytes waiting to be read (in order).</summary>
     public long ReceiveQueued => _rcvQueued;
     public long OutOfOrderBytes => _ooo.Bytes;
@@ -355,6 +360,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
         Cong.Mss = _mss;
         _cc.Init(ref Cong, _ctx.NowUs);
         _rcvSpaceStartUs = _ctx.NowUs;
+        _rcvSpaceLast = Math.Min(_rcvBuf, 10L * _rcvMss); // rcvq_space starts at the initial window's worth
         if (Settings.KeepAlive) ArmKeepalive(_ctx.NowUs);
     }
 
