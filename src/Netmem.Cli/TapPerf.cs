@@ -396,8 +396,10 @@ for line in sys.stdin:
     /// <summary>The kernel's own TCP: the same client in one namespace, a Python server in another, over a veth pair.</summary>
     private static double VethGoodput(double seconds)
     {
-        int pid = Environment.ProcessId;
-        string a = $"nm-{pid}-pa", b = $"nm-{pid}-pb";
+        int pid = Environment.ProcessId, k = 0;
+        // Skip names an earlier process with the same pid left behind (killed before its cleanup).
+        while (File.Exists($"/run/netns/nm-{pid}-pa{k}") || File.Exists($"/run/netns/nm-{pid}-pb{k}")) k++;
+        string a = $"nm-{pid}-pa{k}", b = $"nm-{pid}-pb{k}";
         try
         {
             HostCommand.Ip("netns", "add", a);
