@@ -6,7 +6,8 @@ namespace Netmem.Cli;
 
 /// <summary>
 /// <c>netmem perf tcp</c>: single-flow goodput between two stacks over the VirtualNic pair, with the
-/// kernel's loopback TCP (iperf3) and a plain .NET Socket over loopback measured in the same run.
+/// kernel's loopback TCP (iperf3) and a plain .NET Socket over loopback measured in the same run;
+/// <c>netmem perf tap</c> (<see cref="PerfTapCommand"/>): the stack against the kernel over a tap.
 /// </summary>
 internal static class PerfCommands
 {
@@ -25,6 +26,7 @@ internal static class PerfCommands
         { seconds, warmup, mtu, noTso, noBaselines, json, allocTrace };
         tcp.SetAction(r => RunTcp(Console.Out, Console.Error, r.GetValue(seconds), r.GetValue(mtu), !r.GetValue(noTso), !r.GetValue(noBaselines), r.GetValue(json), r.GetValue(allocTrace), r.GetValue(warmup)));
         perf.Subcommands.Add(tcp);
+        perf.Subcommands.Add(PerfTapCommand.Create());
         return perf;
     }
 

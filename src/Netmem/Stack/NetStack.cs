@@ -88,7 +88,13 @@ public sealed partial class NetStack : IIpOutput, IDisposable
         if (!device.IsUp) throw new NetmemErrnoException(Errno.ENODEV, $"{device.Name} is down: open it before adding an IPv4 interface");
         if (gateway is { } g && !address.Contains(g))
             throw new NetmemErrnoException(Errno.ENETUNREACH, $"gateway {g} is not on {address.Network}");
-        var arena = (device as Drivers.VirtualNic.VirtualNic)?.Arena ?? PageArena.Shared;
+        // TX skb heads come from the device's own arena, so a test's private arena accounts for every page.
+        var arena = device switch
+        {
+            Drivers.VirtualNic.VirtualNic v => v.Arena,
+            Drivers.Tap.TapDevice t => t.Arena,
+            _ => PageArena.Shared,
+        };
         NetInterface iface;
         lock (_lock)
         {

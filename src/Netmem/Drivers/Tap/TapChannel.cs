@@ -83,7 +83,9 @@ internal sealed unsafe class TapChannel : INapiPoller, IDisposable
             work++;
             ts.RxReads++;
             var skb = BuildSkb(mem, (int)n);
-            if (skb is not null) _dev.ReceiveSkb(queue, skb);
+            if (skb is null) continue;
+            if (_dev.RxFaults is { } faults) ReceiveWithFaults(faults, queue, skb);
+            else _dev.ReceiveSkb(queue, skb);
         }
         if (drained || work < budget) Rearm.Set();
         return work;
@@ -197,6 +199,56 @@ internal sealed unsafe class TapChannel : INapiPoller, IDisposable
         EthTypeTrans(skb);
         if (skb.IpSummed == SkbChecksumState.Partial) skb.SetTransportHeader(h.CsumStart - EthernetFrame.MinHeaderLength);
         return skb;
+    }
+
+    /// <summary>
+    /// Fault injection on receive: loss frees the skb, a duplicate is a clone delivered after it, and
+    /// corruption flips a bit in the frame's own RX buffer (nobody else holds it yet) after resolving a
+    /// partial checksum, so the stack's checksum checks see the damage. GSO frames are not corrupted.
+    /// </summary>
+    private void ReceiveWithFaults(SkbFaultInjector faults, NetdevRxQueue queue, SkBuff skb)
+    {
+        var fault = faults.Decide();
+        if ((fault & SkbFault.Drop) != 0)
+        {
+            skb.Free();
+            return;
+        }
+        if ((fault & SkbFault.Corrupt) != 0 && !CorruptInPlace(faults, skb)) faults.CountCorruptSkipped();
+        var dup = (fault & SkbFault.Duplicate) != 0 ? skb.Clone() : null;
+        _dev.ReceiveSkb(queue, skb);
+        if (dup is not null) _dev.ReceiveSkb(queue, dup);
+    }
+
+    private static bool CorruptInPlace(SkbFaultInjector faults, SkBuff skb)
+    {
+        if (skb.Shinfo.GsoSize != 0 || skb.Unreadable) return false;
+        if (skb.IpSummed == SkbChecksumState.Partial)
+        {
+            int start = skb.CsumStart - skb.Headroom, field = start + skb.CsumOffset;
+            if (start < 0 || field + 2 > skb.HeadLen) return false;
+            ushort c = InetChecksum.Fold(skb.Checksum(start, skb.Len - start));
+            if (c == 0 && skb.CsumOffset == 6) c = 0xFFFF; // UDP: zero would mean "no checksum"
+            BinaryPrimitives.WriteUInt16BigEndian(skb.Data[field..], c);
+            skb.IpSummed = SkbChecksumState.None;
+        }
+        if (!faults.PickBit(skb.Len, EthernetFrame.MinHeaderLength, out int at, out byte mask)) return true; // counted by PickBit
+        if (at < skb.HeadLen)
+        {
+            skb.Data[at] ^= mask;
+            return true;
+        }
+        int off = skb.HeadLen;
+        foreach (ref readonly var f in skb.Frags)
+        {
+            if (at < off + f.Size)
+            {
+                ((byte*)f.FragAddress)[at - off] ^= mask;
+                return true;
+            }
+            off += f.Size;
+        }
+        return false;
     }
 
     /// <summary>The checks <c>virtio_net_hdr_to_skb</c> makes before trusting a header.</summary>

@@ -158,6 +158,14 @@ public sealed unsafe class TapDevice : NetDevice
     /// <summary>TUNSETPERSIST was set: the interface stays after the fds close.</summary>
     public bool Persistent { get; }
     public override IQueueMgmtOps? QueueMgmtOps => _qmgmt;
+    /// <summary>
+    /// Stack-side fault wrapper for frames read from the tap (loss, duplicate, corrupt), or null. The far
+    /// end of a tap is the kernel, so there is no wire stage to put a <see cref="Phy.FaultInjector"/> in:
+    /// the driver applies the faults itself. Default null.
+    /// </summary>
+    public SkbFaultInjector? RxFaults { get; set; }
+    /// <summary>The same for frames written to the tap; a corrupted frame is a copy, the skb is untouched. Default null.</summary>
+    public SkbFaultInjector? TxFaults { get; set; }
     /// <summary>The TUN_F_* bits last given to TUNSETOFFLOAD.</summary>
     public uint TunOffloadFlags => Volatile.Read(ref _tunOffload);
     /// <summary>Whether the kernel may hand over partial checksums and TSO frames.</summary>

@@ -55,6 +55,9 @@ public sealed class TapLink : IDisposable
         options ??= new TapLinkOptions();
         int n = Interlocked.Increment(ref s_seq);
         int pid = Environment.ProcessId;
+        // A name left by an earlier process with the same pid (killed before it could clean up) is skipped,
+        // never reused or deleted: it is not ours to touch.
+        while (options.Namespace is null && File.Exists($"/run/netns/nm-{pid}-{n}")) n = Interlocked.Increment(ref s_seq);
         string ns = options.Namespace ?? $"nm-{pid}-{n}";
         var tapOptions = options.KeepTapName ? options.Tap : options.Tap with { Name = UniqueTapName(pid, n) };
         HostCommand.Ip("netns", "add", ns);

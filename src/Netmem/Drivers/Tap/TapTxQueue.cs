@@ -21,6 +21,7 @@ internal sealed unsafe class TapTxQueue : IDisposable
     private readonly Lock _lock = new(); // HARD_TX_LOCK
     private readonly TapNative.IoVec* _iov;
     private readonly VirtioNetHdr* _hdr;
+    private byte* _scratch; // a frame copy to corrupt (fault injection only), allocated on first use
 
     public TapTxQueue(TapDevice dev, NetdevTxQueue queue, TapChannel channel)
     {
@@ -85,9 +86,12 @@ internal sealed unsafe class TapTxQueue : IDisposable
             _iov[n].Len = (nuint)f.Size;
             n++;
         }
-        nint w;
-        do w = TapNative.Writev(_channel.Fd, _iov, n);
-        while (w < 0 && TapNative.LastErrno == TapNative.EINTR);
+        var faults = _dev.TxFaults;
+        var fault = faults?.Decide() ?? SkbFault.None;
+        if ((fault & SkbFault.Drop) != 0) return SkbDropReason.NotSpecified; // lost on the "wire": the skb counts as sent
+        if ((fault & SkbFault.Corrupt) != 0 && !CorruptCopy(skb, faults!, ref h, ref n)) faults!.CountCorruptSkipped();
+        nint w = Write(n);
+        if (w >= 0 && (fault & SkbFault.Duplicate) != 0) Write(n);
         if (w < 0)
         {
             ts.TxWriteErrors++;
@@ -118,12 +122,53 @@ internal sealed unsafe class TapTxQueue : IDisposable
         return SkbDropReason.NotSpecified;
     }
 
+    private nint Write(int n)
+    {
+        nint w;
+        do w = TapNative.Writev(_channel.Fd, _iov, n);
+        while (w < 0 && TapNative.LastErrno == TapNative.EINTR);
+        return w;
+    }
+
+    /// <summary>
+    /// Fault injection: copies the frame into the scratch buffer, resolves a partial checksum there (as
+    /// netem's skb_checksum_help does, so the receiver can see the damage), flips one bit and points the
+    /// iovec at the copy. The skb itself (whose frags TCP's retransmit queue shares) is untouched.
+    /// False for a GSO frame: its checksums are the kernel's to finish per segment.
+    /// </summary>
+    private bool CorruptCopy(SkBuff skb, SkbFaultInjector faults, ref VirtioNetHdr h, ref int n)
+    {
+        if (h.GsoType != VirtioNetHdr.GsoNone) return false;
+        int len = skb.Len;
+        if (_scratch is null) _scratch = (byte*)NativeMemory.Alloc(TapDevice.MaxGsoFrame);
+        var frame = new Span<byte>(_scratch, len);
+        skb.CopyBits(0, frame);
+        if ((h.Flags & VirtioNetHdr.FlagNeedsCsum) != 0)
+        {
+            int start = h.CsumStart, field = start + h.CsumOffset;
+            ushort c = InetChecksum.Compute(frame[start..]); // the field holds the pseudo-header sum: summing over it folds that in
+            if (c == 0 && h.CsumOffset == 6) c = 0xFFFF; // UDP: zero would mean "no checksum"
+            frame[field] = (byte)(c >> 8);
+            frame[field + 1] = (byte)c;
+            h.Flags = 0;
+            *_hdr = h;
+        }
+        if (!faults.PickBit(len, 0, out int at, out byte mask)) return true; // counted by PickBit
+        frame[at] ^= mask;
+        _iov[1].Base = _scratch;
+        _iov[1].Len = (nuint)len;
+        n = 2;
+        return true;
+    }
+
     public void Dispose()
     {
         lock (_lock)
         {
             NativeMemory.Free(_iov);
             NativeMemory.Free(_hdr);
+            if (_scratch is not null) NativeMemory.Free(_scratch);
+            _scratch = null;
         }
     }
 }

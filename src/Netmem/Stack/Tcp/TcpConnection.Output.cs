@@ -160,8 +160,9 @@ public sealed partial class TcpConnection
         int len = (int)Math.Min(Math.Min(maxLen, CurrentMss()), Math.Max(0, dataLeft));
         long recordEnd = NextRecordEnd(pos);
         if (pos + len > recordEnd) len = (int)(recordEnd - pos);
-        // The FIN goes again when it was sent before (below snd.max), even after an RTO reset _finSent.
-        bool fin = _finQueued && pos + len == FinPos && SeqNum.Lt(seq + (uint)len, _sndMax);
+        // A FIN sent before (it lies below snd.max) goes again; the RTO clears _finSent before calling here,
+        // so _finQueued is what says there is one (else a lost lone FIN would never be retransmitted).
+        bool fin = (_finSent || _finQueued) && pos + len == FinPos && SeqNum.Lt(seq + (uint)len, _sndMax);
         if (len == 0 && !fin) return;
         bool push = len > 0 && pos + len == _pushMarkPos; // the tail keeps the push mark it was sent with
         var flags = TcpFlags.Ack | (fin ? TcpFlags.Fin : 0) | (push ? TcpFlags.Psh : 0);
