@@ -126,7 +126,13 @@ public class TcpCloseTests
         Assert.Equal(1, acks);
         Assert.Equal(1, net.B.Layer.Stats.ChallengeAckCount);
         Assert.Equal(1, net.B.Layer.Stats.GetDrops(TcpDropReason.RstNotExact));
-        // An in-window SYN (RFC 5961 4.2): challenge ACK too.
+        // Another within 500 ms: no second challenge ACK (tcp_invalid_ratelimit, per connection).
+        Inject(net, c, s, s.RcvNxt + 10, TcpFlags.Syn);
+        net.Pump();
+        Assert.Equal(1, acks);
+        Assert.Equal(1, net.B.Layer.Stats.ChallengeAckLimitedCount);
+        // An in-window SYN (RFC 5961 4.2) later: challenge ACK too.
+        net.Advance(600_000, 100_000);
         Inject(net, c, s, s.RcvNxt + 10, TcpFlags.Syn);
         net.Pump();
         Assert.Equal(TcpState.Established, s.State);
@@ -143,14 +149,22 @@ public class TcpCloseTests
     {
         using var net = new TcpTestNet();
         var (c, s) = Connect(net);
-        for (int i = 0; i < TcpLayer.ChallengeAckLimit + 50; i++) Inject(net, c, s, s.RcvNxt + 1, TcpFlags.Rst);
+        // Per connection: one challenge ACK per 500 ms however many bad RSTs come (Linux's tcp_invalid_ratelimit).
+        for (int i = 0; i < 50; i++) Inject(net, c, s, s.RcvNxt + 1, TcpFlags.Rst);
         net.Pump();
-        Assert.Equal(TcpLayer.ChallengeAckLimit, net.B.Layer.Stats.ChallengeAckCount);
-        Assert.Equal(50, net.B.Layer.Stats.ChallengeAckLimitedCount);
-        net.Advance(1_100_000);
+        Assert.Equal(1, net.B.Layer.Stats.ChallengeAckCount);
+        Assert.Equal(49, net.B.Layer.Stats.ChallengeAckLimitedCount);
+        net.Advance(600_000);
         Inject(net, c, s, s.RcvNxt + 1, TcpFlags.Rst);
         net.Pump();
-        Assert.Equal(TcpLayer.ChallengeAckLimit + 1, net.B.Layer.Stats.ChallengeAckCount);
+        Assert.Equal(2, net.B.Layer.Stats.ChallengeAckCount);
+        Assert.Equal(TcpState.Established, s.State);
+        // Layer-wide (RFC 5961 7): at most ChallengeAckLimit per second over all connections.
+        long now = net.B.Context.NowUs;
+        int allowed = 0;
+        for (int i = 0; i < TcpLayer.ChallengeAckLimit + 50; i++) if (net.B.Layer.AllowChallengeAck(now)) allowed++;
+        Assert.InRange(allowed, TcpLayer.ChallengeAckLimit - 2, TcpLayer.ChallengeAckLimit); // this second's window already had 2
+        Assert.True(net.B.Layer.AllowChallengeAck(now + 1_100_000));
     }
 
     [Fact]

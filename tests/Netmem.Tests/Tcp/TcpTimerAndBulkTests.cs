@@ -15,6 +15,15 @@ public class TcpTimerAndBulkTests
         var (c, s) = Connect(net, new TcpSettings { NoDelay = true });
         var ackTimes = new List<long>();
         net.Tap = (src, p, n) => { if (src == TcpTestNet.AddrB && n == 0 && p.Flags == TcpFlags.Ack) ackTimes.Add(net.B.Context.NowUs); };
+        // Quick-ACK mode first (Linux's icsk_ack.quick): the first 16 data segments are ACKed at once.
+        for (int i = 0; i < TcpConnection.MaxQuickAcks; i++)
+        {
+            c.Send(new byte[100]);
+            net.Pump();
+            Assert.Equal(i + 1, ackTimes.Count);
+        }
+        Assert.Equal(0, net.B.Layer.Stats.DelayedAckCount);
+        ackTimes.Clear();
         long t0 = net.A.Context.NowUs;
         c.Send(new byte[100]);
         net.Pump();
@@ -30,6 +39,37 @@ public class TcpTimerAndBulkTests
         net.Pump();
         Assert.Single(ackTimes);
         Assert.Equal(1, net.B.Layer.Stats.DelayedAckCount);
+        Assert.Equal(100 * (TcpConnection.MaxQuickAcks + 1) + 2 * c.Mss, s.Receive(new byte[8192]));
+    }
+
+    [Fact]
+    public void CorkHoldsPartialSegmentsUntilUncorkedAndMsgMoreUntilTheProbeTimer()
+    {
+        using var net = new TcpTestNet();
+        var (c, s) = Connect(net, new TcpSettings { NoDelay = true });
+        var segs = new List<(int Len, bool Psh)>();
+        net.Tap = (src, p, n) => { if (src == TcpTestNet.AddrA && n > 0) segs.Add((n, (p.Flags & TcpFlags.Psh) != 0)); };
+        c.Settings.Cork = true;
+        c.ApplySettings();
+        c.Send(new byte[40]);
+        net.Advance(50_000, 10_000);
+        c.Send(new byte[40]);
+        net.Pump();
+        Assert.Empty(segs); // corked: nothing in flight, still held
+        c.Settings.Cork = false;
+        c.ApplySettings();
+        net.Pump();
+        Assert.Equal([(80, true)], segs);
+        // MSG_MORE: this call holds the runt; with nothing to clock it out, the probe timer sends it (with PSH) after about an RTO.
+        segs.Clear();
+        long t0 = net.A.Context.NowUs;
+        Assert.Equal(30, c.Send(new byte[30], endOfRecord: false, more: true));
+        net.Pump();
+        Assert.Empty(segs);
+        for (int i = 0; i < 5 && segs.Count == 0; i++) net.AdvanceToNextTimer();
+        Assert.Equal([(30, true)], segs);
+        Assert.InRange(net.A.Context.NowUs - t0, 200_000, 1_100_000);
+        Assert.Equal(110, s.Receive(new byte[200]));
     }
 
     [Theory]

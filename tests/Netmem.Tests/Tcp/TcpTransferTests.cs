@@ -65,7 +65,13 @@ public class TcpTransferTests
         net.Corrupt = 0.01;
         Transfer(net, 2 << 20, (c, s));
         Assert.True(net.Corrupted > 0);
-        Assert.Equal(net.Corrupted, net.A.Layer.Stats.GetDrops(TcpDropReason.BadChecksum) + net.B.Layer.Stats.GetDrops(TcpDropReason.BadChecksum));
+        // Every corrupted segment is dropped: by the checksum, or before it when the flip hit the data
+        // offset and made the header length impossible.
+        long drops = 0;
+        foreach (var why in new[] { TcpDropReason.BadChecksum, TcpDropReason.BadHeader })
+            drops += net.A.Layer.Stats.GetDrops(why) + net.B.Layer.Stats.GetDrops(why);
+        var all = string.Join(",", Enum.GetValues<TcpDropReason>().Where(r => r != TcpDropReason.Count).Select(r => $"{r}={net.A.Layer.Stats.GetDrops(r) + net.B.Layer.Stats.GetDrops(r)}"));
+        Assert.True(net.Corrupted == drops, $"corrupted {net.Corrupted}, drops {all}");
     }
 
     [Fact]
@@ -140,7 +146,7 @@ public class TcpTransferTests
     public void RtoRetransmitsWithExponentialBackoff()
     {
         using var net = new TcpTestNet();
-        var (c, s) = Connect(net);
+        var (c, s) = Connect(net, new TcpSettings { TailLossProbe = false }); // the RTO alone (a probe would go first)
         var times = new List<long>();
         net.DropFilter = (src, p, plen) => { if (src == TcpTestNet.AddrA && plen > 0) { times.Add(net.A.Context.NowUs); return times.Count <= 4; } return false; };
         c.Send(new byte[1000]);
@@ -151,9 +157,48 @@ public class TcpTransferTests
         Assert.Equal(4, net.A.Layer.Stats.TimeoutCount);
         var buf = new byte[2000];
         Assert.Equal(1000, s.Receive(buf));
-        Assert.Equal(4, c.GetInfo().Backoff);
-        net.Advance(50_000, 10_000); // the receiver's delayed ACK (40 ms)
-        Assert.Equal(0, c.GetInfo().Backoff); // reset by the ACK of new data
+        // The receiver quick-ACKs the first data at once: that ACK of new data has reset the backoff.
+        Assert.Equal(0, c.GetInfo().Backoff);
+        net.Advance(50_000, 10_000);
+        Assert.Equal(0, c.SendQueued);
+    }
+
+    [Fact]
+    public void TailLossProbeResendsTheLastSegmentAfterTwoSrtt()
+    {
+        using var net = new TcpTestNet(features: NetdevFeatures.Sg | NetdevFeatures.IpCsum); // MSS segments on the wire
+        var (c, s) = Connect(net);
+        c.Send(new byte[100]); // an RTT sample (about 0 here): the probe timeout becomes 2 SRTT + 2 ms
+        net.Pump();
+        Assert.Equal(100, s.Receive(new byte[200]));
+        var sends = new List<(long At, uint Seq)>();
+        uint fourth = c.SndNxt + 3 * (uint)c.Mss, fifth = fourth + (uint)c.Mss;
+        int dropped = 0;
+        net.DropFilter = (src, p, plen) =>
+        {
+            if (src != TcpTestNet.AddrA || plen == 0) return false;
+            sends.Add((net.A.Context.NowUs, p.SequenceNumber));
+            // The last two segments are lost once: a tail loss no duplicate ACK can reveal.
+            if (dropped < 2 && (p.SequenceNumber == fourth || p.SequenceNumber == fifth)) { dropped++; return true; }
+            return false;
+        };
+        var data = new byte[5 * c.Mss];
+        for (int i = 0; i < data.Length; i++) data[i] = (byte)(i * 13);
+        long t0 = net.A.Context.NowUs;
+        Assert.Equal(data.Length, c.Send(data));
+        net.Pump();
+        Assert.Equal(5, sends.Count);
+        net.AdvanceToNextTimer();
+        Assert.Equal(1, net.A.Layer.Stats.LossProbeCount);
+        Assert.Equal(0, net.A.Layer.Stats.TimeoutCount);
+        // The probe re-sends the last segment (an RTO would resend snd.una, the fourth), long before the RTO.
+        Assert.Equal(6, sends.Count);
+        Assert.Equal(fifth, sends[5].Seq);
+        Assert.InRange(sends[5].At - t0, 1_000, 10_000);
+        for (int i = 0; i < 10 && c.SendQueued > 0; i++) net.AdvanceToNextTimer();
+        var got = new byte[data.Length + 10];
+        Assert.Equal(data.Length, s.Receive(got));
+        Assert.Equal(data, got[..data.Length]);
         Assert.Equal(0, c.SendQueued);
     }
 

@@ -215,7 +215,7 @@ public sealed class Cubic : ICongestionControl
             _rttSamples++;
         }
 
-        long inc = Math.Min(ackedBytes, 2L * s.Mss); // L = 2, as in plain slow start
+        long inc = ackedBytes; // no ABC cap, as in plain slow start (Linux)
         bool judged = _rttSamples >= HyStartRttSamples && _curRoundMinRtt != long.MaxValue && _lastRoundMinRtt != long.MaxValue;
         if (!_inCss)
         {

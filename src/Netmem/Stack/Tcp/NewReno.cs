@@ -96,14 +96,16 @@ public sealed class NewReno : ICongestionControl
     }
 
     /// <summary>
-    /// Slow start with ABC L = 2 (RFC 3465) while cwnd &lt; ssthresh, never past ssthresh; returns the
-    /// acknowledged bytes left over for congestion avoidance (<c>tcp_slow_start</c>'s return).
+    /// Slow start while cwnd &lt; ssthresh, never past ssthresh; returns the acknowledged bytes left over
+    /// for congestion avoidance (<c>tcp_slow_start</c>'s return). As Linux, cwnd grows by everything a
+    /// (stretch) ACK covers: no RFC 3465 L = 2 cap, which Linux dropped with tcp_abc; packetdrill's
+    /// slow-start scripts check exactly that growth.
     /// </summary>
     internal static long SlowStart(ref TcpCongestionState s, long ackedBytes)
     {
         if (s.Cwnd >= s.Ssthresh) return ackedBytes;
         long room = s.Ssthresh - s.Cwnd;
-        long inc = Math.Min(Math.Min(ackedBytes, 2L * s.Mss), room);
+        long inc = Math.Min(ackedBytes, room);
         s.Cwnd += inc;
         return s.Cwnd >= s.Ssthresh ? ackedBytes - inc : 0;
     }

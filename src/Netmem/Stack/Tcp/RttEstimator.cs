@@ -14,6 +14,7 @@ public sealed class RttEstimator
 {
     /// <summary>Linux's TCP_RTO_MIN (200 ms).</summary>
     public const long DefaultMinRtoUs = 200_000;
+    private readonly bool _minOnVariance;
     /// <summary>Linux's TCP_RTO_MAX (120 s).</summary>
     public const long DefaultMaxRtoUs = 120_000_000;
     /// <summary>RFC 6298 2.1 / Linux's TCP_TIMEOUT_INIT (1 s).</summary>
@@ -32,9 +33,14 @@ public sealed class RttEstimator
     /// <param name="maxRtoUs">Upper clamp on the RTO, with backoff (RFC 6298 2.5).</param>
     /// <param name="initialRtoUs">RTO before the first sample (RFC 6298 2.1).</param>
     /// <param name="clockGranularityUs">G: the clock's granularity (1 µs for the context's clock).</param>
+    /// <param name="minOnVariance">
+    /// Linux's form (tcp_rtt_estimator / __tcp_set_rto): the minimum bounds the variance term, RTO =
+    /// SRTT + max(4 * RTTVAR, min RTO), instead of the whole RTO (RFC 6298 2.4). Off by default.
+    /// </param>
     public RttEstimator(long minRtoUs = DefaultMinRtoUs, long maxRtoUs = DefaultMaxRtoUs, long initialRtoUs = DefaultInitialRtoUs,
-        long clockGranularityUs = 1)
+        long clockGranularityUs = 1, bool minOnVariance = false)
     {
+        _minOnVariance = minOnVariance;
         if (minRtoUs <= 0) throw new ArgumentOutOfRangeException(nameof(minRtoUs), minRtoUs, "the minimum RTO must be positive");
         if (maxRtoUs < minRtoUs)
             throw new ArgumentOutOfRangeException(nameof(maxRtoUs), maxRtoUs, $"the maximum RTO is below the minimum RTO {minRtoUs} µs");
@@ -111,7 +117,7 @@ public sealed class RttEstimator
             if (rttUs < MinRttUs) MinRttUs = rttUs;
         }
         LatestRttUs = rttUs;
-        long rto = Round(_srttFix) + Math.Max(_granularityUs, Round(K * _rttvarFix));
+        long rto = Round(_srttFix) + Math.Max(_minOnVariance ? _minRtoUs : _granularityUs, Round(K * _rttvarFix));
         _baseRtoUs = Math.Clamp(rto, _minRtoUs, _maxRtoUs);
         Backoff = 0;
     }

@@ -25,6 +25,8 @@ public sealed partial class TcpConnection
         _sndWl2 = _iss;
         _lastRecvUs = _ctx.NowUs;
         TcpStats.Inc(ref _layer.Stats.PassiveOpens);
+        // An ECN-setup SYN (ECE and CWR) is answered with ECE when we accept ECN (tcp_ecn 1 or 2).
+        _ecnOk = Settings.Ecn is 1 or 2 && (seg.Flags & (TcpFlags.Ece | TcpFlags.Cwr)) == (TcpFlags.Ece | TcpFlags.Cwr);
         SendSyn(ack: true);
     }
 
@@ -96,7 +98,8 @@ public sealed partial class TcpConnection
         _sndWl1 = seg.Seq;
         if (seg.HasAck)
         {
-            // SYN-ACK: our SYN is acknowledged.
+            // SYN-ACK: our SYN is acknowledged; ECE without CWR accepts our ECN request (RFC 3168 6.1.1).
+            _ecnOk = Settings.Ecn == 1 && (seg.Flags & (TcpFlags.Ece | TcpFlags.Cwr)) == TcpFlags.Ece;
             AckSyn(seg.Ack);
             _sndWnd = seg.Window; // unscaled in a SYN
             _maxSndWnd = _sndWnd;
@@ -238,6 +241,17 @@ public sealed partial class TcpConnection
 
         // 5. data; 6. FIN
         bool fin = seg.Fin;
+        // New data for an application that closed (RFC 1122 4.2.2.13, Linux TCPAbortOnData): nobody will
+        // read it, so reset the connection, the RST answering the segment (seq = its ACK).
+        if (_orphan && seg.PayloadLength > 0 && State is TcpState.FinWait1 or TcpState.FinWait2
+            && SeqNum.Gt(seg.Seq + (uint)seg.PayloadLength, _rcvNxt))
+        {
+            _layer.SendResetReply(Tuple, seg.Ack, 0, ackFlag: false, _ctx);
+            Drop(skb, TcpDropReason.DataInWrongState);
+            EnterClosed(Errno.ECONNRESET, notify: false);
+            Release();
+            return false;
+        }
         if (seg.PayloadLength > 0 || fin)
         {
             if (State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2)
@@ -284,9 +298,20 @@ public sealed partial class TcpConnection
             || (SeqNum.Lt(seg.Seq, _rcvNxt) && SeqNum.Gt(last, _rcvNxt)); // covers the whole window
     }
 
+    /// <summary>
+    /// <c>tcp_send_challenge_ack</c>: first the per-connection out-of-window limit (one per
+    /// tcp_invalid_ratelimit, 500 ms), then the layer-wide RFC 5961 7 limit.
+    /// </summary>
     private void SendChallengeAck()
     {
-        if (_layer.AllowChallengeAck(_ctx.NowUs))
+        long now = _ctx.NowUs;
+        if (now - _lastOowAckUs < InvalidRateLimitUs)
+        {
+            TcpStats.Inc(ref _layer.Stats.ChallengeAcksLimited);
+            return;
+        }
+        _lastOowAckUs = now;
+        if (_layer.AllowChallengeAck(now))
         {
             TcpStats.Inc(ref _layer.Stats.ChallengeAcks);
             SendAck();
@@ -327,6 +352,7 @@ public sealed partial class TcpConnection
         if (_probing && _sndWnd > 0) { _probing = false; _probesOut = 0; _ctx.CancelTimer(_rtoTimer); _rtt.ResetBackoff(); }
 
         long newlySacked = 0;
+        _sackedBeforeAck = _sack.SackedBytes;
         var o = seg.Options;
         if (_sackOk && o.SackBlockCount > 0)
         {
@@ -334,6 +360,8 @@ public sealed partial class TcpConnection
             for (int i = 0; i < o.SackBlockCount; i++) blocks[i] = o.GetSackBlock(i);
             newlySacked = _sack.Update(SeqNum.Max(ack, _sndUna), _sndMax, blocks[..o.SackBlockCount]);
         }
+        else if (_sackOk && _sack.RangeCount > 0 && SeqNum.Gt(ack, _sack.SndUna) && SeqNum.Le(ack, _sndMax))
+            _sack.Update(ack, _sndMax, default); // a cumulative ACK without blocks still retires what it covers
 
         long acked = (long)(uint)(ack - _sndUna);
         if (acked > 0)
@@ -390,6 +418,7 @@ public sealed partial class TcpConnection
         _bytesAcked += dataAcked;
         _retransmits = 0;
         _rtt.ResetBackoff();
+        if (_tlpOutstanding && SeqNum.Ge(ack, _tlpHighSeq)) _tlpOutstanding = false; // the probe's episode is over
 
         Cong.BytesInFlight = InFlight();
         if (_inRecovery)
@@ -403,7 +432,7 @@ public sealed partial class TcpConnection
             }
             else if (!_lossRecovery)
             {
-                if (_sackOk) SackRecoverySend();
+                if (_sackOk) PrrSend(dataAcked + _sack.SackedBytes - _sackedBeforeAck, unaAdvanced: dataAcked > 0);
                 else
                 {
                     // NewReno partial ACK (RFC 6582 3.2 step 3): the next hole is lost too.
@@ -420,23 +449,34 @@ public sealed partial class TcpConnection
         }
 
         if (_sndUna == _sndMax) { _ctx.CancelTimer(_rtoTimer); _probing = false; }
-        else ArmRto(); // RFC 6298 5.3
+        else if (!ScheduleLossProbe(advancing: true)) ArmRto(); // RFC 6298 5.3, or a tail loss probe first
         if (dataAcked > 0 && _sndBuf.Free > 0 && !_finQueued) Notify(TcpEvents.Writable);
     }
 
     private void OnDuplicateAck(long newlySacked)
     {
         _dupAcks++;
+        // tcp_set_xmit_timer on every ACK: a probe timeout armed in the open state gives way to the RTO
+        // once SACKs show the flow is out of order.
+        if (_tlpArmed && _sack.SackedBytes >= _mss) ArmRto();
         if (!_inRecovery)
         {
             bool lost = _dupAcks >= 3 || (_sackOk && _sack.IsLost(_sndUna, _mss));
             // RFC 6582 4.1: no new recovery for duplicates of data sent before the last one began.
             if (lost && SeqNum.Ge(_sndUna, _recover) && (_dupAcks >= 3 || newlySacked > 0))
-                EnterFastRecovery();
+                EnterFastRecovery(newlySacked);
+            else if (_dupAcks <= 2)
+            {
+                // Limited transmit (RFC 3042): each of the first two duplicate ACKs lets one new segment
+                // out past cwnd (at most cwnd + 2 MSS outstanding), to keep the ACK clock running.
+                _cwndBonus = (long)_dupAcks * _mss;
+                WriteXmit(maxSegments: 1);
+                _cwndBonus = 0;
+            }
             return;
         }
         if (_lossRecovery) return;
-        if (_sackOk) SackRecoverySend();
+        if (_sackOk) PrrSend(newlySacked);
         else
         {
             Cong.Cwnd += _mss; // RFC 5681 3.2 step 4: inflate for each segment that left the network
@@ -444,7 +484,7 @@ public sealed partial class TcpConnection
         }
     }
 
-    private void EnterFastRecovery()
+    private void EnterFastRecovery(long delivered)
     {
         long now = _ctx.NowUs;
         _inRecovery = true;
@@ -458,8 +498,10 @@ public sealed partial class TcpConnection
         if (_sackOk)
         {
             TcpStats.Inc(ref _layer.Stats.SackRecoveries);
-            RetransmitAt(_sndUna, _mss); // RFC 6675 4 (4.3): the first loss goes now
-            SackRecoverySend();
+            _recoverFs = Math.Max(_mss, (long)(uint)(_sndMax - _sndUna));
+            _prrDelivered = 0;
+            _prrOut = 0;
+            PrrSend(delivered);
         }
         else
         {
@@ -469,6 +511,29 @@ public sealed partial class TcpConnection
     }
 
     /// <summary>RFC 6675 5 (C): while cwnd - pipe allows a segment, retransmit holes (NextSeg rules 1 and 3) or send new data (rule 2).</summary>
+    /// <summary>
+    /// Proportional rate reduction (RFC 6937, tcp_cwnd_reduction): on each ACK in SACK recovery, cwnd
+    /// becomes pipe + sndcnt, where sndcnt paces sending to ssthresh/RecoverFS of what was delivered while
+    /// pipe is above ssthresh, and below it grows back towards ssthresh by what was delivered (PRR-CRB),
+    /// or one segment more when snd.una advanced (PRR-SSRB), as Linux chooses; the first retransmission always goes.
+    /// </summary>
+    private void PrrSend(long delivered, bool unaAdvanced = false)
+    {
+        if (delivered < 0) delivered = 0;
+        _prrDelivered += delivered;
+        long pipe = _sack.Pipe(_sndUna, _sndMax, _highRxt, _mss);
+        long ssthresh = Cong.Ssthresh;
+        long sndcnt = pipe > ssthresh
+            ? (_prrDelivered * ssthresh + _recoverFs - 1) / _recoverFs - _prrOut
+            : unaAdvanced
+                ? Math.Min(ssthresh - pipe, Math.Max(_prrDelivered - _prrOut, delivered) + _mss) // PRR-SSRB
+                : Math.Min(ssthresh - pipe, delivered);                                          // PRR-CRB (Linux without snd.una progress)
+        if (_prrOut == 0) sndcnt = Math.Max(sndcnt, _mss);
+        Cong.Cwnd = pipe + Math.Max(0, sndcnt);
+        if (_prrOut == 0 && !_sack.IsSacked(_sndUna)) RetransmitAt(_sndUna, _mss); // RFC 6675 4.3: the first loss goes now
+        SackRecoverySend();
+    }
+
     private void SackRecoverySend()
     {
         for (int guard = 0; guard < 1024; guard++)
@@ -533,6 +598,7 @@ public sealed partial class TcpConnection
             bool filled = false;
             if (data is not null && len > 0)
             {
+                DataReceivedEvent();
                 MeasureReceiveRtt(seg, len);
                 Enqueue(data, len);
                 _rcvNxt += (uint)len;
@@ -609,13 +675,29 @@ public sealed partial class TcpConnection
     /// <summary><c>__tcp_ack_snd_check</c>: ACK now after two full segments, out of order or a filled hole; else delay up to 40 ms.</summary>
     private void AckAfterData(bool fin)
     {
-        if (fin || _quickAck || _ackPendingBytes >= 2L * _rcvMss || _rcvWnd - (uint)(_rcvNxt - _rcvWup) < _rcvMss)
+        if (fin || _quickAck || (_quickAcks > 0 && !_pingpong) || _ackPendingBytes >= 2L * _rcvMss || _rcvWnd - (uint)(_rcvNxt - _rcvWup) < _rcvMss)
         {
             SendAck();
             return;
         }
         if (_ackPendingBytes > 0 && !_delackTimer.IsArmed)
             _ctx.ArmTimer(_delackTimer, _ctx.NowUs + DelayedAckMinUs);
+    }
+
+    /// <summary>
+    /// <c>tcp_event_data_recv</c>'s quick-ACK part: the first data of the connection, or data after a
+    /// silence longer than the RTO, re-enters quick-ACK mode for up to rcv_wnd / (2 * rcv_mss) segments (at most 16).
+    /// </summary>
+    private void DataReceivedEvent()
+    {
+        long now = _ctx.NowUs;
+        _dataSegsIn++;
+        if (_bytesReceived == 0 || now - _lastDataRecvUs > _rtt.RtoUs)
+        {
+            int quick = (int)Math.Min(MaxQuickAcks, Math.Max(2, _rcvWnd / (2L * Math.Max(1, _rcvMss))));
+            if (quick > _quickAcks) _quickAcks = quick;
+        }
+        _lastDataRecvUs = now;
     }
 
     /// <summary><c>tcp_fin</c>: the peer will send nothing more.</summary>

@@ -51,6 +51,9 @@ public sealed partial class TcpConnection
 
     private long InFlight()
     {
+        // After an RTO everything past snd.una counts as lost (tcp_enter_loss): in flight is only what
+        // go-back-N has sent again since.
+        if (_lossRecovery) return (long)(uint)(_sndNxt - _sndUna);
         if (_sackOk && _inRecovery) return _sack.Pipe(_sndUna, _sndMax, _highRxt, _mss);
         return (long)(uint)(_sndNxt - _sndUna);
     }
@@ -60,11 +63,12 @@ public sealed partial class TcpConnection
     /// sender-side SWS avoidance allow, then the FIN once all data is out. Arms the retransmit timer, or
     /// the persist timer when a zero window stops data that is waiting.
     /// </summary>
-    internal void WriteXmit(int maxSegments = int.MaxValue)
+    internal void WriteXmit(int maxSegments = int.MaxValue, bool cork = false)
     {
         if (_sndBuf is null || _sndUnaPos < 0 || State is TcpState.Closed or TcpState.TimeWait or TcpState.SynSent or TcpState.SynReceived) return;
         int mss = CurrentMss();
         int goal = SizeGoal(mss);
+        _corkedXmit = Settings.Cork || cork; // corked bursts carry no push mark of their own
         bool cwndLimited = false;
         int sent = 0;
         while (sent < maxSegments)
@@ -77,29 +81,47 @@ public sealed partial class TcpConnection
                 break;
             }
             long wndRoom = (long)_sndWnd - (uint)(_sndNxt - _sndUna);
-            long cwndRoom = Cong.Cwnd - InFlight();
+            long cwndRoom = Cong.Cwnd + _cwndBonus - InFlight();
             long len = Math.Min(Math.Min(avail, goal), wndRoom);
+            long recordEnd = NextRecordEnd(pos);
+            if (pos + len > recordEnd) len = recordEnd - pos; // never past the end of a MSG_EOR record
             if (cwndRoom < len) { len = Math.Max(0, cwndRoom); cwndLimited = true; }
             if (len <= 0)
             {
                 if (wndRoom <= 0 && _sndNxt == _sndUna && !_rtoTimer.IsArmed) ArmPersist();
                 break;
             }
-            if (len < mss && len < avail)
+            // tcp_mss_split_point: a corked tail burst goes as whole MSS segments; the partial rest waits.
+            if (len > mss && len == avail && (Settings.Cork || cork) && !_finQueued && !_forcePush) len -= len % mss;
+            bool recordTail = pos + len == recordEnd; // a record's last bytes: like the end of the data (Nagle, not SWS)
+            if (len < mss && len < avail && !recordTail)
             {
                 // Sender SWS avoidance (RFC 9293 3.8.6.2.1): a window- or cwnd-limited runt waits unless it is
                 // at least half the largest window the peer offered, or nothing is in flight to clock it out.
                 if (_sndNxt != _sndUna && len < _maxSndWnd / 2) break;
             }
-            else if (len < mss && len == avail && !Settings.NoDelay && _sndNxt != _sndUna && !_finQueued)
+            else if (len < mss && len == avail && !_forcePush)
             {
-                break; // Nagle (RFC 896): one small segment in flight at a time
+                // Only the tail of the queue waits (tcp_write_xmit passes TCP_NAGLE_PUSH for any other skb):
+                // a record's end inside the queue always goes.
+                bool corked = (Settings.Cork || cork) && !_finQueued;
+                bool nagle = !Settings.NoDelay && _sndNxt != _sndUna && !_finQueued; // Nagle (RFC 896): one small segment in flight at a time
+                if (corked || nagle)
+                {
+                    // Corked with nothing in flight: the probe timer sends it after about an RTO (tcp_check_probe_timer).
+                    if (corked && _sndNxt == _sndUna && !_rtoTimer.IsArmed) ArmPersist();
+                    break;
+                }
             }
             bool fin = _finQueued && pos + len == FinPos;
             if (fin && (uint)(_sndNxt - _sndUna) + len + 1 > _sndWnd && wndRoom < len + 1) fin = false; // FIN rides later
             TransmitData(pos, (int)len, fin);
             sent++;
         }
+        if (sent > 0 && _cwndBonus == 0) ScheduleLossProbe(advancing: false);
+        long inFlight = InFlight();
+        if (!SeqNum.Lt(_sndUna, _maxInFlightSeq) || inFlight > _maxInFlight) { _maxInFlight = inFlight; _maxInFlightSeq = _sndNxt; }
+        if (Cong.Cwnd < Cong.Ssthresh && Cong.Cwnd < 2 * _maxInFlight) cwndLimited = true; // tcp_is_cwnd_limited in slow start
         Cong.CwndLimited = cwndLimited;
     }
 
@@ -108,18 +130,26 @@ public sealed partial class TcpConnection
     {
         uint seq = SeqOfPos(pos);
         bool retrans = SeqNum.Lt(seq, _sndMax);
-        var flags = TcpFlags.Ack | (fin ? TcpFlags.Fin : 0) | (len > 0 && pos + len == _sndBuf!.EndPos ? TcpFlags.Psh : 0);
+        // PSH as Linux sets it: on the segment that ends the queued data, and on every new TSO burst
+        // (each carries the push mark of the skb it was cut from); a single MSS inside the stream and a
+        // retransmission carry none.
+        bool push = len > 0 && (pos + len == _pushMarkPos || _wakeupPush || (!retrans && len > _mss && !_corkedXmit) || (_recordCount > 0 && pos + len == NextRecordEnd(pos)));
+        var flags = TcpFlags.Ack | (fin ? TcpFlags.Fin : 0) | (push ? TcpFlags.Psh : 0);
         if (!Transmit(seq, flags, pos, len, synOptions: false)) return;
+        // Data sent within the ACK delay of the last data received: an interactive exchange (tcp_event_data_sent).
+        if (!retrans && _dataSegsIn > 0 && _ctx.NowUs - _lastDataRecvUs < DelayedAckMinUs) _pingpong = true;
+        if (len > 0) { _dataSegsOut += (len + _mss - 1) / Math.Max(1, _mss); _lastDataSentUs = _ctx.NowUs; }
         uint end = seq + (uint)len + (fin ? 1u : 0u);
         if (fin) _finSent = true;
         if (SeqNum.Gt(end, _sndNxt)) _sndNxt = end;
         if (SeqNum.Gt(end, _sndMax))
         {
+            _lastNewSeq = seq;
             if (!_rttTiming && !retrans) { _rttTiming = true; _rttSeq = end; _rttSentUs = _ctx.NowUs; }
             _sndMax = end;
         }
         if (retrans) { _totalRetrans++; TcpStats.Inc(ref _layer.Stats.RetransSegs); if (_rttTiming && SeqNum.Le(seq, _rttSeq)) _rttTiming = false; }
-        if (!_rtoTimer.IsArmed || _probing) ArmRto();
+        if (!_rtoTimer.IsArmed || _probing || _tlpArmed) ArmRto(); // a probe timer gives way to the RTO, then is scheduled again
     }
 
     /// <summary>Retransmits one segment starting at <paramref name="seq"/> (at most <paramref name="maxLen"/> bytes, one MSS).</summary>
@@ -128,11 +158,14 @@ public sealed partial class TcpConnection
         long pos = PosOfSeq(seq);
         long dataLeft = _sndBuf!.EndPos - pos;
         int len = (int)Math.Min(Math.Min(maxLen, CurrentMss()), Math.Max(0, dataLeft));
+        long recordEnd = NextRecordEnd(pos);
+        if (pos + len > recordEnd) len = (int)(recordEnd - pos);
         // A FIN sent before (it lies below snd.max) goes again; the RTO clears _finSent before calling here,
         // so _finQueued is what says there is one (else a lost lone FIN would never be retransmitted).
         bool fin = (_finSent || _finQueued) && pos + len == FinPos && SeqNum.Lt(seq + (uint)len, _sndMax);
         if (len == 0 && !fin) return;
-        var flags = TcpFlags.Ack | (fin ? TcpFlags.Fin : 0);
+        bool push = len > 0 && pos + len == _pushMarkPos; // the tail keeps the push mark it was sent with
+        var flags = TcpFlags.Ack | (fin ? TcpFlags.Fin : 0) | (push ? TcpFlags.Psh : 0);
         if (!Transmit(seq, flags, pos, len, synOptions: false)) return;
         if (fin) _finSent = true;
         _totalRetrans++;
@@ -147,6 +180,8 @@ public sealed partial class TcpConnection
     private void SendSyn(bool ack)
     {
         var flags = TcpFlags.Syn | (ack ? TcpFlags.Ack : 0);
+        if (!ack && Settings.Ecn == 1 && _retransmits == 0) flags |= TcpFlags.Ece | TcpFlags.Cwr; // ECN-setup SYN (a retransmitted SYN falls back, tcp_ecn_fallback)
+        else if (ack && _ecnOk) flags |= TcpFlags.Ece;                      // ECN-setup SYN-ACK
         Transmit(_iss, flags, 0, 0, synOptions: true);
         _sndNxt = _iss + 1;
         if (SeqNum.Gt(_sndNxt, _sndMax)) _sndMax = _sndNxt;
@@ -169,7 +204,7 @@ public sealed partial class TcpConnection
     private void SendOutOfWindowAck()
     {
         long now = _ctx.NowUs;
-        if (now - _lastOowAckUs < InvalidRateLimitUs && _lastOowAckUs != 0) return;
+        if (now - _lastOowAckUs < InvalidRateLimitUs) return;
         _lastOowAckUs = now;
         SendAck();
     }
@@ -191,6 +226,7 @@ public sealed partial class TcpConnection
     /// </summary>
     private bool Transmit(uint seq, TcpFlags flags, long pos, int len, bool synOptions)
     {
+        if (_inRecovery && !_lossRecovery) _prrOut += len; // RFC 6937 prr_out
         var cache = _ctx.SkbCache!;
         var opts = default(TcpOptions);
         bool syn = (flags & TcpFlags.Syn) != 0;
@@ -242,13 +278,16 @@ public sealed partial class TcpConnection
         if (ackFlag)
         {
             _lastAckSent = _rcvNxt;
+            if (_ackPendingBytes > 0 && _quickAcks > 0) _quickAcks--; // tcp_dec_quickack_mode
             _ackPendingBytes = 0;
             _quickAck = false;
             if (_delackTimer.IsArmed) _ctx.CancelTimer(_delackTimer);
         }
         _segsOut++;
         TcpStats.Inc(ref _layer.Stats.OutSegs);
-        _ip.Output(skb, _route, Tuple.LocalAddress, Tuple.RemoteAddress, IpProtocol.Tcp);
+        // ECT(0) on new data once ECN is negotiated (tcp_ecn_send: not on pure ACKs or retransmissions).
+        byte tos = _ecnOk && len > 0 && !SeqNum.Lt(seq, _sndMax) ? (byte)0x02 : (byte)0;
+        _ip.Output(skb, _route, Tuple.LocalAddress, Tuple.RemoteAddress, IpProtocol.Tcp, tos);
         return true;
     }
 
@@ -297,9 +336,18 @@ public sealed partial class TcpConnection
     {
         if (State is TcpState.Closed or TcpState.TimeWait) return;
         AdjustReceiveSpace(bytes);
+        // tcp_cleanup_rbuf: an ACK still owed goes now when more than a segment awaits it, or when the
+        // reader drained the queue (outside interactive mode): the sender's next runt may be waiting for it.
+        if (_ackPendingBytes > 0 && IsSynchronized && (_ackPendingBytes > _rcvMss || (_rcvQueued == 0 && !_pingpong)))
+        {
+            SendAck();
+            return;
+        }
         long space = Math.Max(0, _rcvBuf - _rcvQueued - _ooo.Bytes);
         long cur = Math.Max(0, (long)_rcvWnd - (uint)(_rcvNxt - _rcvWup));
-        if (space >= 2 * cur && space - cur >= _rcvMss && IsSynchronized && !_finReceived) SendAck();
+        // tcp_cleanup_rbuf: only when the window left is at most half what could be offered (window_clamp).
+        long clamp = Math.Min(_rcvBuf, 65535L << _rcvWscale);
+        if (2 * cur <= clamp && space >= 2 * cur && space - cur >= _rcvMss && IsSynchronized && !_finReceived) SendAck();
     }
 
     /// <summary>

@@ -9,12 +9,15 @@ public sealed partial class TcpConnection
         switch (kind)
         {
             case TimerRetransmit:
-                if (_probing) OnPersistTimer(); else OnRetransmitTimer();
+                if (_probing) OnPersistTimer();
+                else if (_tlpArmed) OnLossProbe();
+                else OnRetransmitTimer();
                 break;
             case TimerDelayedAck:
                 if (_ackPendingBytes > 0 && State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2)
                 {
                     TcpStats.Inc(ref _layer.Stats.DelayedAcks);
+                    _pingpong = false; // the reply did not come within the delay: leave interactive mode
                     SendAck();
                 }
                 break;
@@ -35,12 +38,14 @@ public sealed partial class TcpConnection
     private void ArmRto()
     {
         _probing = false;
+        _tlpArmed = false;
         _ctx.ArmTimer(_rtoTimer, _ctx.NowUs + _rtt.RtoUs);
     }
 
     private void ArmPersist()
     {
         _probing = true;
+        _tlpArmed = false;
         long t = Math.Min(_rtt.RtoUs, ProbeMaxUs);
         _ctx.ArmTimer(_rtoTimer, _ctx.NowUs + t);
     }
@@ -50,6 +55,56 @@ public sealed partial class TcpConnection
 
     private void ArmFinWait2() =>
         _ctx.ArmTimer(_twTimer, _ctx.NowUs + (long)Settings.FinTimeout.TotalMicroseconds);
+
+    /// <summary>
+    /// <c>tcp_schedule_loss_probe</c>: with SACK, in the open state (no whole segment SACKed: Linux's sacked_out counts segments), data in flight and no probe out,
+    /// arm the retransmit timer as a probe timeout: 2 SRTT, plus the delayed-ACK allowance (200 ms)
+    /// when one segment is out, else 2 ms; never later than the RTO would fire (<paramref name="advancing"/>:
+    /// the RTO restarts now, as on an ACK; else what is left of the armed one). False when no probe applies.
+    /// </summary>
+    private bool ScheduleLossProbe(bool advancing)
+    {
+        if (!Settings.TailLossProbe || !_sackOk || _inRecovery || _sack.SackedBytes >= _mss || _probing || _tlpOutstanding || !_rtt.HasSample
+            || _sndUna == _sndMax || State is not (TcpState.Established or TcpState.CloseWait or TcpState.FinWait1 or TcpState.LastAck or TcpState.Closing))
+            return false;
+        long now = _ctx.NowUs;
+        long outstanding = (uint)(_sndMax - _sndUna);
+        long pto = 2 * _rtt.SrttUs + (outstanding <= _mss ? 200_000 : 2_000);
+        long rtoLeft = advancing || !_rtoTimer.IsArmed || _tlpArmed ? _rtt.RtoUs : _rtoTimer.DueUs - now;
+        if (rtoLeft > 0) pto = Math.Min(pto, rtoLeft);
+        _tlpArmed = true;
+        _ctx.ArmTimer(_rtoTimer, now + pto);
+        return true;
+    }
+
+    /// <summary>
+    /// <c>tcp_send_loss_probe</c>: one new segment if the window allows (past cwnd), else the last
+    /// segment sent again (at most one MSS from its end); then the regular RTO.
+    /// </summary>
+    private void OnLossProbe()
+    {
+        _tlpArmed = false;
+        if (_sndUna == _sndMax || State is TcpState.Closed or TcpState.TimeWait) return;
+        uint before = _sndMax;
+        long pending = _sndBuf!.EndPos - PosOfSeq(_sndNxt);
+        if (pending > 0 && SeqNum.Ge(_sndNxt, _sndMax))
+        {
+            _cwndBonus = _mss;
+            WriteXmit(maxSegments: 1);
+            _cwndBonus = 0;
+        }
+        if (_sndMax == before)
+        {
+            uint end = _sndMax - (_finSent ? 1u : 0u);
+            uint start = SeqNum.Gt(_lastNewSeq, _sndUna) || _lastNewSeq == _sndUna ? _lastNewSeq : _sndUna;
+            if ((uint)(end - start) > (uint)_mss) start = end - (uint)_mss;
+            RetransmitAt(start, _mss);
+        }
+        TcpStats.Inc(ref _layer.Stats.LossProbes);
+        _tlpOutstanding = true;
+        _tlpHighSeq = _sndMax;
+        ArmRto();
+    }
 
     /// <summary>
     /// RFC 6298 5.4-5.7 and RFC 5681 (4): retransmit the earliest unacknowledged segment, back off, collapse
@@ -98,6 +153,7 @@ public sealed partial class TcpConnection
         _highRxt = _sndUna;
         if (_finSent && PosOfSeq(_sndUna) <= FinPos) _finSent = false;
         RetransmitAt(_sndUna, _mss);
+        Cong.CwndLimited = true; // cwnd is one segment with more outstanding: slow start must grow it (tcp_is_cwnd_limited)
         _ctx.ArmTimer(_rtoTimer, now + _rtt.RtoUs);
     }
 
@@ -110,6 +166,10 @@ public sealed partial class TcpConnection
         {
             _probing = false;
             _probesOut = 0;
+            // tcp_write_wakeup: one segment goes whatever cork or Nagle say, with PSH; then the normal rules.
+            _forcePush = _wakeupPush = true;
+            WriteXmit(maxSegments: 1);
+            _forcePush = _wakeupPush = false;
             WriteXmit();
             return;
         }

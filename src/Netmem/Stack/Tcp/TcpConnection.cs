@@ -26,7 +26,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
     private readonly StackTimer _rtoTimer, _delackTimer, _keepaliveTimer, _twTimer;
     private ICongestionControl _cc;
     internal TcpCongestionState Cong;
-    private readonly RttEstimator _rtt = new();
+    private readonly RttEstimator _rtt = new(minOnVariance: true); // Linux: RTO = SRTT + max(4 RTTVAR, 200 ms)
     private readonly SackScoreboard _sack = new();
     private readonly TcpOutOfOrderQueue _ooo = new();
     private TcpSendBuffer? _sndBuf;
@@ -64,7 +64,36 @@ public sealed partial class TcpConnection : IStackTimerTarget
     private uint _rttSeq; private long _rttSentUs; private bool _rttTiming;
     private long _ackPendingBytes;     // received since the last ACK we sent
     private bool _quickAck;
-    private long _lastRecvUs, _lastOowAckUs;
+    // Quick-ACK mode (icsk_ack.quick / pingpong): the first segments of a connection, or after an idle
+    // longer than the RTO, are ACKed at once so the peer's slow start is not held back by delayed ACKs;
+    // once the application answers data within the ACK delay (interactive traffic), ACKs are delayed to
+    // ride on the replies.
+    private int _quickAcks;
+    private bool _pingpong;
+    private long _lastDataRecvUs = long.MinValue / 2;
+    private long _lastDataSentUs, _dataSegsOut, _dataSegsIn;
+    // Most bytes in flight during the current window and where that window ends (max_packets_out/seq):
+    // in slow start Linux counts the flow cwnd-limited while cwnd < 2 * that (tcp_is_cwnd_limited).
+    private long _maxInFlight;
+    private long _cwndBonus;
+    private bool _ecnOk; // ECN negotiated: new data goes out ECT(0)
+    private long _prrDelivered, _prrOut, _recoverFs; // RFC 6937 state of the current SACK recovery
+    private long _sackedBeforeAck;                   // SACKed bytes before the ACK being processed (delivered = acked + SACKed growth)
+    // Push marks and corking: where the last write without MSG_MORE ended (PSH goes on the segment that
+    // ends there); a one-shot push past cork and Nagle (TCP_NAGLE_PUSH), with PSH when it is the probe
+    // timer's tcp_write_wakeup.
+    private long _pushMarkPos = -1;
+    private bool _forcePush, _wakeupPush, _corkedXmit;
+    // Tail loss probe: the retransmit timer is armed as a probe timeout; the probe in flight (tlp_high_seq);
+    // where the last new-data transmission started (what a probe re-sends when no new data can go).
+    private bool _tlpArmed, _tlpOutstanding;
+    private uint _tlpHighSeq, _lastNewSeq; // limited transmit's allowance past cwnd, only while a duplicate ACK is handled
+    // Ends of MSG_EOR records still unsent, oldest first (a fixed ring: no allocation per write).
+    private readonly long[] _recordEnds = new long[32];
+    private int _recordHead, _recordCount;
+    private uint _maxInFlightSeq;
+    internal const int MaxQuickAcks = 16;   // TCP_MAX_QUICKACKS
+    private long _lastRecvUs, _lastOowAckUs = long.MinValue / 2; // far past: the first out-of-window ACK goes
     private bool _orphan, _released;
     private long _rcvSpaceBytes, _rcvSpaceStartUs; // auto-tuning sample (tcp_rcv_space_adjust): read since the start of the current RTT
     private long _rcvSpaceLast;                     // bytes read in the last measured RTT (rcvq_space.space)
@@ -122,7 +151,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
     /// <summary>Bytes waiting to be read (in order).</summary>
     public long ReceiveQueued => _rcvQueued;
     public long OutOfOrderBytes => _ooo.Bytes;
-    /// <summary>Bytes accepted by <see cref="Send"/> and not yet acknowledged.</summary>
+    /// <summary>Bytes accepted by <see cref="Send(ReadOnlySpan{byte})"/> and not yet acknowledged.</summary>
     public int SendQueued => _sndBuf?.Bytes ?? 0;
     public int SendFree => _sndBuf is null || _finQueued ? 0 : _sndBuf.Free;
     public int SendPagesHeld => _sndBuf?.PagesHeld ?? 0;
@@ -175,13 +204,24 @@ public sealed partial class TcpConnection : IStackTimerTarget
     /// segments out. Returns the bytes taken, or a negative errno (EPIPE after a shutdown or reset,
     /// ENOTCONN before the connection exists).
     /// </summary>
-    public int Send(ReadOnlySpan<byte> data)
+    public int Send(ReadOnlySpan<byte> data) => Send(data, endOfRecord: false, more: false);
+
+    /// <summary>
+    /// <c>tcp_sendmsg</c> with MSG_EOR when <paramref name="endOfRecord"/>: once the whole of
+    /// <paramref name="data"/> is queued, no segment will carry bytes from both sides of its end (the
+    /// record ends a segment, with PSH), as Linux marks the skb EOR so nothing coalesces past it.
+    /// With MSG_MORE (<paramref name="more"/>) the data gets no push mark and this call holds a partial
+    /// segment back as TCP_CORK would (a later push, an ACK or the probe timer sends it).
+    /// </summary>
+    public int Send(ReadOnlySpan<byte> data, bool endOfRecord, bool more = false)
     {
         if (Error != Errno.None) return -(int)(Error == Errno.ECONNRESET || Error == Errno.ETIMEDOUT ? Error : Errno.EPIPE);
         if (_finQueued) return -(int)Errno.EPIPE;
         if (State is TcpState.Closed or TcpState.Listen) return -(int)Errno.ENOTCONN;
         int n = _sndBuf!.Append(data);
-        if (State is TcpState.Established or TcpState.CloseWait) WriteXmit();
+        if (endOfRecord && n == data.Length) PushRecordEnd(_sndBuf.EndPos);
+        if (!more) _pushMarkPos = _sndBuf.EndPos; // tcp_mark_push on the tail
+        if (State is TcpState.Established or TcpState.CloseWait) WriteXmit(cork: more);
         return n;
     }
 
@@ -239,6 +279,33 @@ public sealed partial class TcpConnection : IStackTimerTarget
 
     /// <summary>Whether a read would not block: data, EOF or an error.</summary>
     public bool IsReadable => _rcvHead is not null || _finReceived || (Error != Errno.None && Error != Errno.EPIPE) || (State == TcpState.Closed && _released);
+
+    private void PushRecordEnd(long pos)
+    {
+        if (_recordCount == _recordEnds.Length) return; // more records in flight than remembered: later ones may coalesce
+        _recordEnds[(_recordHead + _recordCount) % _recordEnds.Length] = pos;
+        _recordCount++;
+    }
+
+    /// <summary>
+    /// The end of the first record ending after <paramref name="pos"/>, or long.MaxValue. Records stay
+    /// until acknowledged, so retransmissions keep the boundaries too.
+    /// </summary>
+    private long NextRecordEnd(long pos)
+    {
+        long una = _sndUnaPos;
+        while (_recordCount > 0 && _recordEnds[_recordHead] <= una)
+        {
+            _recordHead = (_recordHead + 1) % _recordEnds.Length;
+            _recordCount--;
+        }
+        for (int i = 0; i < _recordCount; i++)
+        {
+            long end = _recordEnds[(_recordHead + i) % _recordEnds.Length];
+            if (end > pos) return end;
+        }
+        return long.MaxValue;
+    }
 
     /// <summary><c>tcp_shutdown(SEND_SHUTDOWN)</c>: a FIN after the queued data.</summary>
     public Errno ShutdownSend()
@@ -305,7 +372,12 @@ public sealed partial class TcpConnection : IStackTimerTarget
         _rcvBuf = Math.Max(_rcvBuf, Settings.ReceiveBufferSize);
         if (Settings.KeepAlive && IsSynchronized && State < TcpState.TimeWait) ArmKeepalive(_ctx.NowUs);
         else if (!Settings.KeepAlive) _ctx.CancelTimer(_keepaliveTimer);
-        if (Settings.NoDelay && IsSynchronized) WriteXmit();
+        if (IsSynchronized && State is TcpState.Established or TcpState.CloseWait)
+        {
+            _forcePush = Settings.NoDelay; // setting TCP_NODELAY pushes even corked data (TCP_NAGLE_PUSH)
+            WriteXmit();                   // and uncorking sends what cork held
+            _forcePush = false;
+        }
     }
 
     /// <summary>A <c>tcp_info</c> snapshot (owner thread).</summary>
@@ -336,6 +408,12 @@ public sealed partial class TcpConnection : IStackTimerTarget
         SndWscale = _sndWscale,
         RcvWscale = _rcvWscale,
         InRecovery = _inRecovery,
+        CaState = (byte)(_lossRecovery ? 4 : _inRecovery ? 3 : _sack.SackedBytes >= _mss || (!_sackOk && _dupAcks > 0 && _sndUna != _sndMax) ? 1 : 0),
+        SinceDataSentUs = _dataSegsOut == 0 ? 0 : _ctx.NowUs - _lastDataSentUs,
+        SinceDataRecvUs = IsSynchronized ? _ctx.NowUs - _lastDataRecvUs : 0,
+        SinceAckRecvUs = _ctx.NowUs - _lastRecvUs,
+        DataSegsOut = _dataSegsOut,
+        DataSegsIn = _dataSegsIn,
     };
 
     // ------------------------------------------------------------------ lifecycle helpers
@@ -355,6 +433,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
     private void OnEstablished()
     {
         State = TcpState.Established;
+        _lastDataRecvUs = _ctx.NowUs; // icsk_ack.lrcvtime starts at the handshake
         _rtt.ResetBackoff();
         _retransmits = 0;
         Cong.Mss = _mss;

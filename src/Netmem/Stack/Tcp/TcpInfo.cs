@@ -39,4 +39,13 @@ public readonly record struct TcpInfo
     public byte SndWscale { get; init; }
     public byte RcvWscale { get; init; }
     public bool InRecovery { get; init; }
+    /// <summary>tcpi_ca_state: 0 Open, 1 Disorder (dupACKs or SACKs seen), 3 Recovery, 4 Loss (after an RTO).</summary>
+    public byte CaState { get; init; }
+    /// <summary>Microseconds since data was last sent, data last received, an ACK last received (tcpi_last_*).</summary>
+    public long SinceDataSentUs { get; init; }
+    public long SinceDataRecvUs { get; init; }
+    public long SinceAckRecvUs { get; init; }
+    /// <summary>Data segments sent and received (tcpi_data_segs_out/in).</summary>
+    public long DataSegsOut { get; init; }
+    public long DataSegsIn { get; init; }
 }

@@ -47,4 +47,10 @@ public sealed record TcpSettings
     public int MaxSegmentSize { get; set; }
     /// <summary>Use TSO when the route offers it.</summary>
     public bool AllowTso { get; set; } = true;
+    /// <summary>ECN (RFC 3168) as net.ipv4.tcp_ecn: 0 off, 1 request it on active opens and accept it, 2 accept it only (default 0). Negotiation and ECT(0) on new data; no reaction to CE marks yet.</summary>
+    public int Ecn { get; set; }
+    /// <summary>TCP_CORK: hold partial segments until uncorked, a full MSS, a FIN, or the probe timer (about one RTO: Linux's 200 ms ceiling) (default off).</summary>
+    public bool Cork { get; set; }
+    /// <summary>Tail loss probes (RFC 8985 7, Linux tcp_early_retrans 3/4): with SACK, probe the tail after 2 SRTT instead of waiting for the RTO (default on).</summary>
+    public bool TailLossProbe { get; set; } = true;
 }

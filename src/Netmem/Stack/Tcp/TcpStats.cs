@@ -8,7 +8,7 @@ public sealed class TcpStats
 {
     private readonly long[] _drops = new long[(int)TcpDropReason.Count];
     internal long InSegs, OutSegs, RetransSegs, OutRsts, InErrs, ActiveOpens, PassiveOpens, AttemptFails, EstabResets, IcmpErrs;
-    internal long ChallengeAcks, ChallengeAcksLimited, FastRetransmits, SackRecoveries, Timeouts, ZeroWindowProbes, KeepaliveProbes, TimeWaitExpired, DelayedAcks, Handoffs, OfoQueued;
+    internal long ChallengeAcks, ChallengeAcksLimited, LossProbes, FastRetransmits, SackRecoveries, Timeouts, ZeroWindowProbes, KeepaliveProbes, TimeWaitExpired, DelayedAcks, Handoffs, OfoQueued;
 
     public long GetDrops(TcpDropReason reason) => Interlocked.Read(ref _drops[(int)reason]);
     public long TotalDrops { get { long s = 0; for (int i = 0; i < _drops.Length; i++) s += Interlocked.Read(ref _drops[i]); return s; } }
@@ -22,6 +22,8 @@ public sealed class TcpStats
     public long PassiveOpenCount => Interlocked.Read(ref PassiveOpens);
     public long AttemptFailCount => Interlocked.Read(ref AttemptFails);
     public long ChallengeAckCount => Interlocked.Read(ref ChallengeAcks);
+    /// <summary>Tail loss probes sent (LINUX_MIB_TCPLOSSPROBES).</summary>
+    public long LossProbeCount => Interlocked.Read(ref LossProbes);
     public long ChallengeAckLimitedCount => Interlocked.Read(ref ChallengeAcksLimited);
     public long FastRetransmitCount => Interlocked.Read(ref FastRetransmits);
     public long SackRecoveryCount => Interlocked.Read(ref SackRecoveries);

@@ -113,12 +113,12 @@ public sealed class CongestionControlTests
     [Theory]
     [InlineData("reno")]
     [InlineData("cubic")]
-    public void Abc_limits_a_stretch_ACK_to_two_segments_of_growth(string name)
+    public void Slow_start_grows_by_all_a_stretch_ACK_covers_as_Linux(string name)
     {
         var cc = CongestionControl.Create(name);
         var s = Fresh(cc);
         cc.OnAck(ref s, 8 * Mss, 10_000, 1);
-        Assert.Equal(12 * Mss, s.Cwnd);
+        Assert.Equal(18 * Mss, s.Cwnd); // tcp_slow_start: cwnd += acked, no RFC 3465 L = 2 cap
     }
 
     [Theory]

@@ -146,4 +146,15 @@ public sealed class RttEstimatorTests
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
         Assert.True(rtt.RtoUs > 0);
     }
+
+    [Fact]
+    public void Linux_form_bounds_the_variance_term_not_the_whole_rto()
+    {
+        var rfc = new RttEstimator();
+        var linux = new RttEstimator(minOnVariance: true);
+        rfc.AddSample(1000);
+        linux.AddSample(1000);
+        Assert.Equal(200_000, rfc.RtoUs);            // clamp(SRTT + 4 RTTVAR, 200 ms)
+        Assert.Equal(1000 + 200_000, linux.RtoUs);   // SRTT + max(4 RTTVAR, 200 ms)
+    }
 }

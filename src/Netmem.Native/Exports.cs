@@ -1,0 +1,577 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using static Netmem.Native.LinuxAbi;
+
+namespace Netmem.Native;
+
+/// <summary>
+/// The C ABI (see docs/native.md). <c>packetdrill_interface_init</c> makes a stack instance and fills
+/// packetdrill's interface; every other export is a socket call of that instance, named
+/// <c>netmem_&lt;call&gt;</c>, with the userdata handle first and the Linux signature after it. Failures
+/// return -1 and set the C errno to the Linux value; nothing throws across the boundary.
+/// </summary>
+internal static unsafe class Exports
+{
+    // ------------------------------------------------------------------ lifecycle
+
+    [UnmanagedCallersOnly(EntryPoint = "packetdrill_interface_init")]
+    public static void PacketdrillInit(byte* flags, PacketdrillInterface* ifc)
+    {
+        try
+        {
+            nint h = Create(flags, "/proc/sys");
+            *ifc = new PacketdrillInterface
+            {
+                Userdata = h,
+                Free = (nint)(delegate* unmanaged<nint, void>)&Free,
+                Socket = (nint)(delegate* unmanaged<nint, int, int, int, int>)&Socket,
+                Bind = (nint)(delegate* unmanaged<nint, int, byte*, uint, int>)&Bind,
+                Listen = (nint)(delegate* unmanaged<nint, int, int, int>)&Listen,
+                Accept = (nint)(delegate* unmanaged<nint, int, byte*, uint*, int>)&Accept,
+                Connect = (nint)(delegate* unmanaged<nint, int, byte*, uint, int>)&Connect,
+                Read = (nint)(delegate* unmanaged<nint, int, byte*, nuint, nint>)&Read,
+                Readv = (nint)(delegate* unmanaged<nint, int, IoVec*, int, nint>)&Readv,
+                Recv = (nint)(delegate* unmanaged<nint, int, byte*, nuint, int, nint>)&Recv,
+                Recvfrom = (nint)(delegate* unmanaged<nint, int, byte*, nuint, int, byte*, uint*, nint>)&Recvfrom,
+                Recvmsg = (nint)(delegate* unmanaged<nint, int, MsgHdr*, int, nint>)&Recvmsg,
+                Write = (nint)(delegate* unmanaged<nint, int, byte*, nuint, nint>)&Write,
+                Writev = (nint)(delegate* unmanaged<nint, int, IoVec*, int, nint>)&Writev,
+                Send = (nint)(delegate* unmanaged<nint, int, byte*, nuint, int, nint>)&Send,
+                Sendto = (nint)(delegate* unmanaged<nint, int, byte*, nuint, int, byte*, uint, nint>)&Sendto,
+                Sendmsg = (nint)(delegate* unmanaged<nint, int, MsgHdr*, int, nint>)&Sendmsg,
+                Fcntl = (nint)(delegate* unmanaged<nint, int, int, nint, int>)&Fcntl,
+                Ioctl = (nint)(delegate* unmanaged<nint, int, nuint, nint, int>)&Ioctl,
+                Close = (nint)(delegate* unmanaged<nint, int, int>)&Close,
+                Shutdown = (nint)(delegate* unmanaged<nint, int, int, int>)&Shutdown,
+                Getsockopt = (nint)(delegate* unmanaged<nint, int, int, int, byte*, uint*, int>)&GetSockOpt,
+                Setsockopt = (nint)(delegate* unmanaged<nint, int, int, int, byte*, uint, int>)&SetSockOpt,
+                Poll = (nint)(delegate* unmanaged<nint, PollFd*, nuint, int, int>)&Poll,
+                NetdevSend = (nint)(delegate* unmanaged<nint, byte*, nuint, int>)&NetdevSend,
+                NetdevReceive = (nint)(delegate* unmanaged<nint, byte*, nuint*, long*, int>)&NetdevReceive,
+                Usleep = (nint)(delegate* unmanaged<nint, uint, int>)&Usleep,
+                Gettimeofday = (nint)(delegate* unmanaged<nint, long*, void*, int>)&Gettimeofday,
+                EpollCreate = (nint)(delegate* unmanaged<nint, int, int>)&EpollCreate,
+                EpollCtl = (nint)(delegate* unmanaged<nint, int, int, int, EpollEvent*, int>)&EpollCtl,
+                EpollWait = (nint)(delegate* unmanaged<nint, int, EpollEvent*, int, int, int>)&EpollWait,
+                Pipe = (nint)(delegate* unmanaged<nint, int*, int>)&Pipe,
+                Splice = (nint)(delegate* unmanaged<nint, int, long*, int, long*, nuint, uint, nint>)&Splice,
+            };
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"netmem: packetdrill_interface_init failed: {e.Message}");
+            *ifc = default;
+        }
+    }
+
+    /// <summary>Makes a stack instance; returns its handle, or 0 (errno EINVAL) for bad flags.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "netmem_create")]
+    public static nint NetmemCreate(byte* flags)
+    {
+        try { return Create(flags); }
+        catch (Exception e) { Fail(e); return 0; }
+    }
+
+    private static nint Create(byte* flags, string? sysctlRoot = null)
+    {
+        string? f = flags == null ? null : Marshal.PtrToStringUTF8((nint)flags);
+        var stack = new NativeStack(NativeStackOptions.Parse(f, sysctlRoot));
+        s_latest = stack;
+        return GCHandle.ToIntPtr(GCHandle.Alloc(stack));
+    }
+
+    private static volatile NativeStack? s_latest; // the instance netmem_getsockopt_any serves
+
+    /// <summary>
+    /// getsockopt on the most recently made instance for a caller that has only a descriptor (the
+    /// getsockopt LD_PRELOAD shim for packetdrill's code blocks). *handled = 0 when the descriptor is not
+    /// one of its sockets, so the caller can go to the kernel instead.
+    /// </summary>
+    [UnmanagedCallersOnly(EntryPoint = "netmem_getsockopt_any")]
+    public static int GetSockOptAny(int fd, int level, int name, byte* val, uint* len, int* handled)
+    {
+        try
+        {
+            *handled = 0;
+            var s = s_latest;
+            if (s is null || len == null) return -1;
+            lock (s.Gate)
+            {
+                if (s.Get(fd) is not SocketFile) return -1;
+                *handled = 1;
+                int r = s.GetSockOpt(fd, level, name, new Span<byte>(val, (int)*len));
+                if (r < 0) return Ret(r);
+                *len = (uint)r;
+                return 0;
+            }
+        }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_free")]
+    public static void Free(nint ud)
+    {
+        try
+        {
+            if (ud == 0) return;
+            var h = GCHandle.FromIntPtr(ud);
+            var s = (NativeStack)h.Target!;
+            lock (s.Gate) s.Dispose();
+            if (ReferenceEquals(s_latest, s)) s_latest = null;
+            h.Free();
+        }
+        catch (Exception e) { Fail(e); }
+    }
+
+    private static NativeStack From(nint ud) =>
+        ud == 0 ? throw new ArgumentException("null stack handle") : (NativeStack)GCHandle.FromIntPtr(ud).Target!;
+
+    private static int Ret(int r)
+    {
+        if (r >= 0) return r;
+        Marshal.SetLastSystemError(-r);
+        return -1;
+    }
+
+    private static int Err(Errno e)
+    {
+        Marshal.SetLastSystemError((int)e);
+        return -1;
+    }
+
+    private static int Fail(Exception e)
+    {
+        Console.Error.WriteLine($"netmem: internal error: {e}");
+        Marshal.SetLastSystemError((int)Errno.EINVAL);
+        return -1;
+    }
+
+    // ------------------------------------------------------------------ sockets
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_socket")]
+    public static int Socket(nint ud, int domain, int type, int protocol)
+    {
+        try { var s = From(ud); lock (s.Gate) return Ret(s.Socket(domain, type, protocol)); }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_bind")]
+    public static int Bind(nint ud, int fd, byte* addr, uint len)
+    {
+        try
+        {
+            var s = From(ud);
+            if (addr == null) return Err(Errno.EFAULT);
+            lock (s.Gate) return Ret(s.Bind(fd, new ReadOnlySpan<byte>(addr, (int)Math.Min(len, 128))));
+        }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_listen")]
+    public static int Listen(nint ud, int fd, int backlog)
+    {
+        try { var s = From(ud); lock (s.Gate) return Ret(s.Listen(fd, backlog)); }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_accept")]
+    public static int Accept(nint ud, int fd, byte* addr, uint* addrlen)
+    {
+        try
+        {
+            var s = From(ud);
+            lock (s.Gate)
+            {
+                int r = s.Accept(fd, out var child);
+                if (r >= 0 && addr != null && addrlen != null) FillAddr(addr, addrlen, child!.Connection!.Tuple.RemoteAddress, child.Connection.Tuple.RemotePort);
+                return Ret(r);
+            }
+        }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    private static void FillAddr(byte* addr, uint* addrlen, Netmem.Wire.Ipv4Address a, ushort port)
+    {
+        Span<byte> tmp = stackalloc byte[SockaddrInSize];
+        NativeStack.WriteSockaddr(tmp, a, port);
+        int n = (int)Math.Min(*addrlen, (uint)SockaddrInSize);
+        tmp[..n].CopyTo(new Span<byte>(addr, n));
+        *addrlen = SockaddrInSize;
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_connect")]
+    public static int Connect(nint ud, int fd, byte* addr, uint len)
+    {
+        try
+        {
+            var s = From(ud);
+            if (addr == null) return Err(Errno.EFAULT);
+            lock (s.Gate) return Ret(s.Connect(fd, new ReadOnlySpan<byte>(addr, (int)Math.Min(len, 128))));
+        }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    // ------------------------------------------------------------------ reads
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_read")]
+    public static nint Read(nint ud, int fd, byte* buf, nuint count) => RecvCore(ud, fd, buf, count, 0);
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_recv")]
+    public static nint Recv(nint ud, int fd, byte* buf, nuint len, int flags) => RecvCore(ud, fd, buf, len, flags);
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_recvfrom")]
+    public static nint Recvfrom(nint ud, int fd, byte* buf, nuint len, int flags, byte* src, uint* srclen)
+    {
+        nint r = RecvCore(ud, fd, buf, len, flags);
+        if (r >= 0 && srclen != null) *srclen = 0; // a connected stream socket reports no source address
+        return r;
+    }
+
+    private static nint RecvCore(nint ud, int fd, byte* buf, nuint len, int flags)
+    {
+        try
+        {
+            var s = From(ud);
+            if (buf == null && len > 0) return Err(Errno.EFAULT);
+            lock (s.Gate) return Ret(s.Read(fd, new Span<byte>(buf, (int)Math.Min(len, (nuint)int.MaxValue)), flags));
+        }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_readv")]
+    public static nint Readv(nint ud, int fd, IoVec* iov, int iovcnt) => RecvIov(ud, fd, iov, iovcnt, 0);
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_recvmsg")]
+    public static nint Recvmsg(nint ud, int fd, MsgHdr* msg, int flags)
+    {
+        if (msg == null) return Err(Errno.EFAULT);
+        nint r = RecvIov(ud, fd, (IoVec*)msg->Iov, (int)msg->IovLen, flags);
+        if (r >= 0)
+        {
+            msg->NameLen = 0;
+            msg->Flags = 0;
+            nuint used = 0;
+            try
+            {
+                var s = From(ud);
+                int left;
+                bool inq;
+                lock (s.Gate) inq = s.InqRequested(fd, out left);
+                // TCP_INQ: one cmsg (SOL_TCP, TCP_CM_INQ) with the bytes still queued after this read.
+                if (inq && msg->Control != 0 && msg->ControlLen >= 24)
+                {
+                    byte* c = (byte*)msg->Control;
+                    *(nuint*)c = 20;            // CMSG_LEN(sizeof(int))
+                    *(int*)(c + 8) = IPPROTO_TCP;
+                    *(int*)(c + 12) = TCP_INQ;  // TCP_CM_INQ
+                    *(int*)(c + 16) = left;
+                    used = 24;                  // CMSG_SPACE(sizeof(int))
+                }
+            }
+            catch (Exception e) { return Fail(e); }
+            msg->ControlLen = used;
+        }
+        return r;
+    }
+
+    private static nint RecvIov(nint ud, int fd, IoVec* iov, int iovcnt, int flags)
+    {
+        try
+        {
+            var s = From(ud);
+            if (iovcnt < 0 || iovcnt > 1024) return Err(Errno.EINVAL);
+            if (iov == null && iovcnt > 0) return Err(Errno.EFAULT);
+            long total = 0;
+            for (int i = 0; i < iovcnt; i++) total += (long)iov[i].Len;
+            if (total > int.MaxValue) return Err(Errno.EINVAL);
+            var tmp = NativeStack.Rent((int)total);
+            try
+            {
+                int r;
+                lock (s.Gate) r = s.Read(fd, tmp.AsSpan(0, (int)total), flags);
+                if (r < 0) return Ret(r);
+                int off = 0;
+                for (int i = 0; i < iovcnt && off < r; i++)
+                {
+                    int n = (int)Math.Min((long)iov[i].Len, r - off);
+                    tmp.AsSpan(off, n).CopyTo(new Span<byte>((void*)iov[i].Base, n));
+                    off += n;
+                }
+                return r;
+            }
+            finally { NativeStack.Return(tmp); }
+        }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    // ------------------------------------------------------------------ writes
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_write")]
+    public static nint Write(nint ud, int fd, byte* buf, nuint count) => SendCore(ud, fd, buf, count, 0);
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_send")]
+    public static nint Send(nint ud, int fd, byte* buf, nuint len, int flags) => SendCore(ud, fd, buf, len, flags);
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_sendto")]
+    public static nint Sendto(nint ud, int fd, byte* buf, nuint len, int flags, byte* dst, uint dstlen)
+    {
+        // A connected stream socket ignores the destination (Linux: EISCONN only for some protocols).
+        return SendCore(ud, fd, buf, len, flags);
+    }
+
+    private static nint SendCore(nint ud, int fd, byte* buf, nuint len, int flags)
+    {
+        try
+        {
+            var s = From(ud);
+            if (buf == null && len > 0) return Err(Errno.EFAULT);
+            lock (s.Gate) return Ret(s.Write(fd, new ReadOnlySpan<byte>(buf, (int)Math.Min(len, (nuint)int.MaxValue)), flags));
+        }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_writev")]
+    public static nint Writev(nint ud, int fd, IoVec* iov, int iovcnt) => SendIov(ud, fd, iov, iovcnt, 0);
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_sendmsg")]
+    public static nint Sendmsg(nint ud, int fd, MsgHdr* msg, int flags)
+    {
+        if (msg == null) return Err(Errno.EFAULT);
+        return SendIov(ud, fd, (IoVec*)msg->Iov, (int)msg->IovLen, flags);
+    }
+
+    private static nint SendIov(nint ud, int fd, IoVec* iov, int iovcnt, int flags)
+    {
+        try
+        {
+            var s = From(ud);
+            if (iovcnt < 0 || iovcnt > 1024) return Err(Errno.EINVAL);
+            if (iov == null && iovcnt > 0) return Err(Errno.EFAULT);
+            long total = 0;
+            for (int i = 0; i < iovcnt; i++) total += (long)iov[i].Len;
+            if (total > int.MaxValue) return Err(Errno.EINVAL);
+            var tmp = NativeStack.Rent((int)total);
+            try
+            {
+                int off = 0;
+                for (int i = 0; i < iovcnt; i++)
+                {
+                    int n = (int)iov[i].Len;
+                    new ReadOnlySpan<byte>((void*)iov[i].Base, n).CopyTo(tmp.AsSpan(off, n));
+                    off += n;
+                }
+                lock (s.Gate) return Ret(s.Write(fd, tmp.AsSpan(0, off), flags));
+            }
+            finally { NativeStack.Return(tmp); }
+        }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    // ------------------------------------------------------------------ control
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_fcntl")]
+    public static int Fcntl(nint ud, int fd, int cmd, nint arg)
+    {
+        try { var s = From(ud); lock (s.Gate) return Ret(s.Fcntl(fd, cmd, arg)); }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_ioctl")]
+    public static int Ioctl(nint ud, int fd, nuint request, nint arg)
+    {
+        try
+        {
+            var s = From(ud);
+            lock (s.Gate)
+            {
+                if ((uint)request == FIONBIO)
+                {
+                    if (arg == 0) return Err(Errno.EFAULT);
+                    return Ret(s.SetNonBlocking(fd, *(int*)arg != 0));
+                }
+                int r = s.Ioctl(fd, (uint)request, out int value);
+                if (r < 0) return Ret(r);
+                if (arg == 0) return Err(Errno.EFAULT);
+                *(int*)arg = value;
+                return 0;
+            }
+        }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_close")]
+    public static int Close(nint ud, int fd)
+    {
+        try { var s = From(ud); lock (s.Gate) return Ret(s.Close(fd)); }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_shutdown")]
+    public static int Shutdown(nint ud, int fd, int how)
+    {
+        try { var s = From(ud); lock (s.Gate) return Ret(s.Shutdown(fd, how)); }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_getsockopt")]
+    public static int GetSockOpt(nint ud, int fd, int level, int name, byte* val, uint* len)
+    {
+        try
+        {
+            var s = From(ud);
+            if (len == null || (val == null && *len > 0)) return Err(Errno.EFAULT);
+            if ((int)*len < 0) return Err(Errno.EINVAL);
+            lock (s.Gate)
+            {
+                int r = s.GetSockOpt(fd, level, name, new Span<byte>(val, (int)*len));
+                if (r < 0) return Ret(r);
+                *len = (uint)r;
+                return 0;
+            }
+        }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_setsockopt")]
+    public static int SetSockOpt(nint ud, int fd, int level, int name, byte* val, uint len)
+    {
+        try
+        {
+            var s = From(ud);
+            if (val == null && len > 0) return Err(Errno.EFAULT);
+            lock (s.Gate) return Ret(s.SetSockOpt(fd, level, name, new ReadOnlySpan<byte>(val, (int)Math.Min(len, 4096u))));
+        }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    // ------------------------------------------------------------------ readiness
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_poll")]
+    public static int Poll(nint ud, PollFd* fds, nuint nfds, int timeoutMs)
+    {
+        try
+        {
+            var s = From(ud);
+            if (nfds > 4096) return Err(Errno.EINVAL);
+            if (fds == null && nfds > 0) return Err(Errno.EFAULT);
+            var list = new (int Fd, short Events, short Revents)[(int)nfds];
+            for (int i = 0; i < list.Length; i++) list[i] = (fds[i].Fd, fds[i].Events, 0);
+            int r;
+            lock (s.Gate) r = s.Poll(list, timeoutMs);
+            for (int i = 0; i < list.Length; i++) fds[i].Revents = list[i].Revents;
+            return Ret(r);
+        }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_epoll_create")]
+    public static int EpollCreate(nint ud, int size)
+    {
+        try { var s = From(ud); lock (s.Gate) return Ret(s.EpollCreate(size)); }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_epoll_ctl")]
+    public static int EpollCtl(nint ud, int epfd, int op, int fd, EpollEvent* ev)
+    {
+        try
+        {
+            var s = From(ud);
+            if (ev == null && op != EPOLL_CTL_DEL) return Err(Errno.EFAULT);
+            uint events = ev == null ? 0 : ev->Events;
+            ulong data = ev == null ? 0 : ev->Data;
+            lock (s.Gate) return Ret(s.EpollCtl(epfd, op, fd, events, data));
+        }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_epoll_wait")]
+    public static int EpollWait(nint ud, int epfd, EpollEvent* events, int maxevents, int timeoutMs)
+    {
+        try
+        {
+            var s = From(ud);
+            if (maxevents <= 0 || maxevents > 65536) return Err(Errno.EINVAL);
+            if (events == null) return Err(Errno.EFAULT);
+            var list = new (uint Events, ulong Data)[maxevents];
+            int r;
+            lock (s.Gate) r = s.EpollWait(epfd, list, timeoutMs);
+            for (int i = 0; i < r; i++) events[i] = new EpollEvent { Events = list[i].Events, Data = list[i].Data };
+            return Ret(r);
+        }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    // ------------------------------------------------------------------ device and time
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_netdev_send")]
+    public static int NetdevSend(nint ud, byte* buf, nuint count)
+    {
+        try
+        {
+            var s = From(ud);
+            if (buf == null || count > 65535) return Err(Errno.EINVAL);
+            lock (s.Gate) return Ret(s.NetdevSend(new ReadOnlySpan<byte>(buf, (int)count)));
+        }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_netdev_receive")]
+    public static int NetdevReceive(nint ud, byte* buf, nuint* count, long* timeUs)
+    {
+        try
+        {
+            var s = From(ud);
+            if (buf == null || count == null || timeUs == null) return Err(Errno.EFAULT);
+            lock (s.Gate)
+            {
+                if (!s.NetdevReceive(out var p))
+                {
+                    // Nothing will come: hand packetdrill an unparseable datagram so the script fails
+                    // now with a parse error instead of spinning for ever.
+                    Console.Error.WriteLine($"netmem: the stack sent nothing within {NativeStack.ReceiveHorizonUs / 1_000_000} s of virtual time");
+                    int n0 = (int)Math.Min(*count, 20u);
+                    new Span<byte>(buf, n0).Clear();
+                    *count = (nuint)n0;
+                    *timeUs = s.WallClockUs;
+                    return 0;
+                }
+                int n = (int)Math.Min(*count, (nuint)p.Bytes.Length);
+                p.Bytes.AsSpan(0, n).CopyTo(new Span<byte>(buf, n));
+                *count = (nuint)n;
+                *timeUs = s.Host.Clock.Epoch.ToUnixTimeMilliseconds() * 1000 + p.TimeUs;
+                return 0;
+            }
+        }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_usleep")]
+    public static int Usleep(nint ud, uint us)
+    {
+        try { var s = From(ud); lock (s.Gate) return Ret(s.Usleep(us)); }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_gettimeofday")]
+    public static int Gettimeofday(nint ud, long* tv, void* tz)
+    {
+        try
+        {
+            var s = From(ud);
+            if (tv == null) return 0;
+            long now;
+            lock (s.Gate) now = s.ReadWallClockUs();
+            tv[0] = now / 1_000_000;
+            tv[1] = now % 1_000_000;
+            return 0;
+        }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_pipe")]
+    public static int Pipe(nint ud, int* fds) => Err(Errno.ENOSYS);
+
+    [UnmanagedCallersOnly(EntryPoint = "netmem_splice")]
+    public static nint Splice(nint ud, int fdIn, long* offIn, int fdOut, long* offOut, nuint len, uint flags) => Err(Errno.ENOSYS);
+}

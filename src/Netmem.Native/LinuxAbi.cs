@@ -1,0 +1,37 @@
+namespace Netmem.Native;
+
+/// <summary>Linux x86-64 constants and structure layouts of the socket calls the C ABI implements.</summary>
+internal static class LinuxAbi
+{
+    public const int AF_INET = 2, AF_INET6 = 10;
+    public const int SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_TYPE_MASK = 0xf, SOCK_NONBLOCK = 0x800, SOCK_CLOEXEC = 0x80000;
+    public const int IPPROTO_IP = 0, IPPROTO_TCP = 6;
+
+    public const int SOL_SOCKET = 1, SOL_IP = 0;
+    public const int SO_REUSEADDR = 2, SO_TYPE = 3, SO_ERROR = 4, SO_SNDBUF = 7, SO_RCVBUF = 8, SO_KEEPALIVE = 9,
+        SO_PRIORITY = 12, SO_LINGER = 13, SO_REUSEPORT = 15, SO_MARK = 36, SO_MEMINFO = 55, SO_MAX_PACING_RATE = 47, SO_ZEROCOPY = 60, SO_RCVLOWAT = 18, SO_ACCEPTCONN = 30, SO_PROTOCOL = 38, SO_DOMAIN = 39;
+    public const int IP_TOS = 1, IP_RECVERR = 11, IP_MTU_DISCOVER = 10, IP_FREEBIND = 15;
+    public const int TCP_NODELAY = 1, TCP_MAXSEG = 2, TCP_CORK = 3, TCP_KEEPIDLE = 4, TCP_KEEPINTVL = 5, TCP_KEEPCNT = 6,
+        TCP_SYNCNT = 7, TCP_LINGER2 = 8, TCP_DEFER_ACCEPT = 9, TCP_WINDOW_CLAMP = 10, TCP_INFO = 11, TCP_QUICKACK = 12,
+        TCP_CONGESTION = 13, TCP_THIN_LINEAR_TIMEOUTS = 16, TCP_USER_TIMEOUT = 18, TCP_CC_INFO = 26, TCP_FASTOPEN = 23, TCP_NOTSENT_LOWAT = 25,
+        TCP_FASTOPEN_CONNECT = 30, TCP_INQ = 36;
+
+    public const int F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4;
+    public const int O_RDWR = 2, O_NONBLOCK = 0x800;
+    public const uint FIONREAD = 0x541B, SIOCINQ = FIONREAD, SIOCOUTQ = 0x5411, FIONBIO = 0x5421, SIOCOUTQNSD = 0x894B;
+
+    public const int MSG_OOB = 0x1, MSG_PEEK = 0x2, MSG_TRUNC = 0x20, MSG_DONTWAIT = 0x40, MSG_EOR = 0x80, MSG_WAITALL = 0x100,
+        MSG_NOSIGNAL = 0x4000, MSG_MORE = 0x8000;
+    public const int SHUT_RD = 0, SHUT_WR = 1, SHUT_RDWR = 2;
+
+    public const short POLLIN = 0x1, POLLPRI = 0x2, POLLOUT = 0x4, POLLERR = 0x8, POLLHUP = 0x10, POLLNVAL = 0x20,
+        POLLRDNORM = 0x40, POLLWRNORM = 0x100;
+    public const int POLLRDHUP = 0x2000;
+    public const int EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3;
+    public const uint EPOLLET = 1u << 31, EPOLLONESHOT = 1u << 30, EPOLLEXCLUSIVE = 1u << 28;
+
+    /// <summary>sizeof(struct sockaddr_in).</summary>
+    public const int SockaddrInSize = 16;
+    /// <summary>sizeof(struct tcp_info) as of Linux 6.18 (through the accurate-ECN counters and tcpi_options2).</summary>
+    public const int TcpInfoSize = 280;
+}

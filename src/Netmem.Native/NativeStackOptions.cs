@@ -1,0 +1,112 @@
+using Netmem.Stack.Tcp;
+using Netmem.Wire;
+
+namespace Netmem.Native;
+
+/// <summary>
+/// What a C ABI stack instance is made with, from a flags string of space- or comma-separated
+/// <c>key=value</c> pairs (packetdrill's <c>--so_flags</c>): <c>local=</c> (default 192.168.0.1),
+/// <c>prefix=</c> (16), <c>gateway=</c> (192.168.0.1), <c>mtu=</c> (1500), <c>wscale=</c> (8),
+/// <c>rmem=</c> (540000), <c>wmem=</c> (262144), <c>cc=</c> (cubic). The TCP defaults are those of
+/// packetdrill's gtests/net/common/defaults.sh (tcp_rmem 4096 540000 15 MiB, tcp_wmem 4096 256 KiB 4 MiB,
+/// syn retries 5), so scripts written against that configuration see the same window scale and buffers.
+/// </summary>
+internal sealed record NativeStackOptions
+{
+    public Ipv4Address Local { get; init; } = new(192, 168, 0, 1);
+    public int PrefixLength { get; init; } = 16;
+    public Ipv4Address Gateway { get; init; } = new(192, 168, 0, 1);
+    public int Mtu { get; init; } = 1500;
+    public TcpSettings Tcp { get; init; } = DefaultTcp();
+    /// <summary>
+    /// Where to read the network namespace's TCP sysctls from at each socket() (null: never). packetdrill
+    /// scripts configure the stack under test with sysctl (defaults.sh, per-script overrides); reading the
+    /// same files from the namespace the library runs in makes those settings ours. Default for
+    /// <c>packetdrill_interface_init</c>: /proc/sys (flag <c>sysctl=off</c> turns it off);
+    /// <c>netmem_create</c>: off (flag <c>sysctl=/proc/sys</c> turns it on).
+    /// </summary>
+    public string? SysctlRoot { get; init; }
+
+    public static TcpSettings DefaultTcp() => new()
+    {
+        ReceiveBufferSize = 540000,
+        MaxReceiveBufferSize = 15 * 1024 * 1024,
+        SendBufferSize = 256 * 1024,
+        ReceiveWindowScale = 8,
+        SynRetries = 5,
+        SynAckRetries = 5,
+        CongestionControl = "cubic",
+    };
+
+    /// <summary>Parses a flags string; an unknown key or bad value throws with a message naming it.</summary>
+    public static NativeStackOptions Parse(string? flags, string? sysctlRoot = null)
+    {
+        var o = new NativeStackOptions { SysctlRoot = sysctlRoot };
+        if (string.IsNullOrWhiteSpace(flags)) return o;
+        var tcp = o.Tcp;
+        foreach (var part in flags.Split([' ', ',', ';'], StringSplitOptions.RemoveEmptyEntries))
+        {
+            int eq = part.IndexOf('=');
+            if (eq <= 0) throw new ArgumentException($"so_flags: '{part}' is not key=value");
+            string k = part[..eq], v = part[(eq + 1)..];
+            o = k switch
+            {
+                "local" => o with { Local = Ipv4Address.Parse(v) },
+                "prefix" => o with { PrefixLength = int.Parse(v, System.Globalization.CultureInfo.InvariantCulture) },
+                "gateway" => o with { Gateway = Ipv4Address.Parse(v) },
+                "mtu" => o with { Mtu = int.Parse(v, System.Globalization.CultureInfo.InvariantCulture) },
+                "wscale" => Set(o, () => tcp.ReceiveWindowScale = byte.Parse(v, System.Globalization.CultureInfo.InvariantCulture)),
+                "rmem" => Set(o, () => tcp.ReceiveBufferSize = int.Parse(v, System.Globalization.CultureInfo.InvariantCulture)),
+                "wmem" => Set(o, () => tcp.SendBufferSize = int.Parse(v, System.Globalization.CultureInfo.InvariantCulture)),
+                "cc" => Set(o, () => tcp.CongestionControl = v),
+                "sysctl" => o with { SysctlRoot = v == "off" ? null : v },
+                _ => throw new ArgumentException($"so_flags: unknown key '{k}'"),
+            };
+        }
+        return o;
+    }
+
+    private static NativeStackOptions Set(NativeStackOptions o, Action a) { a(); return o; }
+
+    /// <summary>
+    /// Applies the net.ipv4 TCP sysctls under <see cref="SysctlRoot"/> to <paramref name="tcp"/> (missing
+    /// or unreadable files leave a setting alone): tcp_timestamps, tcp_sack, tcp_window_scaling, tcp_rmem
+    /// (default and, for the window scale, max), tcp_wmem (default), tcp_syn_retries, tcp_synack_retries, tcp_ecn.
+    /// </summary>
+    public void ApplySysctls(TcpSettings tcp)
+    {
+        if (SysctlRoot is null) return;
+        string dir = Path.Combine(SysctlRoot, "net", "ipv4");
+        if (Read(dir, "tcp_timestamps") is [var ts, ..]) tcp.Timestamps = ts != 0;
+        if (Read(dir, "tcp_sack") is [var sack, ..]) tcp.Sack = sack != 0;
+        if (Read(dir, "tcp_window_scaling") is [var ws, ..]) tcp.WindowScaling = ws != 0;
+        if (Read(dir, "tcp_rmem") is [_, var rdef, var rmax])
+        {
+            tcp.ReceiveBufferSize = (int)Math.Clamp(rdef, 2048, int.MaxValue);
+            tcp.MaxReceiveBufferSize = (int)Math.Clamp(rmax, 2048, int.MaxValue);
+            // tcp_select_initial_window: the smallest shift that fits the largest receive space in 16 bits.
+            long space = Math.Max(rmax, rdef);
+            byte wscale = 0;
+            while (space > 65535 && wscale < 14) { space >>= 1; wscale++; }
+            tcp.ReceiveWindowScale = wscale;
+        }
+        if (Read(dir, "tcp_wmem") is [_, var wdef, _]) tcp.SendBufferSize = (int)Math.Clamp(wdef, 4096, int.MaxValue);
+        if (Read(dir, "tcp_syn_retries") is [var syn, ..]) tcp.SynRetries = (int)Math.Clamp(syn, 1, 127);
+        if (Read(dir, "tcp_ecn") is [var ecn, ..]) tcp.Ecn = (int)Math.Clamp(ecn, 0, 2);
+        if (Read(dir, "tcp_synack_retries") is [var synack, ..]) tcp.SynAckRetries = (int)Math.Clamp(synack, 1, 127);
+    }
+
+    private static long[] Read(string dir, string name)
+    {
+        try
+        {
+            var parts = File.ReadAllText(Path.Combine(dir, name)).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            var v = new long[parts.Length];
+            for (int i = 0; i < parts.Length; i++)
+                if (!long.TryParse(parts[i], System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out v[i])) return [];
+            return v;
+        }
+        catch (IOException) { return []; }
+        catch (UnauthorizedAccessException) { return []; }
+    }
+}

@@ -1,0 +1,180 @@
+using System.Buffers.Binary;
+using Netmem.Devices;
+using Netmem.Skb;
+using Netmem.Wire;
+
+namespace Netmem.Stack.Virtual;
+
+/// <summary>One IPv4 datagram the stack sent, with the virtual time it left at.</summary>
+public readonly record struct IpTestPacket(byte[] Bytes, long TimeUs);
+
+/// <summary>Why the test device refused an injected packet (counted, never thrown).</summary>
+public enum IpTestDrop
+{
+    Malformed,
+    BadHeaderChecksum,
+    NotForUs,
+    Fragment,
+    NoProtocol,
+    NoMemory,
+}
+
+/// <summary>
+/// An IP-level test device: no Ethernet, no ARP, one local address with a netmask and a gateway. Above,
+/// it is the <see cref="IIpOutput"/> TCP sends through: every datagram is written out whole (IPv4 header
+/// built, a CHECKSUM_PARTIAL TCP checksum filled as a device would, TSO skbs kept as one large datagram
+/// as a GSO-capable tun device hands them to a sniffer) and queued with the virtual time it left at.
+/// Below, <see cref="Inject"/> takes a complete IPv4 datagram and delivers it to the transport handler
+/// (TCP segments; ICMP errors to the handler of the quoted protocol). It is the deterministic mode's
+/// wire: packetdrill's netdev_send/netdev_receive and the unit tests both drive it.
+/// </summary>
+public sealed class IpTestDevice : IIpOutput
+{
+    private readonly Queue<IpTestPacket> _sent = new();
+    private readonly Func<long> _now;
+    private readonly long[] _drops = new long[Enum.GetValues<IpTestDrop>().Length];
+    private ushort _ipId;
+
+    public IpTestDevice(Ipv4Address local, int prefixLength, Ipv4Address gateway, Func<long> nowUs, int mtu = 1500,
+        NetdevFeatures features = NetdevFeatures.Tso | NetdevFeatures.Sg | NetdevFeatures.IpCsum)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(prefixLength);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(prefixLength, 32);
+        ArgumentOutOfRangeException.ThrowIfLessThan(mtu, 68);
+        Local = local;
+        PrefixLength = prefixLength;
+        Gateway = gateway;
+        _now = nowUs ?? throw new ArgumentNullException(nameof(nowUs));
+        Mtu = mtu;
+        Features = features;
+    }
+
+    public Ipv4Address Local { get; }
+    public int PrefixLength { get; }
+    public Ipv4Address Gateway { get; }
+    public int Mtu { get; set; }
+    public NetdevFeatures Features { get; set; }
+    /// <summary>Where injected TCP segments go (a <c>TcpLayer</c>).</summary>
+    public IIpProtocolHandler? Tcp { get; set; }
+    /// <summary>Where injected UDP datagrams go, if anything listens.</summary>
+    public IIpProtocolHandler? Udp { get; set; }
+    /// <summary>Allocates the skbs injected datagrams are delivered in.</summary>
+    public SkbCache? Cache { get; set; }
+    public int SentCount => _sent.Count;
+    public long Injected { get; private set; }
+    public long Transmitted { get; private set; }
+    public long Drops(IpTestDrop why) => _drops[(int)why];
+
+    public int MaxHeaderRoom => 64;
+
+    private uint Mask => PrefixLength == 0 ? 0 : uint.MaxValue << (32 - PrefixLength);
+
+    public Errno Route(Ipv4Address destination, Ipv4Address source, out IpRoute route)
+    {
+        route = default;
+        if (!source.IsUnspecified && source != Local) return Errno.EADDRNOTAVAIL;
+        if (destination.IsUnspecified) return Errno.ENETUNREACH;
+        bool onLink = (destination.ToUInt32() & Mask) == (Local.ToUInt32() & Mask);
+        if (!onLink && Gateway.IsUnspecified) return Errno.ENETUNREACH;
+        route = new IpRoute(Local, onLink ? destination : Gateway, 1, Mtu, Features, (Features & NetdevFeatures.Tso) != 0 ? 65536 : 0);
+        return Errno.None;
+    }
+
+    public Errno Output(SkBuff skb, in IpRoute route, Ipv4Address source, Ipv4Address destination, IpProtocol protocol,
+        byte tos = 0, byte ttl = 64, bool dontFragment = true)
+    {
+        int len = skb.Len;
+        if (len + Ipv4Packet.MinHeaderLength > ushort.MaxValue) { skb.Free(); return Errno.EMSGSIZE; }
+        var bytes = new byte[Ipv4Packet.MinHeaderLength + len];
+        var ip = bytes.AsSpan(0, Ipv4Packet.MinHeaderLength);
+        ip[0] = 0x45;
+        ip[1] = tos;
+        BinaryPrimitives.WriteUInt16BigEndian(ip[2..], (ushort)bytes.Length);
+        BinaryPrimitives.WriteUInt16BigEndian(ip[4..], _ipId++);
+        BinaryPrimitives.WriteUInt16BigEndian(ip[6..], (ushort)(dontFragment ? 0x4000 : 0));
+        ip[8] = ttl;
+        ip[9] = (byte)protocol;
+        source.Write(ip[12..]);
+        destination.Write(ip[16..]);
+        BinaryPrimitives.WriteUInt16BigEndian(ip[10..], InetChecksum.Compute(ip));
+        var payload = bytes.AsSpan(Ipv4Packet.MinHeaderLength);
+        skb.CopyBits(0, payload);
+        if (skb.IpSummed == SkbChecksumState.Partial && protocol == IpProtocol.Tcp && len >= TcpPacket.MinHeaderLength)
+        {
+            payload[16] = payload[17] = 0; // the device fills the checksum (CHECKSUM_PARTIAL)
+            BinaryPrimitives.WriteUInt16BigEndian(payload[16..],
+                PseudoHeader.Checksum(source, destination, protocol, len, InetChecksum.Partial(payload)));
+        }
+        skb.Free();
+        Transmitted++;
+        _sent.Enqueue(new IpTestPacket(bytes, _now()));
+        return Errno.None;
+    }
+
+    /// <summary>Takes the oldest packet the stack sent, if any.</summary>
+    public bool TryTakeSent(out IpTestPacket packet) => _sent.TryDequeue(out packet);
+
+    /// <summary>Drops everything the stack sent that nobody took.</summary>
+    public void ClearSent() => _sent.Clear();
+
+    /// <summary>
+    /// Delivers one IPv4 datagram to the stack, as if it had arrived from the wire. Returns false (and
+    /// counts why) when it is malformed, not addressed here, a fragment, or for a protocol nobody handles.
+    /// </summary>
+    public bool Inject(ReadOnlySpan<byte> datagram)
+    {
+        Injected++;
+        if (Ipv4Packet.TryCreate(datagram, out var ip) != ParseResult.Ok || ip.Version != 4) return Drop(IpTestDrop.Malformed);
+        if (!ip.VerifyChecksum()) return Drop(IpTestDrop.BadHeaderChecksum);
+        if (ip.Destination != Local) return Drop(IpTestDrop.NotForUs);
+        if (ip.IsFragment) return Drop(IpTestDrop.Fragment);
+        var meta = new Ipv4Meta(ip.Source, ip.Destination, ip.TimeToLive, (byte)(datagram[1]), 1, 0);
+        var payload = ip.Payload;
+        switch (ip.Protocol)
+        {
+            case IpProtocol.Tcp when Tcp is not null: return Deliver(Tcp, meta, datagram[..ip.TotalLength], ip.HeaderLength);
+            case IpProtocol.Udp when Udp is not null: return Deliver(Udp, meta, datagram[..ip.TotalLength], ip.HeaderLength);
+            case IpProtocol.Icmp: return IcmpError(meta, payload);
+            default: return Drop(IpTestDrop.NoProtocol);
+        }
+    }
+
+    private bool Deliver(IIpProtocolHandler handler, in Ipv4Meta meta, ReadOnlySpan<byte> datagram, int ihl)
+    {
+        var cache = Cache ?? throw new InvalidOperationException("IpTestDevice.Cache must be set before packets are injected");
+        var skb = cache.Alloc(datagram.Length + SkBuff.NetSkbPad);
+        if (skb is null) return Drop(IpTestDrop.NoMemory);
+        skb.Reserve(SkBuff.NetSkbPad);
+        datagram.CopyTo(skb.Put(datagram.Length));
+        skb.ResetNetworkHeader();
+        skb.Pull(ihl);
+        skb.ResetTransportHeader();
+        skb.IpSummed = SkbChecksumState.None; // the handler verifies, as for a device without RX checksum
+        handler.Receive(meta, skb);
+        return true;
+    }
+
+    // Destination unreachable and time exceeded go to the protocol of the quoted datagram (icmp_unreach).
+    private bool IcmpError(in Ipv4Meta meta, ReadOnlySpan<byte> icmp)
+    {
+        if (icmp.Length < 8 + 20 + 8 || InetChecksum.Compute(icmp) != 0) return Drop(IpTestDrop.Malformed);
+        var type = (Icmpv4Message)icmp[0];
+        if (type is not (Icmpv4Message.DestinationUnreachable or Icmpv4Message.TimeExceeded)) return Drop(IpTestDrop.NoProtocol);
+        var quoted = icmp[8..];
+        int qihl = (quoted[0] & 0x0F) * 4;
+        if (quoted[0] >> 4 != 4 || qihl < 20 || quoted.Length < qihl + 8) return Drop(IpTestDrop.Malformed);
+        var handler = (IpProtocol)quoted[9] switch { IpProtocol.Tcp => Tcp, IpProtocol.Udp => Udp, _ => null };
+        if (handler is null) return Drop(IpTestDrop.NoProtocol);
+        uint info = type == Icmpv4Message.DestinationUnreachable && icmp[1] == (byte)Icmpv4Unreachable.FragmentationNeeded
+            ? BinaryPrimitives.ReadUInt16BigEndian(icmp[6..]) : 0u;
+        var orig = new Ipv4Meta(Ipv4Address.Read(quoted[12..]), Ipv4Address.Read(quoted[16..]), quoted[8], quoted[1], meta.IfIndex, 0);
+        handler.ReceiveIcmpError(orig, type, icmp[1], info, quoted[qihl..]);
+        return true;
+    }
+
+    private bool Drop(IpTestDrop why)
+    {
+        _drops[(int)why]++;
+        return false;
+    }
+}
