@@ -627,6 +627,7 @@ public sealed partial class TcpConnection
         {
             if (_rcvQueued + _ooo.Bytes + len > (long)_rcvBuf * 2) { Drop(data, TcpDropReason.RcvBufferFull); SendAck(); return; }
             _ooo.Insert(seq, data);
+            TcpStats.Inc(ref _layer.Stats.OfoQueued);
         }
         else data?.Free();
         if (fin) { _oooFin = true; _oooFinSeq = seq + (uint)len; }
