@@ -62,7 +62,8 @@ internal sealed class SocketFile : NativeFile
         if (!ShutWrite && !closed && st is TcpState.Established or TcpState.CloseWait)
         {
             // sk_stream_is_writeable: free space of at least a third of what is queued (sk_stream_min_wspace)
-            if (c.SendFree > 0 && c.SendFree >= c.SendQueued / 2) mask |= POLLOUT | POLLWRNORM;
+            // and, under TCP_NOTSENT_LOWAT, fewer than half the limit unsent (tcp_stream_memory_free with wake).
+            if (c.SendFree > 0 && c.SendFree >= c.SendQueued / 2 && c.StreamMemoryFree(wake: true)) mask |= POLLOUT | POLLWRNORM;
         }
         else if (closed) mask |= POLLOUT | POLLWRNORM;
         return mask;

@@ -528,7 +528,8 @@ internal sealed class NativeStack : IDisposable
                 case TCP_SYNCNT:
                     if (iv < 1 || iv > 127) return -(int)Errno.EINVAL;
                     s.Settings.SynRetries = iv; break;
-                case TCP_QUICKACK: case TCP_NOTSENT_LOWAT: case TCP_INQ: case TCP_USER_TIMEOUT: case TCP_WINDOW_CLAMP:
+                case TCP_NOTSENT_LOWAT: s.Settings.NotSentLowat = (uint)iv; break; // unsigned, as Linux keeps it
+                case TCP_QUICKACK: case TCP_INQ: case TCP_USER_TIMEOUT: case TCP_WINDOW_CLAMP:
                 case TCP_LINGER2: case TCP_DEFER_ACCEPT: case TCP_THIN_LINEAR_TIMEOUTS: case TCP_FASTOPEN: case TCP_FASTOPEN_CONNECT:
                     if (name == TCP_USER_TIMEOUT && iv < 0) return -(int)Errno.EINVAL;
                     s.Extra[(level, name)] = iv; return 0; // accepted and remembered; the engine has no such knob yet
@@ -567,6 +568,7 @@ internal sealed class NativeStack : IDisposable
         to.SendBufferSize = from.SendBufferSize;
         to.ReceiveBufferSize = from.ReceiveBufferSize;
         to.MaxSegmentSize = from.MaxSegmentSize;
+        to.NotSentLowat = from.NotSentLowat;
     }
 
     /// <summary>getsockopt: writes at most <paramref name="val"/>.Length bytes; returns the length written.</summary>
@@ -633,7 +635,7 @@ internal sealed class NativeStack : IDisposable
                 }
                 case TCP_INFO: return TcpInfoWriter.Write(s, Host.NowUs, val);
                 case TCP_CC_INFO: return 0; // cubic and reno export no tcp_cc_info (Linux: length 0)
-                case TCP_NOTSENT_LOWAT: iv = s.Extra.TryGetValue((level, name), out var lowat) ? lowat : 0; break; // 0: unset (the sysctl applies)
+                case TCP_NOTSENT_LOWAT: iv = (int)s.Settings.NotSentLowat; break; // 0: unset (the sysctl applies)
                 default:
                     if (!s.Extra.TryGetValue((level, name), out iv)) return -(int)Errno.ENOPROTOOPT;
                     break;

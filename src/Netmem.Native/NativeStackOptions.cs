@@ -71,7 +71,7 @@ internal sealed record NativeStackOptions
     /// <summary>
     /// Applies the net.ipv4 TCP sysctls under <see cref="SysctlRoot"/> to <paramref name="tcp"/> (missing
     /// or unreadable files leave a setting alone): tcp_timestamps, tcp_sack, tcp_window_scaling, tcp_rmem
-    /// (default and, for the window scale, max), tcp_wmem (default), tcp_syn_retries, tcp_synack_retries, tcp_ecn.
+    /// (default and, for the window scale, max), tcp_wmem (default), tcp_syn_retries, tcp_synack_retries, tcp_ecn, tcp_notsent_lowat.
     /// </summary>
     public void ApplySysctls(TcpSettings tcp)
     {
@@ -93,6 +93,7 @@ internal sealed record NativeStackOptions
         if (Read(dir, "tcp_wmem") is [_, var wdef, _]) tcp.SendBufferSize = (int)Math.Clamp(wdef, 4096, int.MaxValue);
         if (Read(dir, "tcp_syn_retries") is [var syn, ..]) tcp.SynRetries = (int)Math.Clamp(syn, 1, 127);
         if (Read(dir, "tcp_ecn") is [var ecn, ..]) tcp.Ecn = (int)Math.Clamp(ecn, 0, 2);
+        if (Read(dir, "tcp_notsent_lowat") is [var lowat, ..]) tcp.NotSentLowatSysctl = (uint)Math.Clamp(lowat, 0, uint.MaxValue);
         if (Read(dir, "tcp_synack_retries") is [var synack, ..]) tcp.SynAckRetries = (int)Math.Clamp(synack, 1, 127);
     }
 

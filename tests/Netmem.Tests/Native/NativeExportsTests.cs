@@ -218,6 +218,66 @@ public sealed unsafe class NativeExportsTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void NotSentLowatSysctlLimitsWritesAndPollout()
+    {
+        if (Skip()) return;
+        const int TCP_NOTSENT_LOWAT = 25;
+        string root = Path.Combine(Path.GetTempPath(), "netmem-sysctl-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Path.Combine(root, "net", "ipv4"));
+        try
+        {
+            File.WriteAllText(Path.Combine(root, "net", "ipv4", "tcp_notsent_lowat"), "4000\n");
+            using var api = new Api("sysctl=" + root);
+            int l = api.Socket(api.H, AF_INET, SOCK_STREAM, 0);
+            var sa = Sockaddr(Ipv4Address.Unspecified, 8080);
+            fixed (byte* p = sa) Assert.Equal(0, api.Bind(api.H, l, p, 16));
+            Assert.Equal(0, api.Listen(api.H, l, 1));
+            var opts = new TcpOptions { MaxSegmentSize = 1000, SackPermitted = true, WindowScale = 7 };
+            api.Send(IpPacketBuilder.Tcp(Remote, Local, 40000, 8080, 0, 0, TcpFlags.Syn, 32792, opts));
+            var r = IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out _);
+            Assert.Equal(0, api.Usleep(api.H, 10_000));
+            api.Send(IpPacketBuilder.Tcp(Remote, Local, 40000, 8080, 1, r.SequenceNumber + 1, TcpFlags.Ack, 257));
+            int c = api.Accept(api.H, l, null, null);
+            Assert.True(c >= 3);
+            // The sysctl applies while the socket option is unset; getsockopt reports the option (0).
+            int lowat = -1;
+            uint len = 4;
+            Assert.Equal(0, api.GetSockOpt(api.H, c, IPPROTO_TCP, TCP_NOTSENT_LOWAT, (byte*)&lowat, &len));
+            Assert.Equal(0, lowat);
+            Assert.Equal(0, api.Fcntl(api.H, c, F_SETFL, O_NONBLOCK));
+            var data = new byte[59000];
+            new Random(12).NextBytes(data);
+            fixed (byte* p = data) Assert.Equal(26000, (int)api.Write(api.H, c, p, (nuint)data.Length));
+            var sent = new MemoryStream();
+            var first = IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out var payload);
+            Assert.Equal(r.SequenceNumber + 1, first.SequenceNumber);
+            sent.Write(payload);
+            long pfd = (uint)c | ((long)POLLOUT << 32);
+            for (uint acked = 2000; acked <= 8000; acked += 2000)
+            {
+                Assert.Equal(0, api.Poll(api.H, &pfd, 1, 0)); // 16000 .. 4000 unsent: not below 2000
+                Assert.Equal(0, api.Usleep(api.H, 10_000));
+                api.Send(IpPacketBuilder.Tcp(Remote, Local, 40000, 8080, 1, r.SequenceNumber + 1 + acked, TcpFlags.Ack, 257));
+                IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out var more);
+                Assert.Equal(4000, more.Length);
+                sent.Write(more);
+            }
+            Assert.Equal(1, api.Poll(api.H, &pfd, 1, 0));
+            Assert.Equal(POLLOUT, (short)(pfd >> 48) & POLLOUT);
+            Assert.Equal(data[..26000], sent.ToArray());
+            // The option is unsigned: 0xffffffff (no limit) reads back as it was set.
+            int max = -1;
+            Assert.Equal(0, api.SetSockOpt(api.H, c, IPPROTO_TCP, TCP_NOTSENT_LOWAT, (byte*)&max, 4));
+            lowat = 0;
+            Assert.Equal(0, api.GetSockOpt(api.H, c, IPPROTO_TCP, TCP_NOTSENT_LOWAT, (byte*)&lowat, &len));
+            Assert.Equal(-1, lowat);
+            Assert.Equal(0, api.Close(api.H, c));
+            Assert.Equal(0, api.Close(api.H, l));
+        }
+        finally { Directory.Delete(root, recursive: true); }
+    }
+
+    [Fact]
     public void NonBlockingConnectRetransmitsTheSynOnVirtualTime()
     {
         if (Skip()) return;

@@ -21,7 +21,7 @@ public sealed class VirtualTcpHostTests
     }
 
     /// <summary>Passive open through the device; returns the listener, the accepted connection and the host's ISN.</summary>
-    private static (TcpListenEndpoint Listener, TcpConnection Conn, uint Iss) Establish(VirtualTcpHost host)
+    internal static (TcpListenEndpoint Listener, TcpConnection Conn, uint Iss) Establish(VirtualTcpHost host)
     {
         Assert.Equal(Errno.None, host.Tcp.Listen(new TcpEndpoint(Ipv4Address.Unspecified, Port), 8, host.Tcp.Defaults, out var l));
         host.Advance(100_000);

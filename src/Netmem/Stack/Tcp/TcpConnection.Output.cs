@@ -21,6 +21,16 @@ public sealed partial class TcpConnection
         return Math.Max(mssNow, max / mssNow * mssNow);
     }
 
+    /// <summary><c>tcp_xmit_size_goal</c>: the skb size a write fills, <see cref="SizeGoal"/> bounded to half the largest window the peer offered (tcp_bound_to_half_wnd), in whole segments.</summary>
+    private int WriteSizeGoal()
+    {
+        int mss = CurrentMss();
+        int goal = SizeGoal(mss);
+        long half = _maxSndWnd > 536 ? _maxSndWnd / 2 : _maxSndWnd;
+        if (half > 0 && goal > half) goal = (int)Math.Max(mss, half / mss * mss);
+        return goal;
+    }
+
     /// <summary>
     /// <c>tcp_current_mss</c>: the payload a data segment may carry now. <see cref="_mss"/> already leaves
     /// room for timestamps; SACK blocks riding on data (out-of-order data is queued, typically while both

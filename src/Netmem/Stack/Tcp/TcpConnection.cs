@@ -218,9 +218,10 @@ public sealed partial class TcpConnection : IStackTimerTarget
         if (Error != Errno.None) return -(int)(Error == Errno.ECONNRESET || Error == Errno.ETIMEDOUT ? Error : Errno.EPIPE);
         if (_finQueued) return -(int)Errno.EPIPE;
         if (State is TcpState.Closed or TcpState.Listen) return -(int)Errno.ENOTCONN;
-        int n = _sndBuf!.Append(data);
-        if (endOfRecord && n == data.Length) PushRecordEnd(_sndBuf.EndPos);
-        if (!more) _pushMarkPos = _sndBuf.EndPos; // tcp_mark_push on the tail
+        var sndBuf = _sndBuf!;
+        int n = NotSentLowat == uint.MaxValue ? sndBuf.Append(data) : AppendBelowLowat(data, more);
+        if (endOfRecord && n == data.Length) PushRecordEnd(sndBuf.EndPos);
+        if (!more) _pushMarkPos = sndBuf.EndPos; // tcp_mark_push on the tail
         if (State is TcpState.Established or TcpState.CloseWait) WriteXmit(cork: more);
         return n;
     }
@@ -279,6 +280,46 @@ public sealed partial class TcpConnection : IStackTimerTarget
 
     /// <summary>Whether a read would not block: data, EOF or an error.</summary>
     public bool IsReadable => _rcvHead is not null || _finReceived || (Error != Errno.None && Error != Errno.EPIPE) || (State == TcpState.Closed && _released);
+
+    /// <summary><c>tcp_notsent_lowat</c>: the socket option, else the sysctl.</summary>
+    private long NotSentLowat => Settings.NotSentLowat > 0 ? Settings.NotSentLowat : Settings.NotSentLowatSysctl;
+
+    /// <summary>Bytes written and not sent yet (write_seq - snd_nxt, with snd_nxt the highest sent: a go-back-N rewind does not count).</summary>
+    public long NotSentBytes => _sndBuf is null || _sndUnaPos < 0 ? 0 : Math.Max(0, _sndBuf.EndPos - PosOfSeq(_sndMax));
+
+    /// <summary>
+    /// <c>tcp_stream_memory_free</c>: fewer unsent bytes than TCP_NOTSENT_LOWAT. A writer asks with
+    /// <paramref name="wake"/> false; poll asks with it true, which halves the limit so a woken writer
+    /// finds room for a sizeable write.
+    /// </summary>
+    public bool StreamMemoryFree(bool wake) => (wake ? NotSentBytes * 2 : NotSentBytes) < NotSentLowat;
+
+    /// <summary>
+    /// <c>tcp_sendmsg_locked</c> under a TCP_NOTSENT_LOWAT limit: bytes go into skbs of the size goal,
+    /// the limit is checked only when a new skb is started, and each full skb is pushed at once, so the
+    /// unsent rest of a partly sent burst is topped up to the size goal before the limit stops the write
+    /// (as Linux, which is why a write can leave more than the limit unsent).
+    /// </summary>
+    private int AppendBelowLowat(ReadOnlySpan<byte> data, bool more)
+    {
+        int goal = WriteSizeGoal();
+        int done = 0;
+        while (done < data.Length)
+        {
+            long notSent = NotSentBytes;
+            int tail = notSent == 0 ? 0 : (int)(notSent % goal == 0 ? goal : notSent % goal); // the tail skb's unsent bytes
+            if (tail == 0 || tail == goal)
+            {
+                if (!StreamMemoryFree(wake: false)) break; // sk_stream_memory_free before a new skb
+                tail = 0;
+            }
+            int n = _sndBuf!.Append(data.Slice(done, Math.Min(goal - tail, data.Length - done)));
+            done += n;
+            if (tail + n < goal) break; // out of data or of send buffer
+            if (State is TcpState.Established or TcpState.CloseWait) WriteXmit(cork: more); // tcp_push_one on a full skb
+        }
+        return done;
+    }
 
     private void PushRecordEnd(long pos)
     {
