@@ -63,6 +63,9 @@ internal static class TcpInfoWriter
             U32(b, 144, Math.Max(0, c.SendQueued - (int)(c.SndNxt - c.SndUna)));
             U32(b, 152, i.DataSegsIn);
             U32(b, 156, i.DataSegsOut);
+            U64(b, 168, i.BusyUs);
+            U64(b, 176, i.RwndLimitedUs);
+            U64(b, 184, i.SndbufLimitedUs);
             U32(b, 228, i.SndWnd);
             U32(b, 232, i.RcvWnd);
         }

@@ -79,7 +79,7 @@ public sealed partial class TcpConnection
         int mss = CurrentMss();
         int goal = SizeGoal(mss);
         _corkedXmit = Settings.Cork || cork; // corked bursts carry no push mark of their own
-        bool cwndLimited = false;
+        bool cwndLimited = false, rwndLimited = false;
         int sent = 0;
         while (sent < maxSegments)
         {
@@ -95,10 +95,19 @@ public sealed partial class TcpConnection
             long len = Math.Min(Math.Min(avail, goal), wndRoom);
             long recordEnd = NextRecordEnd(pos);
             if (pos + len > recordEnd) len = recordEnd - pos; // never past the end of a MSG_EOR record
+            // tcp_snd_wnd_test: the next segment must fit the receive window whole. A window too small for
+            // it waits for the probe timer, whose probe sends the bytes that fit (tcp_write_wakeup).
+            if (!_wakeupPush && wndRoom > 0 && wndRoom < Math.Min(Math.Min(avail, mss), recordEnd - pos))
+            {
+                if (_sndNxt == _sndUna && !_rtoTimer.IsArmed) ArmPersist();
+                rwndLimited = true;
+                break;
+            }
             if (cwndRoom < len) { len = Math.Max(0, cwndRoom); cwndLimited = true; }
             if (len <= 0)
             {
                 if (wndRoom <= 0 && _sndNxt == _sndUna && !_rtoTimer.IsArmed) ArmPersist();
+                rwndLimited |= wndRoom <= 0;
                 break;
             }
             // tcp_mss_split_point: a corked tail burst goes as whole MSS segments; the partial rest waits.
@@ -133,6 +142,8 @@ public sealed partial class TcpConnection
         if (!SeqNum.Lt(_sndUna, _maxInFlightSeq) || inFlight > _maxInFlight) { _maxInFlight = inFlight; _maxInFlightSeq = _sndNxt; }
         if (Cong.Cwnd < Cong.Ssthresh && Cong.Cwnd < 2 * _maxInFlight) cwndLimited = true; // tcp_is_cwnd_limited in slow start
         Cong.CwndLimited = cwndLimited;
+        if (rwndLimited) _chrono.Start(TcpChronoType.RwndLimited, _ctx.NowUs);
+        else _chrono.Stop(TcpChronoType.RwndLimited, _ctx.NowUs, queuesEmpty: _sndBuf.Bytes == 0);
     }
 
     /// <summary>Sends bytes [pos, pos+len) as new data (advances snd.nxt) or as a retransmission (below snd.max).</summary>

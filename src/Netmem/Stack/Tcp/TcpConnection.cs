@@ -33,6 +33,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
 
     // ---- send sequence space (RFC 9293 3.3.1) ----
     private uint _iss, _sndUna, _sndNxt, _sndMax, _sndWl1, _sndWl2;
+    private TcpChrono _chrono; // busy / rwnd-limited time for tcp_info
     private long _sndUnaPos = -1;      // stream position of snd.una (-1 while the SYN is unacknowledged)
     private long _sndWnd, _maxSndWnd;  // bytes, scaled
     private byte _sndWscale;           // the peer's shift, applied to windows it sends
@@ -220,6 +221,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
         if (State is TcpState.Closed or TcpState.Listen) return -(int)Errno.ENOTCONN;
         var sndBuf = _sndBuf!;
         int n = NotSentLowat == uint.MaxValue ? sndBuf.Append(data) : AppendBelowLowat(data, more);
+        if (n > 0) _chrono.Start(TcpChronoType.Busy, _ctx.NowUs); // tcp_add_write_queue_tail
         if (endOfRecord && n == data.Length) PushRecordEnd(sndBuf.EndPos);
         if (!more) _pushMarkPos = sndBuf.EndPos; // tcp_mark_push on the tail
         if (State is TcpState.Established or TcpState.CloseWait) WriteXmit(cork: more);
@@ -455,6 +457,9 @@ public sealed partial class TcpConnection : IStackTimerTarget
         SinceAckRecvUs = _ctx.NowUs - _lastRecvUs,
         DataSegsOut = _dataSegsOut,
         DataSegsIn = _dataSegsIn,
+        BusyUs = _chrono.Totals(_ctx.NowUs).BusyUs,
+        RwndLimitedUs = _chrono.Totals(_ctx.NowUs).RwndLimitedUs,
+        SndbufLimitedUs = _chrono.Totals(_ctx.NowUs).SndbufLimitedUs,
     };
 
     // ------------------------------------------------------------------ lifecycle helpers

@@ -48,4 +48,8 @@ public readonly record struct TcpInfo
     /// <summary>Data segments sent and received (tcpi_data_segs_out/in).</summary>
     public long DataSegsOut { get; init; }
     public long DataSegsIn { get; init; }
+    /// <summary>tcpi_busy_time, tcpi_rwnd_limited, tcpi_sndbuf_limited (µs, <see cref="TcpChrono"/>).</summary>
+    public long BusyUs { get; init; }
+    public long RwndLimitedUs { get; init; }
+    public long SndbufLimitedUs { get; init; }
 }
