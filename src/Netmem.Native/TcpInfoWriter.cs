@@ -53,7 +53,7 @@ internal static class TcpInfoWriter
             U32(b, 76, i.SndSsthresh >= int.MaxValue ? int.MaxValue : i.SndSsthresh / mss);
             U32(b, 80, i.SndCwnd / mss);
             U32(b, 84, i.RcvMss);
-            U32(b, 88, 3);
+            U32(b, 88, i.Reordering);
             U32(b, 96, i.RcvSpace);
             U32(b, 100, i.TotalRetrans);
             U64(b, 120, i.BytesAcked);

@@ -358,6 +358,7 @@ public sealed partial class TcpConnection
         {
             Span<TcpSackBlock> blocks = stackalloc TcpSackBlock[TcpOptions.MaxSackBlocks];
             for (int i = 0; i < o.SackBlockCount; i++) blocks[i] = o.GetSackBlock(i);
+            CheckSackReordering(blocks[..o.SackBlockCount]);
             newlySacked = _sack.Update(SeqNum.Max(ack, _sndUna), _sndMax, blocks[..o.SackBlockCount]);
         }
         else if (_sackOk && _sack.RangeCount > 0 && SeqNum.Gt(ack, _sack.SndUna) && SeqNum.Le(ack, _sndMax))
@@ -376,6 +377,7 @@ public sealed partial class TcpConnection
         {
             SackRecoverySend();
         }
+        MarkLost();
 
         // Our FIN acknowledged?
         if (_finSent && _sndUna == _sndMax && PosOfSeq(_sndUna) == FinPos + 1)
@@ -454,6 +456,54 @@ public sealed partial class TcpConnection
         if (dataAcked > 0 && _sndBuf.Free > 0 && !_finQueued) Notify(TcpEvents.Writable);
     }
 
+    /// <summary>
+    /// <c>tcp_check_sack_reordering</c>: a never-retransmitted byte SACKed for the first time below the
+    /// highest SACKed one shows reordering of that many segments; tcpi_reordering keeps the largest seen.
+    /// </summary>
+    private void CheckSackReordering(ReadOnlySpan<TcpSackBlock> blocks)
+    {
+        if (_sack.RangeCount == 0 || _mss <= 0) return;
+        uint fack = _sack.HighestSacked;
+        foreach (var b in blocks)
+        {
+            uint low = b.Left;
+            for (int i = 0; i < _sack.RangeCount && SeqNum.Lt(low, b.Right); i++)
+            {
+                var r = _sack.GetRange(i);
+                if (SeqNum.Le(r.Left, low) && SeqNum.Lt(low, r.Right)) low = r.Right; // already SACKed: not new
+            }
+            if (!SeqNum.Lt(low, b.Right) || !SeqNum.Lt(low, fack) || SeqNum.Lt(low, _highRxt) || SeqNum.Lt(low, _sndUna)) continue;
+            long metric = (uint)(fack - low);
+            if (metric > (long)_reordering * _mss) _reordering = (int)Math.Min(metric / _mss, MaxReordering);
+        }
+    }
+
+    /// <summary>
+    /// Segments marked lost (Linux's lost_out, for tcpi_lost): in SACK recovery everything not SACKed below
+    /// the highest SACKed range, as RACK marks it with no reordering window while it recovers; after an RTO
+    /// everything outstanding. A mark stays until its bytes are SACKed or acknowledged.
+    /// </summary>
+    private void MarkLost()
+    {
+        if (_lossRecovery) _lostMarkSeq = SeqNum.Max(_lostMarkSeq, _sndMax);
+        else if (_inRecovery && _sackOk && _sack.RangeCount > 0) _lostMarkSeq = SeqNum.Max(_lostMarkSeq, _sack.GetRange(_sack.RangeCount - 1).Left);
+        if (!SeqNum.Gt(_lostMarkSeq, _sndUna)) _lostMarkSeq = _sndUna;
+    }
+
+    /// <summary>Bytes marked lost and neither SACKed nor acknowledged.</summary>
+    private long LostBytes()
+    {
+        if (!SeqNum.Gt(_lostMarkSeq, _sndUna)) return 0;
+        long lost = (uint)(_lostMarkSeq - _sndUna);
+        for (int i = 0; i < _sack.RangeCount; i++)
+        {
+            var r = _sack.GetRange(i);
+            uint left = SeqNum.Max(r.Left, _sndUna), right = SeqNum.Lt(r.Right, _lostMarkSeq) ? r.Right : _lostMarkSeq;
+            if (SeqNum.Lt(left, right)) lost -= (uint)(right - left);
+        }
+        return Math.Max(0, lost);
+    }
+
     private void OnDuplicateAck(long newlySacked)
     {
         _dupAcks++;
@@ -494,7 +544,6 @@ public sealed partial class TcpConnection
         _highRxt = _sndUna;
         Cong.BytesInFlight = (long)(uint)(_sndMax - _sndUna);
         _cc.OnEnterRecovery(ref Cong, now);
-        _lost++;
         TcpStats.Inc(ref _layer.Stats.FastRetransmits);
         if (_sackOk)
         {
@@ -543,7 +592,6 @@ public sealed partial class TcpConnection
             if (Cong.Cwnd - pipe < _mss) break;
             if (_sack.NextSeg(_sndUna, _sndMax, _highRxt, _mss, out uint seq, out int len))
             {
-                if (_sack.IsLost(seq, _mss)) _lost++;
                 RetransmitAt(seq, len);
                 continue;
             }

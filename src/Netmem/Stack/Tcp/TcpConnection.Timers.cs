@@ -147,7 +147,6 @@ public sealed partial class TcpConnection
         _recover = _sndMax;
         _dupAcks = 0;
         _rttTiming = false;
-        _lost++;
         _sack.Reset(_sndUna);     // go-back-N from snd.una: SACK state is rebuilt by later ACKs
         _sndNxt = _sndUna;        // everything after snd.una is sent again as the window opens
         _highRxt = _sndUna;

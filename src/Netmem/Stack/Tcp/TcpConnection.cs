@@ -34,6 +34,9 @@ public sealed partial class TcpConnection : IStackTimerTarget
     // ---- send sequence space (RFC 9293 3.3.1) ----
     private uint _iss, _sndUna, _sndNxt, _sndMax, _sndWl1, _sndWl2;
     private TcpChrono _chrono; // busy / rwnd-limited time for tcp_info
+    private uint _lostMarkSeq;  // bytes below it not SACKed count as lost (tcpi_lost)
+    private int _reordering = 3; // tcpi_reordering: net.ipv4.tcp_reordering, raised by SACK reordering
+    private const int MaxReordering = 300; // net.ipv4.tcp_max_reordering
     private long _sndUnaPos = -1;      // stream position of snd.una (-1 while the SYN is unacknowledged)
     private long _sndWnd, _maxSndWnd;  // bytes, scaled
     private byte _sndWscale;           // the peer's shift, applied to windows it sends
@@ -102,7 +105,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
     private uint _rcvRttSeq; private long _rcvRttStartUs; private bool _rcvRttTiming; // window-based measurement without timestamps
 
     // ---- tcp_info-style counters ----
-    private long _totalRetrans, _lost, _bytesAcked, _bytesReceived, _segsOut, _segsIn;
+    private long _totalRetrans, _bytesAcked, _bytesReceived, _segsOut, _segsIn;
 
     private TcpBacklog? _backlog;
     internal TcpListenEndpoint? Parent;     // while SYN-RECEIVED from a listener
@@ -436,7 +439,8 @@ public sealed partial class TcpConnection : IStackTimerTarget
         RcvMss = _rcvMss,
         Retransmits = _retransmits,
         TotalRetrans = _totalRetrans,
-        Lost = _lost,
+        Lost = LostBytes(),
+        Reordering = _reordering,
         Sacked = _sack.SackedBytes,
         BytesAcked = _bytesAcked,
         BytesReceived = _bytesReceived,
@@ -469,6 +473,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
         _sndUna = _iss;
         _sndNxt = _iss;
         _sndMax = _iss;
+        _lostMarkSeq = _iss;
         _sndUnaPos = -1;
         _recover = _iss;
         var arena = _ctx.SkbCache?.Arena ?? throw new InvalidOperationException($"stack context {_ctx.Name} has no skb cache: TCP needs one for its TX skbs");

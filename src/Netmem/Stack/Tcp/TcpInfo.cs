@@ -23,7 +23,10 @@ public readonly record struct TcpInfo
     /// <summary>tcpi_retransmits: timeouts of the current head segment.</summary>
     public int Retransmits { get; init; }
     public long TotalRetrans { get; init; }
+    /// <summary>Bytes marked lost and not yet SACKed or acknowledged (Linux's lost_out, in bytes).</summary>
     public long Lost { get; init; }
+    /// <summary>tcpi_reordering: the reordering degree in segments (3 until SACKs show more).</summary>
+    public int Reordering { get; init; }
     /// <summary>Bytes currently marked SACKed.</summary>
     public long Sacked { get; init; }
     public long BytesAcked { get; init; }
