@@ -14,5 +14,8 @@ public class DemoTests
         Assert.Contains("CPU read of the net_iov refused", text);
         Assert.Contains("mapping direction forbids this access", text);
         Assert.Contains("256 of 256 pages free", text);
+        Assert.Contains("== TCP between two stacks", text);
+        Assert.Contains("content verified (every byte", text);
+        Assert.Contains("pool inflight 0, arena pages not returned 0", text);
     }
 }
