@@ -1,8 +1,6 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using Netmem.Drivers.VirtualNic;
 using Netmem.Memory;
-using Netmem.Sockets;
 using Netmem.Stack;
 using Netmem.Wire;
 
@@ -59,7 +57,6 @@ internal static class PerfTcp
         var pools = new HashSet<Pool.PagePool>();
         var stackA = NetStack.Create(pair.A, new Ipv4Cidr(ipA, 24));
         var stackB = NetStack.Create(pair.B, new Ipv4Cidr(ipB, 24));
-        TrackPools(pair, pools);
         PerfTcpResult r;
         try
         {
@@ -67,7 +64,8 @@ internal static class PerfTcp
         }
         finally
         {
-            TrackPools(pair, pools);
+            pair.A.CollectRxPagePools(pools); // nothing restarts a queue here: the pools from the start
+            pair.B.CollectRxPagePools(pools);
             stackA.Dispose();
             stackB.Dispose();
             pair.Dispose();
@@ -80,19 +78,8 @@ internal static class PerfTcp
         return r with { PoolInflight = inflight, ArenaPagesLeft = left };
     }
 
-    private static void TrackPools(VirtualNicPair pair, HashSet<Pool.PagePool> pools)
-    {
-        foreach (var nic in new[] { pair.A, pair.B })
-            foreach (var q in nic.RxQueues)
-            {
-                if (q.PagePool is not null) pools.Add(q.PagePool);
-                if (q.HeaderPagePool is not null) pools.Add(q.HeaderPagePool);
-            }
-    }
-
     private static PerfTcpResult Transfer(PerfTcpOptions o, byte[] pattern, NetStack stackA, NetStack stackB, VirtualNicPair pair, Ipv4Address ipB)
     {
-
         using var listener = stackB.ListenTcp(Port, ipB, backlog: 1);
         var acceptTask = listener.AcceptAsync().AsTask();
         using var client = stackA.CreateTcpSocket();
@@ -203,9 +190,9 @@ internal static class PerfTcp
             Measuring = true;
             _startBytes = got;
             _startPackets = Frames(pair);
+            foreach (var p in NapiProbes) p.Sample(); // before the clock starts: its round trips are not the transfer's
             _startAlloc = GC.GetTotalAllocatedBytes(precise: true);
             _startTicks = Stopwatch.GetTimestamp();
-            foreach (var p in NapiProbes) p.Sample();
             Sampler?.Start();
         }
 

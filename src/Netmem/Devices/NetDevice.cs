@@ -172,6 +172,19 @@ public abstract partial class NetDevice : IDisposable
 
     /// <summary>The active RX queues.</summary>
     public ReadOnlySpan<NetdevRxQueue> RxQueues => _rx.AsSpan(0, RealNumRxQueues);
+
+    /// <summary>
+    /// Adds the page_pools the active RX queues hold now (data and header pools) to <paramref name="into"/>:
+    /// a queue restart replaces them, so a caller checking for leaks collects before and after.
+    /// </summary>
+    public void CollectRxPagePools(ICollection<Pool.PagePool> into)
+    {
+        foreach (var q in RxQueues)
+        {
+            if (q.PagePool is { } p && !into.Contains(p)) into.Add(p);
+            if (q.HeaderPagePool is { } h && !into.Contains(h)) into.Add(h);
+        }
+    }
     /// <summary>The active TX queues.</summary>
     public ReadOnlySpan<NetdevTxQueue> TxQueues => _tx.AsSpan(0, RealNumTxQueues);
 

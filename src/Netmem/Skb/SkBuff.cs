@@ -86,6 +86,12 @@ public sealed unsafe partial class SkBuff
     public ushort Protocol { get; set; }
     /// <summary><c>ip_summed</c>.</summary>
     public SkbChecksumState IpSummed { get; set; }
+    /// <summary>
+    /// <c>skb_csum_unnecessary</c>: the transport checksum needs no check, either verified by the device
+    /// (UNNECESSARY) or never computed because the data did not cross a wire (PARTIAL: a locally built skb
+    /// looped back, or a tap's or virtio peer's frame whose checksum was left for the device to fill in).
+    /// </summary>
+    public bool CsumUnnecessary => IpSummed is SkbChecksumState.Unnecessary or SkbChecksumState.Partial;
     /// <summary><c>csum</c>: with CHECKSUM_COMPLETE, the ones-complement sum (see <see cref="InetChecksum"/>) of the data.</summary>
     public uint Csum { get; set; }
     /// <summary><c>csum_start</c>: with CHECKSUM_PARTIAL, where checksumming starts, as an offset from head.</summary>

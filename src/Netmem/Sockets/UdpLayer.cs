@@ -138,10 +138,7 @@ public sealed class UdpLayer : IIpProtocolHandler
         if (ulen < skb.Len) skb.Trim(ulen);
         h = skb.Data;
         ushort check = BinaryPrimitives.ReadUInt16BigEndian(h[6..]);
-        // skb_csum_unnecessary: CHECKSUM_PARTIAL counts as verified too. A device hands it over when its peer
-        // (a tap's kernel side, a VM's virtio driver) left the checksum to be filled in: the field holds only
-        // the pseudo-header sum, and the data never crossed a wire that could corrupt it.
-        if (check != 0 && skb.IpSummed is not (SkbChecksumState.Unnecessary or SkbChecksumState.Partial))
+        if (check != 0 && !skb.CsumUnnecessary)
         {
             if (skb.Unreadable && skb.Len > skb.HeadLen)
             {

@@ -78,12 +78,8 @@ internal sealed class NicTestEnv : IDisposable
     /// <summary>Remembers the NICs' current pools (call after a restart too) so Dispose can check them.</summary>
     public void TrackPools()
     {
-        foreach (var nic in new[] { A, B })
-            foreach (var q in nic.RxQueues)
-            {
-                if (q.PagePool is not null) _pools.Add(q.PagePool);
-                if (q.HeaderPagePool is not null) _pools.Add(q.HeaderPagePool);
-            }
+        A.CollectRxPagePools(_pools);
+        B.CollectRxPagePools(_pools);
     }
 
     /// <summary>An skb holding <paramref name="frame"/> in its head, for transmit.</summary>

@@ -107,12 +107,8 @@ internal sealed class StackTestEnv : IDisposable
 
     public void TrackPools()
     {
-        foreach (var nic in new[] { Pair.A, Pair.B })
-            foreach (var q in nic.RxQueues)
-            {
-                if (q.PagePool is not null) _pools.Add(q.PagePool);
-                if (q.HeaderPagePool is not null) _pools.Add(q.HeaderPagePool);
-            }
+        Pair.A.CollectRxPagePools(_pools);
+        Pair.B.CollectRxPagePools(_pools);
     }
 
     public void Dispose()

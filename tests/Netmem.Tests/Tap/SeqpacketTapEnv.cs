@@ -39,8 +39,7 @@ internal sealed unsafe class SeqpacketTapEnv : IDisposable
 
     public void TrackPools()
     {
-        foreach (var q in Dev.RxQueues)
-            if (q.PagePool is not null) _pools.Add(q.PagePool);
+        Dev.CollectRxPagePools(_pools);
     }
 
     /// <summary>The kernel's side: one message of vnet header + frame.</summary>
@@ -101,14 +100,7 @@ internal sealed class CollectingRx : INetdevRxHandler
     }
 
     /// <summary>The whole frame (Ethernet header pushed back) of a readable skb.</summary>
-    public static byte[] FrameBytes(SkBuff skb)
-    {
-        skb.Push(14);
-        var b = new byte[skb.Len];
-        skb.CopyBits(0, b);
-        skb.Pull(14);
-        return b;
-    }
+    public static byte[] FrameBytes(SkBuff skb) => Devices.CollectingHandler.FrameBytes(skb);
 
     public void FreeAll()
     {

@@ -22,23 +22,10 @@ public sealed class TapImpairmentTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(90);
 
-    private const string PySink = """
-import socket, sys, os, hashlib
-host, port, total = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-s = socket.create_connection((host, port), timeout=30)
-h, left = hashlib.sha256(), total
-while left > 0:
-    d = os.urandom(min(left, 1 << 18))
-    h.update(d); s.sendall(d); left -= len(d)
-s.shutdown(socket.SHUT_WR)
-assert s.recv(1) == b''
-print('sent', total, h.hexdigest())
-""";
-
     private static async Task<string> SinkToDiscard(TapStackEnv env, DiscardServer discard, int total)
     {
         int before = discard.Finished.Count;
-        var r = await Task.Run(() => env.Python(Limit, PySink, env.OurAddress.ToString(), "9", total.ToString()));
+        var r = await Task.Run(() => env.Python(Limit, TapTcpInteropTests.PySink, env.OurAddress.ToString(), "9", total.ToString()));
         Assert.True(r.Succeeded, $"sender exit {r.ExitCode}: {r.Stdout} {r.Stderr}; tcp {env.Stack.Tcp.Stats.RetransmittedSegments} retransmitted");
         Assert.True(await TapStackEnv.WaitUntilAsync(() => discard.Finished.Count == before + 1, TimeSpan.FromSeconds(10)));
         var f = r.Stdout.Trim().Split(' ');

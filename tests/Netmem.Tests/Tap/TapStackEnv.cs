@@ -84,8 +84,7 @@ internal sealed class TapStackEnv : IDisposable
 
     public void TrackPools()
     {
-        foreach (var q in Dev.RxQueues)
-            if (q.PagePool is not null) _pools.Add(q.PagePool);
+        Dev.CollectRxPagePools(_pools);
     }
 
     /// <summary>A program in the namespace, waited for up to <paramref name="timeout"/> (killed after that).</summary>

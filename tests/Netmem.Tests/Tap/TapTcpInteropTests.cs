@@ -59,10 +59,10 @@ print('echo', n_got[0], sent.hexdigest(), got.hexdigest())
 """;
 
     /// <summary>argv: host port bytes. Sends random data, half-closes, waits for the server's close; prints "sent N sha".</summary>
-    private const string PySink = """
+    internal const string PySink = """
 import socket, sys, os, hashlib
 host, port, total = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-s = socket.create_connection((host, port), timeout=20)
+s = socket.create_connection((host, port), timeout=30)
 h, left = hashlib.sha256(), total
 while left > 0:
     d = os.urandom(min(left, 1 << 18))

@@ -68,8 +68,7 @@ internal sealed class TapTestEnv : IDisposable
 
     public void TrackPools()
     {
-        foreach (var q in Dev.RxQueues)
-            if (q.PagePool is not null) _pools.Add(q.PagePool);
+        Dev.CollectRxPagePools(_pools);
     }
 
     /// <summary>Polls the device (deterministic NAPI on this thread) until <paramref name="done"/> or the timeout; true when done.</summary>

@@ -150,15 +150,10 @@ public sealed class TcpLayer : IIpProtocolHandler
     private static bool ChecksumOk(in Ipv4Meta ip, SkBuff skb, out TcpDropReason why)
     {
         why = TcpDropReason.BadChecksum;
-        switch (skb.IpSummed)
-        {
-            case SkbChecksumState.Unnecessary:
-            case SkbChecksumState.Partial: // a locally built skb looped back: never left memory
-                return true;
-            case SkbChecksumState.Complete:
-                if (InetChecksum.Fold(PseudoHeader.Sum(ip.Source, ip.Destination, IpProtocol.Tcp, skb.Len, skb.Csum)) == 0) return true;
-                break; // the device's sum may cover something else: verify in full below
-        }
+        if (skb.CsumUnnecessary) return true;
+        // CHECKSUM_COMPLETE: the device's sum; a mismatch may mean it covers something else, so verify in full below.
+        if (skb.IpSummed == SkbChecksumState.Complete
+            && InetChecksum.Fold(PseudoHeader.Sum(ip.Source, ip.Destination, IpProtocol.Tcp, skb.Len, skb.Csum)) == 0) return true;
         if (skb.Unreadable) { why = TcpDropReason.UnverifiableChecksum; return false; }
         uint sum = skb.Checksum(0, skb.Len);
         return PseudoHeader.Checksum(ip.Source, ip.Destination, IpProtocol.Tcp, skb.Len, sum) == 0;
