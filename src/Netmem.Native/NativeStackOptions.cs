@@ -94,6 +94,7 @@ internal sealed record NativeStackOptions
         if (Read(dir, "tcp_syn_retries") is [var syn, ..]) tcp.SynRetries = (int)Math.Clamp(syn, 1, 127);
         if (Read(dir, "tcp_ecn") is [var ecn, ..]) tcp.Ecn = (int)Math.Clamp(ecn, 0, 2);
         if (Read(dir, "tcp_notsent_lowat") is [var lowat, ..]) tcp.NotSentLowatSysctl = (uint)Math.Clamp(lowat, 0, uint.MaxValue);
+        if (Read(dir, "tcp_recovery") is [var recovery, ..]) tcp.Recovery = (TcpRecoveryFlags)(recovery & 7);
         if (Read(dir, "tcp_synack_retries") is [var synack, ..]) tcp.SynAckRetries = (int)Math.Clamp(synack, 1, 127);
     }
 

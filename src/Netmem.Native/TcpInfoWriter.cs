@@ -44,6 +44,7 @@ internal static class TcpInfoWriter
             U32(b, 24, (c.SndNxt - c.SndUna + (uint)mss - 1) / (uint)mss); // unacked segments
             U32(b, 28, i.Sacked / mss);
             U32(b, 32, i.Lost / mss);
+            U32(b, 36, (i.RetransOut + mss - 1) / mss);
             U32(b, 44, i.SinceDataSentUs / 1000);
             U32(b, 52, i.SinceDataRecvUs / 1000);
             U32(b, 56, i.SinceAckRecvUs / 1000);
@@ -60,12 +61,14 @@ internal static class TcpInfoWriter
             U64(b, 128, i.BytesReceived);
             U32(b, 136, i.SegsOut);
             U32(b, 140, i.SegsIn);
+            U32(b, 148, i.MinRttUs);
             U32(b, 144, Math.Max(0, c.SendQueued - (int)(c.SndNxt - c.SndUna)));
             U32(b, 152, i.DataSegsIn);
             U32(b, 156, i.DataSegsOut);
             U64(b, 168, i.BusyUs);
             U64(b, 176, i.RwndLimitedUs);
             U64(b, 184, i.SndbufLimitedUs);
+            U32(b, 220, i.ReordSeen);
             U32(b, 228, i.SndWnd);
             U32(b, 232, i.RcvWnd);
         }

@@ -130,6 +130,7 @@ public sealed partial class TcpConnection
         _retransmits = 0;
         _ctx.CancelTimer(_rtoTimer);
         _sack.Reset(_sndUna);
+        _rtx.Clear(_sndUna);
         _recover = _sndUna;
         _highRxt = _sndUna;
     }
@@ -353,13 +354,17 @@ public sealed partial class TcpConnection
 
         long newlySacked = 0;
         _sackedBeforeAck = _sack.SackedBytes;
+        _priorFack = _sack.RangeCount > 0 ? _sack.HighestSacked : _sndUna;
+        _reoArmedThisAck = false;
         var o = seg.Options;
+        _ackTsEcr = o.Timestamp is TcpTimestamp ets ? ets.EchoReply : 0;
         if (_sackOk && o.SackBlockCount > 0)
         {
             Span<TcpSackBlock> blocks = stackalloc TcpSackBlock[TcpOptions.MaxSackBlocks];
             for (int i = 0; i < o.SackBlockCount; i++) blocks[i] = o.GetSackBlock(i);
-            CheckSackReordering(blocks[..o.SackBlockCount]);
+            if (!RackOn) CheckSackReordering(blocks[..o.SackBlockCount]);
             newlySacked = _sack.Update(SeqNum.Max(ack, _sndUna), _sndMax, blocks[..o.SackBlockCount]);
+            if (RackOn) RackTagSacks(blocks[..o.SackBlockCount], SeqNum.Max(ack, _sndUna));
         }
         else if (_sackOk && _sack.RangeCount > 0 && SeqNum.Gt(ack, _sack.SndUna) && SeqNum.Le(ack, _sndMax))
             _sack.Update(ack, _sndMax, default); // a cumulative ACK without blocks still retires what it covers
@@ -372,6 +377,10 @@ public sealed partial class TcpConnection
         else if (seg.PayloadLength == 0 && !seg.Fin && _sndWnd == oldWnd && _sndUna != _sndMax && ack == _sndUna)
         {
             OnDuplicateAck(newlySacked);
+        }
+        else if (RackActive && (newlySacked > 0 || _inRecovery || _sack.LastUpdateHadDsack))
+        {
+            RackOnAck(newlySacked, unaAdvanced: false, dataAcked: 0, rttUs: -1, recoveryJustEnded: false);
         }
         else if (_inRecovery && _sackOk && newlySacked > 0)
         {
@@ -415,6 +424,7 @@ public sealed partial class TcpConnection
         _sndUna = ack;
         _sndUnaPos = newPos;
         _sndBuf.Ack(Math.Min(newPos, _sndBuf.EndPos));
+        RackCleanRtxQueue(ack, _ackTsEcr);
         if (SeqNum.Lt(_sndNxt, _sndUna)) _sndNxt = _sndUna;
         if (SeqNum.Lt(_highRxt, _sndUna)) _highRxt = _sndUna;
         _bytesAcked += dataAcked;
@@ -423,6 +433,7 @@ public sealed partial class TcpConnection
         if (_tlpOutstanding && SeqNum.Ge(ack, _tlpHighSeq)) _tlpOutstanding = false; // the probe's episode is over
 
         Cong.BytesInFlight = InFlight();
+        long delivered = dataAcked + _sack.SackedBytes - _sackedBeforeAck;
         if (_inRecovery)
         {
             if (SeqNum.Ge(ack, _recover))
@@ -431,10 +442,16 @@ public sealed partial class TcpConnection
                 _lossRecovery = false;
                 _dupAcks = 0;
                 _cc.OnExitRecovery(ref Cong, now);
+                if (RackOn)
+                {
+                    _rack.OnRecoveryExit();
+                    RackOnAck(delivered, unaAdvanced: true, dataAcked, rttUs, recoveryJustEnded: true); // reordering then loss: a new recovery may start at once
+                }
             }
             else if (!_lossRecovery)
             {
-                if (_sackOk) PrrSend(dataAcked + _sack.SackedBytes - _sackedBeforeAck, unaAdvanced: dataAcked > 0);
+                if (RackActive) RackOnAck(delivered, unaAdvanced: dataAcked > 0, dataAcked, rttUs, recoveryJustEnded: false);
+                else if (_sackOk) PrrSend(delivered, unaAdvanced: dataAcked > 0);
                 else
                 {
                     // NewReno partial ACK (RFC 6582 3.2 step 3): the next hole is lost too.
@@ -447,10 +464,12 @@ public sealed partial class TcpConnection
         else
         {
             _dupAcks = 0;
-            _cc.OnAck(ref Cong, dataAcked, rttUs, now);
+            if (RackActive) RackOnAck(delivered, unaAdvanced: true, dataAcked, rttUs, recoveryJustEnded: false);
+            else _cc.OnAck(ref Cong, dataAcked, rttUs, now);
         }
 
-        if (_sndUna == _sndMax) { _ctx.CancelTimer(_rtoTimer); _probing = false; }
+        if (_sndUna == _sndMax) { _ctx.CancelTimer(_rtoTimer); _probing = false; _reoArmed = false; }
+        else if (_reoArmedThisAck) { } // RACK's reorder timer stands (tcp_rack_mark_lost cleared FLAG_SET_XMIT_TIMER)
         else if (!ScheduleLossProbe(advancing: true)) ArmRto(); // RFC 6298 5.3, or a tail loss probe first
         if (dataAcked > 0 && _sndBuf.Bytes == 0) _chrono.Stop(TcpChronoType.Busy, now, queuesEmpty: true); // all acknowledged
         if (dataAcked > 0 && _sndBuf.Free > 0 && !_finQueued) Notify(TcpEvents.Writable);
@@ -510,6 +529,11 @@ public sealed partial class TcpConnection
         // tcp_set_xmit_timer on every ACK: a probe timeout armed in the open state gives way to the RTO
         // once SACKs show the flow is out of order.
         if (_tlpArmed && _sack.SackedBytes >= _mss) ArmRto();
+        if (RackActive)
+        {
+            RackOnAck(newlySacked, unaAdvanced: false, dataAcked: 0, rttUs: -1, recoveryJustEnded: false);
+            return;
+        }
         if (!_inRecovery)
         {
             bool lost = _dupAcks >= 3 || (_sackOk && _sack.IsLost(_sndUna, _mss));
@@ -560,6 +584,9 @@ public sealed partial class TcpConnection
         }
     }
 
+    /// <summary>The pipe recovery paces against: RACK's packets in flight, or RFC 6675 SetPipe.</summary>
+    private long RecoveryPipe() => RackActive ? RackPipe() : _sack.Pipe(_sndUna, _sndMax, _highRxt, _mss);
+
     /// <summary>RFC 6675 5 (C): while cwnd - pipe allows a segment, retransmit holes (NextSeg rules 1 and 3) or send new data (rule 2).</summary>
     /// <summary>
     /// Proportional rate reduction (RFC 6937, tcp_cwnd_reduction): on each ACK in SACK recovery, cwnd
@@ -571,7 +598,7 @@ public sealed partial class TcpConnection
     {
         if (delivered < 0) delivered = 0;
         _prrDelivered += delivered;
-        long pipe = _sack.Pipe(_sndUna, _sndMax, _highRxt, _mss);
+        long pipe = RecoveryPipe();
         long ssthresh = Cong.Ssthresh;
         long sndcnt = pipe > ssthresh
             ? (_prrDelivered * ssthresh + _recoverFs - 1) / _recoverFs - _prrOut
@@ -580,7 +607,7 @@ public sealed partial class TcpConnection
                 : Math.Min(ssthresh - pipe, delivered);                                          // PRR-CRB (Linux without snd.una progress)
         if (_prrOut == 0) sndcnt = Math.Max(sndcnt, _mss);
         Cong.Cwnd = pipe + Math.Max(0, sndcnt);
-        if (_prrOut == 0 && !_sack.IsSacked(_sndUna)) RetransmitAt(_sndUna, _mss); // RFC 6675 4.3: the first loss goes now
+        if (!RackActive && _prrOut == 0 && !_sack.IsSacked(_sndUna)) RetransmitAt(_sndUna, _mss); // RFC 6675 4.3: the first loss goes now (RACK: the first marked lost, below)
         SackRecoverySend();
     }
 
@@ -588,9 +615,9 @@ public sealed partial class TcpConnection
     {
         for (int guard = 0; guard < 1024; guard++)
         {
-            long pipe = _sack.Pipe(_sndUna, _sndMax, _highRxt, _mss);
+            long pipe = RecoveryPipe();
             if (Cong.Cwnd - pipe < _mss) break;
-            if (_sack.NextSeg(_sndUna, _sndMax, _highRxt, _mss, out uint seq, out int len))
+            if (RackActive ? RackNextLost(out uint seq, out int len) : _sack.NextSeg(_sndUna, _sndMax, _highRxt, _mss, out seq, out len))
             {
                 RetransmitAt(seq, len);
                 continue;

@@ -64,6 +64,7 @@ public sealed partial class TcpConnection
         // After an RTO everything past snd.una counts as lost (tcp_enter_loss): in flight is only what
         // go-back-N has sent again since.
         if (_lossRecovery) return (long)(uint)(_sndNxt - _sndUna);
+        if (RackActive) return RackPipe(); // Linux's packets_in_flight: SACKed and lost bytes have left the network
         if (_sackOk && _inRecovery) return _sack.Pipe(_sndUna, _sndMax, _highRxt, _mss);
         return (long)(uint)(_sndNxt - _sndUna);
     }
@@ -161,6 +162,7 @@ public sealed partial class TcpConnection
         if (!retrans && _dataSegsIn > 0 && _ctx.NowUs - _lastDataRecvUs < DelayedAckMinUs) _pingpong = true;
         if (len > 0) { _dataSegsOut += (len + _mss - 1) / Math.Max(1, _mss); _lastDataSentUs = _ctx.NowUs; }
         uint end = seq + (uint)len + (fin ? 1u : 0u);
+        _rtx.OnTransmit(seq, end, _ctx.NowUs, push);
         if (fin) _finSent = true;
         if (SeqNum.Gt(end, _sndNxt)) _sndNxt = end;
         if (SeqNum.Gt(end, _sndMax))
@@ -185,7 +187,7 @@ public sealed partial class TcpConnection
         // so _finQueued is what says there is one (else a lost lone FIN would never be retransmitted).
         bool fin = (_finSent || _finQueued) && pos + len == FinPos && SeqNum.Lt(seq + (uint)len, _sndMax);
         if (len == 0 && !fin) return;
-        bool push = len > 0 && pos + len == _pushMarkPos; // the tail keeps the push mark it was sent with
+        bool push = len > 0 && (pos + len == _pushMarkPos || RtxEndsWithPush(seq + (uint)len)); // a segment that ended with PSH keeps it
         var flags = TcpFlags.Ack | (fin ? TcpFlags.Fin : 0) | (push ? TcpFlags.Psh : 0);
         if (!Transmit(seq, flags, pos, len, synOptions: false)) return;
         if (fin) _finSent = true;
@@ -193,6 +195,7 @@ public sealed partial class TcpConnection
         TcpStats.Inc(ref _layer.Stats.RetransSegs);
         if (_rttTiming && SeqNum.Le(seq, _rttSeq)) _rttTiming = false; // Karn: no sample from a retransmitted range
         uint end = seq + (uint)len + (fin ? 1u : 0u);
+        _rtx.OnTransmit(seq, end, _ctx.NowUs, push);
         if (SeqNum.Gt(end, _highRxt)) _highRxt = end;
         if (SeqNum.Gt(end, _sndNxt)) _sndNxt = end;
         if (!_rtoTimer.IsArmed || _probing) ArmRto();

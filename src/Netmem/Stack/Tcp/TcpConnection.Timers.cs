@@ -11,6 +11,7 @@ public sealed partial class TcpConnection
             case TimerRetransmit:
                 if (_probing) OnPersistTimer();
                 else if (_tlpArmed) OnLossProbe();
+                else if (_reoArmed) OnReoTimeout();
                 else OnRetransmitTimer();
                 break;
             case TimerDelayedAck:
@@ -39,6 +40,7 @@ public sealed partial class TcpConnection
     {
         _probing = false;
         _tlpArmed = false;
+        _reoArmed = false;
         _ctx.ArmTimer(_rtoTimer, _ctx.NowUs + _rtt.RtoUs);
     }
 
@@ -46,6 +48,7 @@ public sealed partial class TcpConnection
     {
         _probing = true;
         _tlpArmed = false;
+        _reoArmed = false;
         long t = Math.Min(_rtt.RtoUs, ProbeMaxUs);
         _ctx.ArmTimer(_rtoTimer, _ctx.NowUs + t);
     }
@@ -73,6 +76,7 @@ public sealed partial class TcpConnection
         long rtoLeft = advancing || !_rtoTimer.IsArmed || _tlpArmed ? _rtt.RtoUs : _rtoTimer.DueUs - now;
         if (rtoLeft > 0) pto = Math.Min(pto, rtoLeft);
         _tlpArmed = true;
+        _reoArmed = false;
         _ctx.ArmTimer(_rtoTimer, now + pto);
         return true;
     }
@@ -148,6 +152,7 @@ public sealed partial class TcpConnection
         _dupAcks = 0;
         _rttTiming = false;
         _sack.Reset(_sndUna);     // go-back-N from snd.una: SACK state is rebuilt by later ACKs
+        _rtx.ClearAll(TcpRtxFlags.Sacked | TcpRtxFlags.Lost | TcpRtxFlags.Retrans);
         _sndNxt = _sndUna;        // everything after snd.una is sent again as the window opens
         _highRxt = _sndUna;
         if (_finSent && PosOfSeq(_sndUna) <= FinPos) _finSent = false;

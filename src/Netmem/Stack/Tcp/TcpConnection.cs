@@ -28,6 +28,14 @@ public sealed partial class TcpConnection : IStackTimerTarget
     internal TcpCongestionState Cong;
     private readonly RttEstimator _rtt = new(minOnVariance: true); // Linux: RTO = SRTT + max(4 RTTVAR, 200 ms)
     private readonly SackScoreboard _sack = new();
+    // RACK (RFC 8985): what is in flight with send times and SACKED/LOST/RETRANS bits, and the delivery state.
+    private readonly TcpRtxQueue _rtx = new();
+    private readonly Rack _rack = new();
+    private int _reordSeen;            // tcpi_reord_seen
+    private bool _reoArmed;            // the retransmit timer runs as RACK's reorder timer (ICSK_TIME_REO_TIMEOUT)
+    private uint _priorFack;           // the highest SACKed sequence before the ACK being processed
+    private uint _ackTsEcr;            // the TSecr of the ACK being processed (0: none)
+    private bool _reoArmedThisAck;     // RACK armed the reorder timer on this ACK: the RTO/TLP re-arm leaves it (FLAG_SET_XMIT_TIMER cleared)
     private readonly TcpOutOfOrderQueue _ooo = new();
     private TcpSendBuffer? _sndBuf;
 
@@ -439,7 +447,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
         RcvMss = _rcvMss,
         Retransmits = _retransmits,
         TotalRetrans = _totalRetrans,
-        Lost = LostBytes(),
+        Lost = RackActive ? _rtx.LostBytes : LostBytes(),
         Reordering = _reordering,
         Sacked = _sack.SackedBytes,
         BytesAcked = _bytesAcked,
@@ -464,6 +472,9 @@ public sealed partial class TcpConnection : IStackTimerTarget
         BusyUs = _chrono.Totals(_ctx.NowUs).BusyUs,
         RwndLimitedUs = _chrono.Totals(_ctx.NowUs).RwndLimitedUs,
         SndbufLimitedUs = _chrono.Totals(_ctx.NowUs).SndbufLimitedUs,
+        ReordSeen = _reordSeen,
+        MinRttUs = _rtt.MinRttUs,
+        RetransOut = RackActive ? _rtx.RetransBytes : 0,
     };
 
     // ------------------------------------------------------------------ lifecycle helpers
@@ -529,6 +540,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
     {
         _sndBuf?.Dispose();
         _sack.Reset(_sndUna);
+        _rtx.Clear(_sndUna);
     }
 
     /// <summary>Frees everything the connection still holds (after CLOSED, once the application let go).</summary>

@@ -55,4 +55,10 @@ public readonly record struct TcpInfo
     public long BusyUs { get; init; }
     public long RwndLimitedUs { get; init; }
     public long SndbufLimitedUs { get; init; }
+    /// <summary>tcpi_reord_seen: how many times reordering was detected.</summary>
+    public int ReordSeen { get; init; }
+    /// <summary>tcpi_min_rtt in µs (0 before the first sample).</summary>
+    public long MinRttUs { get; init; }
+    /// <summary>tcpi_retrans in bytes: retransmissions in flight (RACK's retrans_out).</summary>
+    public long RetransOut { get; init; }
 }

@@ -53,6 +53,8 @@ public sealed record TcpSettings
     public bool Cork { get; set; }
     /// <summary>Tail loss probes (RFC 8985 7, Linux tcp_early_retrans 3/4): with SACK, probe the tail after 2 SRTT instead of waiting for the RTO (default on).</summary>
     public bool TailLossProbe { get; set; } = true;
+    /// <summary>net.ipv4.tcp_recovery (default 1, Linux's: RACK loss detection). With SACK and RACK on, losses are marked by time (RFC 8985 6) and the reorder timer; off, by the RFC 6675 duplicate threshold.</summary>
+    public TcpRecoveryFlags Recovery { get; set; } = TcpRecoveryFlags.RackLossDetection;
     /// <summary>TCP_NOTSENT_LOWAT in bytes: 0 (default) leaves it to <see cref="NotSentLowatSysctl"/>. Writes start a new skb and poll reports POLLOUT only while fewer unsent bytes than this are queued (half as many for POLLOUT).</summary>
     public uint NotSentLowat { get; set; }
     /// <summary>net.ipv4.tcp_notsent_lowat, used while <see cref="NotSentLowat"/> is 0 (default UINT_MAX: no limit).</summary>
