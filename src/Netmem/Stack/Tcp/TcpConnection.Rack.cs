@@ -9,6 +9,8 @@ namespace Netmem.Stack.Tcp;
 public sealed partial class TcpConnection
 {
     /// <summary>tcp_is_rack: RACK marks losses on this connection (needs SACK).</summary>
+    private const int DefaultReordering = 3; // TCP_REORDERING (net.ipv4.tcp_reordering)
+
     private bool RackOn => _sackOk && (Settings.Recovery & TcpRecoveryFlags.RackLossDetection) != 0;
     /// <summary>RACK drives loss marking now (not in the RTO's loss state, whose go-back-N does).</summary>
     private bool RackActive => RackOn && !_lossRecovery;
@@ -23,7 +25,7 @@ public sealed partial class TcpConnection
     /// <summary>
     /// The SACK blocks of an ACK on the rtx queue (<c>tcp_sacktag_write_queue</c>): each newly SACKed range loses its
     /// LOST and RETRANS bits, advances RACK, and, when it was never retransmitted and lies below the highest
-    /// SACK seen before, shows reordering.
+    /// SACK seen before, shows reordering. Only whole segments are tagged, as Linux fragments skbs on SACKs.
     /// </summary>
     private void RackTagSacks(ReadOnlySpan<TcpSackBlock> blocks, uint una)
     {
@@ -35,17 +37,29 @@ public sealed partial class TcpConnection
             if (b == 0 && _sack.LastUpdateHadDsack && blk == _sack.LastDsack) continue;
             uint l = SeqNum.Max(blk.Left, una), r = SeqNum.Min(blk.Right, _sndMax);
             if (!SeqNum.Lt(l, r)) continue;
-            int i = _rtx.SplitAt(l);
-            int end = _rtx.SplitAt(r);
-            for (int j = i; j < end; j++)
+            int j = _rtx.IndexOf(l);
+            if (j < 0) j = _rtx.SplitAt(l); // l in a gap or below the first range: the first range above it
+            uint mss = (uint)Math.Max(1, _mss);
+            for (; j < _rtx.Count; j++)
             {
                 ref var e = ref _rtx[j];
-                var f = e.Flags;
+                if (!SeqNum.Lt(e.Seq, r)) break;
+                // tcp_match_skb_to_sack: a block covers whole segments of a range (counted from its start) and
+                // its short tail; a block inside one segment tags nothing.
+                uint a = e.Seq, z = e.End;
+                uint lo = SeqNum.Le(l, a) ? a : a + (l - a + mss - 1) / mss * mss;
+                if (!SeqNum.Lt(lo, z)) continue;
+                uint hi = SeqNum.Ge(r, z) ? z : lo + (r - lo) / mss * mss;
+                if (!SeqNum.Lt(lo, hi)) continue;
+                if (lo != a) j = _rtx.SplitAt(lo);
+                if (hi != _rtx[j].End) _rtx.SplitAt(hi);
+                ref var t = ref _rtx[j];
+                var f = t.Flags;
                 if ((f & TcpRtxFlags.Sacked) != 0) continue;
-                if ((f & (TcpRtxFlags.Retrans | TcpRtxFlags.EverRetrans)) == 0 && SeqNum.Lt(e.Seq, _priorFack) && SeqNum.Lt(e.Seq, reord)) reord = e.Seq;
+                if ((f & (TcpRtxFlags.Retrans | TcpRtxFlags.EverRetrans)) == 0 && SeqNum.Lt(t.Seq, _priorFack) && SeqNum.Lt(t.Seq, reord)) reord = t.Seq;
                 _rtx.ClearFlags(j, TcpRtxFlags.Lost | TcpRtxFlags.Retrans);
                 _rtx.SetFlags(j, TcpRtxFlags.Sacked);
-                _rack.Advance(f, e.End, e.XmitUs, now, _rtt.MinRttUs);
+                _rack.Advance(f, t.End, t.XmitUs, now, _rtt.MinRttUs);
             }
         }
         if (_sack.LastUpdateHadDsack) _rack.DsackSeen = true;
@@ -138,7 +152,10 @@ public sealed partial class TcpConnection
         if (!_inRecovery)
         {
             if (_rtx.LostBytes > 0) { EnterFastRecovery(delivered); return; }
-            if (dataAcked > 0 && !recoveryJustEnded) _cc.OnAck(ref Cong, dataAcked, rttUs, now);
+            // tcp_cong_control counts what this ACK delivered, SACKed bytes included, but while reordering stays
+            // at its default (3) only an ACK that moves snd.una may raise cwnd (tcp_may_raise_cwnd).
+            bool mayRaise = _reordering > DefaultReordering ? delivered > 0 : dataAcked > 0;
+            if (mayRaise && delivered > 0 && !recoveryJustEnded) _cc.OnAck(ref Cong, delivered, rttUs, now);
             return;
         }
         PrrSend(delivered, unaAdvanced);
