@@ -131,4 +131,40 @@ public sealed class RackTests
         Assert.Equal(sentUs + 200_000, at);
         Assert.Equal(3, c.GetInfo().CaState);
     }
+
+    [Fact]
+    public void DsackOfASpuriousRetransmission_WidensTheReorderingWindowAStep()
+    {
+        using var host = new VirtualTcpHost();
+        var (c, iss, data) = SendTen(host);
+        host.Advance(100_000);
+        Assert.True(host.Inject(Ack(iss, 1, (7001, 8001))));
+        host.Advance(27_000);
+        Assert.Equal(1u, NextSentSeq(host, iss, data, out _, out _)); // the reorder timer's retransmission
+        // The original was only late: everything arrives, and the receiver reports the copy as a duplicate (RFC 2883).
+        host.Advance(10_000);
+        Assert.True(host.Inject(Ack(iss, 10001, (1, 1001))));
+        Assert.Equal(0, c.GetInfo().CaState);
+        while (host.Device.TryTakeSent(out _)) { }
+
+        // Next flight: one SACK again. reo_wnd is now 2 x min_rtt/4 = 50 ms: the timer waits RTT + 50 ms + 2 ms.
+        var more = new byte[10000];
+        new Random(43).NextBytes(more);
+        Assert.Equal(10000, c.Send(more));
+        host.RunPending();
+        long sentUs = host.NowUs;
+        while (host.Device.TryTakeSent(out _)) { }
+        host.Advance(100_000);
+        Assert.True(host.Inject(Ack(iss, 10001, (14001, 15001))));
+        // The SACKed segment left the network: one new segment may replace it (packets_in_flight), nothing is retransmitted.
+        while (host.Device.TryTakeSent(out var fresh)) Assert.True(IpPacketBuilder.ParseSent(fresh.Bytes, out _, out _, out _).SequenceNumber - iss >= 15001);
+        host.Advance(51_000);
+        Assert.False(host.Device.TryTakeSent(out _));
+        host.Advance(1_000);
+        Assert.True(host.Device.TryTakeSent(out var pkt));
+        Assert.Equal(sentUs + 152_000, pkt.TimeUs);
+        var r = IpPacketBuilder.ParseSent(pkt.Bytes, out _, out _, out var p);
+        Assert.Equal(iss + 10001, r.SequenceNumber);
+        Assert.Equal(more.AsSpan(0, 1000).ToArray(), p.ToArray());
+    }
 }

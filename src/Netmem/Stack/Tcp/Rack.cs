@@ -93,6 +93,9 @@ public sealed class Rack
             if ((f & TcpRtxFlags.Sacked) != 0) continue;
             if ((f & TcpRtxFlags.Lost) != 0 && (f & TcpRtxFlags.Retrans) == 0) continue; // waiting for its retransmission
             if (!SentAfter(XmitUs, EndSeq, e.XmitUs, e.End)) continue;
+            // A retransmission leaves after the ACK that asked for it, so a delivery timed at the same instant
+            // cannot be from a later send (only a clock that does not move, as virtual time, makes them equal).
+            if ((f & TcpRtxFlags.Retrans) != 0 && e.XmitUs >= XmitUs) continue;
             long remaining = RttUs + reoWndUs - (nowUs - e.XmitUs);
             if (remaining <= 0)
             {
