@@ -369,7 +369,8 @@ public sealed partial class TcpConnection
         else if (_sackOk && _sack.RangeCount > 0 && SeqNum.Gt(ack, _sack.SndUna) && SeqNum.Le(ack, _sndMax))
             _sack.Update(ack, _sndMax, default); // a cumulative ACK without blocks still retires what it covers
 
-        long acked = (long)(uint)(ack - _sndUna);
+        // An ACK below snd.una (reordered on the way) acknowledges nothing new; only its SACKs count (tcp_ack's old-ACK case).
+        long acked = SeqNum.Gt(ack, _sndUna) ? (uint)(ack - _sndUna) : 0;
         if (acked > 0)
         {
             OnNewAck(ack, acked, now);
