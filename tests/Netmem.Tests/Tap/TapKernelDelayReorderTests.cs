@@ -125,13 +125,15 @@ print(h.hexdigest(), top)
         if (!KernelShaping.TryAddReorder(env, ingress: false, fraction: 0.1, slowRateMbit: 20, latencyMs: 100, output)) return;
         if (!KernelShaping.TryAddReorder(env, ingress: true, fraction: 0.1, slowRateMbit: 20, latencyMs: 100, output)) return;
         long kernelOfo0 = KernelShaping.Netstat(env, "TcpExt", "TCPOFOQueue");
+        long kernelFr0 = KernelShaping.Netstat(env, "TcpExt", "TCPFastRetrans");
         var x = await Exchange(env, up: 2 << 20, down: 2 << 20);
         long kernelOfo = KernelShaping.Netstat(env, "TcpExt", "TCPOFOQueue") - kernelOfo0;
+        long kernelFr = KernelShaping.Netstat(env, "TcpExt", "TCPFastRetrans") - kernelFr0; // the kernel's own RACK under the same reordering
         var toStack = KernelShaping.TbfStats(env, KernelShaping.Ifb(ingress: false, reorder: true));
         var toKernel = KernelShaping.TbfStats(env, KernelShaping.Ifb(ingress: true, reorder: true));
         long ours = env.Stack.Tcp.Stats.OutOfOrderQueuedCount;
         output.WriteLine($"reorder: slow path to stack {toStack}, to kernel {toKernel}; out of order queued: stack {ours}, kernel {kernelOfo}; " +
-            $"stack retransmitted {env.Stack.Tcp.Stats.RetransmittedSegments}, sack recoveries {env.Stack.Tcp.Stats.SackRecoveryCount}");
+            $"stack retransmitted {env.Stack.Tcp.Stats.RetransmittedSegments}, sack recoveries {env.Stack.Tcp.Stats.SackRecoveryCount}; kernel fast retransmits {kernelFr}");
         Assert.True(toStack.Packets > 0 && toKernel.Packets > 0);
         Assert.True(ours > 0, "the stack never received a segment out of order");
         Assert.True(kernelOfo > 0, "the kernel never received a segment out of order");
