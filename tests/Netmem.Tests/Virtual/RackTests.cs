@@ -167,4 +167,33 @@ public sealed class RackTests
         Assert.Equal(iss + 10001, r.SequenceNumber);
         Assert.Equal(more.AsSpan(0, 1000).ToArray(), p.ToArray());
     }
+
+    [Fact]
+    public void LeavingTheRtoLossState_KeepsTheSlowStartCwnd_AndRetransmitsOnlyWhatWasSent()
+    {
+        // As packetdrill's cubic-rto-ss-ca-cwnd-bump: after an RTO cwnd restarts at one segment, and the ACK that
+        // ends the loss state grows it to two (Linux does not set cwnd = ssthresh there, only after fast recovery).
+        using var host = new VirtualTcpHost(new VirtualTcpHostOptions { Tcp = new TcpSettings { TailLossProbe = false } });
+        var (_, c, iss) = VirtualTcpHostTests.Establish(host);
+        var data = new byte[1000];
+        Assert.Equal(1000, c.Send(data));
+        host.RunPending();
+        while (host.Device.TryTakeSent(out _)) { }
+        host.Advance(100_000);
+        Assert.True(host.Inject(Ack(iss, 1001)));
+        Assert.Equal(1000, c.Send(data));
+        host.RunPending();
+        while (host.Device.TryTakeSent(out _)) { }
+        host.Advance(300_000); // RTO = SRTT + max(4 RTTVAR, 200 ms)
+        Assert.True(host.Device.TryTakeSent(out var rto));
+        Assert.Equal(iss + 1001, IpPacketBuilder.ParseSent(rto.Bytes, out _, out _, out var p).SequenceNumber);
+        Assert.Equal(1000, p.Length); // only the lost segment: a retransmission never carries unsent bytes
+        Assert.Equal(4, c.GetInfo().CaState);
+        host.Advance(100_000);
+        Assert.True(host.Inject(Ack(iss, 2001)));
+        var info = c.GetInfo();
+        Assert.Equal(0, info.CaState);
+        Assert.Equal(2000, info.SndCwnd);
+        Assert.Equal(7000, info.SndSsthresh);
+    }
 }

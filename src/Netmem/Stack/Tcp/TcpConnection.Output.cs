@@ -179,7 +179,9 @@ public sealed partial class TcpConnection
     private void RetransmitAt(uint seq, int maxLen)
     {
         long pos = PosOfSeq(seq);
-        long dataLeft = _sndBuf!.EndPos - pos;
+        // Only what was sent before (below snd.max): a retransmission never carries new data, else snd.nxt
+        // would pass snd.max and the peer's ACKs of it would look invalid.
+        long dataLeft = Math.Min(_sndBuf!.EndPos, PosOfSeq(_sndMax)) - pos;
         int len = (int)Math.Min(Math.Min(maxLen, CurrentMss()), Math.Max(0, dataLeft));
         long recordEnd = NextRecordEnd(pos);
         if (pos + len > recordEnd) len = (int)(recordEnd - pos);
