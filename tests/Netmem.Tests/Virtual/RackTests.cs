@@ -169,31 +169,34 @@ public sealed class RackTests
     }
 
     [Fact]
-    public void LeavingTheRtoLossState_KeepsTheSlowStartCwnd_AndRetransmitsOnlyWhatWasSent()
+    public void AnRtoRetransmission_NeverCarriesBytesNotSentBefore()
     {
-        // As packetdrill's cubic-rto-ss-ca-cwnd-bump: after an RTO cwnd restarts at one segment, and the ACK that
-        // ends the loss state grows it to two (Linux does not set cwnd = ssthresh there, only after fast recovery).
+        // snd.max ends 500 bytes into a segment's worth; more data is written before the RTO fires. The
+        // retransmission from snd.una must stop at snd.max (else snd.nxt passes snd.max and the peer's ACK of
+        // those bytes is dropped as acknowledging something never sent).
         using var host = new VirtualTcpHost(new VirtualTcpHostOptions { Tcp = new TcpSettings { TailLossProbe = false } });
         var (_, c, iss) = VirtualTcpHostTests.Establish(host);
-        var data = new byte[1000];
-        Assert.Equal(1000, c.Send(data));
+        var data = new byte[500];
+        new Random(47).NextBytes(data);
+        Assert.Equal(500, c.Send(data));
         host.RunPending();
         while (host.Device.TryTakeSent(out _)) { }
         host.Advance(100_000);
-        Assert.True(host.Inject(Ack(iss, 1001)));
-        Assert.Equal(1000, c.Send(data));
+        // The window shrinks to 512 bytes (4 << 7): the next write's segment does not fit and waits.
+        Assert.True(host.Inject(IpPacketBuilder.Tcp(Remote, Local, 50000, 8080, 1, iss + 1, TcpFlags.Ack, 4)));
+        Assert.Equal(3000, c.Send(new byte[3000]));
         host.RunPending();
-        while (host.Device.TryTakeSent(out _)) { }
-        host.Advance(300_000); // RTO = SRTT + max(4 RTTVAR, 200 ms)
-        Assert.True(host.Device.TryTakeSent(out var rto));
-        Assert.Equal(iss + 1001, IpPacketBuilder.ParseSent(rto.Bytes, out _, out _, out var p).SequenceNumber);
-        Assert.Equal(1000, p.Length); // only the lost segment: a retransmission never carries unsent bytes
-        Assert.Equal(4, c.GetInfo().CaState);
-        host.Advance(100_000);
-        Assert.True(host.Inject(Ack(iss, 2001)));
-        var info = c.GetInfo();
-        Assert.Equal(0, info.CaState);
-        Assert.Equal(2000, info.SndCwnd);
-        Assert.Equal(7000, info.SndSsthresh);
+        Assert.False(host.Device.TryTakeSent(out _));
+        uint sndMax = c.SndNxt;
+        host.Advance(1_000_000);
+        bool sawRto = false;
+        while (host.Device.TryTakeSent(out var pkt))
+        {
+            var r = IpPacketBuilder.ParseSent(pkt.Bytes, out _, out _, out var p);
+            Assert.True(SeqNum.Le(r.SequenceNumber + (uint)p.Length, sndMax)); // every retransmission ends at or below snd.max
+            sawRto |= r.SequenceNumber == iss + 1 && p.Length > 0;
+        }
+        Assert.True(sawRto);
+        Assert.True(SeqNum.Le(c.SndNxt, sndMax));
     }
 }

@@ -439,14 +439,10 @@ public sealed partial class TcpConnection
         {
             if (SeqNum.Ge(ack, _recover))
             {
-                bool wasLoss = _lossRecovery;
                 _inRecovery = false;
                 _lossRecovery = false;
                 _dupAcks = 0;
-                // tcp_end_cwnd_reduction (cwnd = ssthresh) ends a fast recovery only; leaving the RTO's loss
-                // state keeps the cwnd slow start has grown since, and this ACK grows it as any other.
-                if (!wasLoss) _cc.OnExitRecovery(ref Cong, now);
-                else _cc.OnAck(ref Cong, dataAcked, rttUs, now);
+                _cc.OnExitRecovery(ref Cong, now);
                 if (RackOn)
                 {
                     _rack.OnRecoveryExit();
