@@ -78,6 +78,35 @@ public sealed class TsoAutosizeTests
     }
 
     [Fact]
+    public void BelowHalfAMillisecondOfMinRttBurstsGrowToTheGsoMaximum()
+    {
+        // tcp_tso_rtt_log 9: with a min RTT under 512 µs the whole GSO maximum is added to the pacing
+        // budget, so a fast local path (the perf path over VirtualNic) keeps full-size bursts; here only
+        // half the cwnd limits them. At 100 ms the same flow sends bursts of 2.
+        using var host = new VirtualTcpHost();
+        Assert.Equal(Errno.None, host.Tcp.Listen(new TcpEndpoint(Ipv4Address.Unspecified, 8080), 8, host.Tcp.Defaults, out var l));
+        var syn = new TcpOptions { MaxSegmentSize = 1000, SackPermitted = true, WindowScale = 7 };
+        Assert.True(host.Inject(IpPacketBuilder.Tcp(Remote, Local, 50000, 8080, 0, 0, TcpFlags.Syn, 32792, syn)));
+        Assert.True(host.Device.TryTakeSent(out var synAck));
+        uint iss = IpPacketBuilder.ParseSent(synAck.Bytes, out _, out _, out _).SequenceNumber;
+        host.Advance(100);
+        Assert.True(host.Inject(IpPacketBuilder.Tcp(Remote, Local, 50000, 8080, 1, iss + 1, TcpFlags.Ack, 1024)));
+        Assert.True(l!.TryAccept(out var c));
+        var data = new byte[30000];
+        new Random(47).NextBytes(data);
+        var wire = new MemoryStream();
+        Assert.Equal(10000, c.Send(data.AsSpan(0, 10000)));
+        host.RunPending();
+        Assert.Equal([5000, 5000], Drain(host, wire).Select(s => s.Len));
+        host.Advance(100);
+        Assert.True(host.Inject(Ack(iss, 10000, 1024)));
+        Assert.Equal(20000, c.Send(data.AsSpan(10000, 20000)));
+        host.RunPending();
+        Assert.Equal([10000, 10000], Drain(host, wire).Select(s => s.Len)); // cwnd 20
+        Assert.Equal(SHA256.HashData(data), SHA256.HashData(wire.ToArray()));
+    }
+
+    [Fact]
     public void MinTsoSegsRaisesTheBurst_HalfTheCwndCapsIt()
     {
         using var host = new VirtualTcpHost(new VirtualTcpHostOptions { Tcp = new TcpSettings { MinTsoSegs = 10 } });
