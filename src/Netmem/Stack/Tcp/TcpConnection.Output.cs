@@ -182,7 +182,7 @@ public sealed partial class TcpConnection
         // update; taking it from the round before stands in for the processing delay that makes a real
         // stack's RTT samples exceed a script's nominal RTT (at exactly the nominal RTT, cwnd 16 and MSS
         // 1000 the rate is 3125 bytes per ms, just over the 3-segment edge the kernel stays under).
-        _pacingRate = PacingRate(mss);
+        if (goal > mss) _pacingRate = PacingRate(mss); // only TSO bursts are sized by it
         if (sent > 0 && _cwndBonus == 0) ScheduleLossProbe(advancing: false);
         long inFlight = InFlight();
         if (!SeqNum.Lt(_sndUna, _maxInFlightSeq) || inFlight > _maxInFlight) { _maxInFlight = inFlight; _maxInFlightSeq = _sndNxt; }
