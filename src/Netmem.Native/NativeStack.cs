@@ -177,6 +177,7 @@ internal sealed class NativeStack : IDisposable
         if (kind != SOCK_STREAM) return -(int)Errno.EPROTONOSUPPORT; // TCP only behind this ABI so far
         if (protocol != 0 && protocol != IPPROTO_TCP) return -(int)Errno.EPROTONOSUPPORT;
         Options.ApplySysctls(Tcp.Defaults);
+        Options.ApplyOffloads(Host.Device);
         var s = new SocketFile(Tcp.Defaults) { NonBlocking = (type & SOCK_NONBLOCK) != 0, FdFlags = (type & SOCK_CLOEXEC) != 0 ? 1 : 0 };
         return Install(s);
     }

@@ -29,6 +29,12 @@ internal sealed record NativeStackOptions
     /// <c>netmem_create</c>: off (flag <c>sysctl=/proc/sys</c> turns it on).
     /// </summary>
     public string? SysctlRoot { get; init; }
+    /// <summary>
+    /// The namespace interface whose segmentation offload switches the library's device copies at each
+    /// socket() (null: never; flag <c>offloads=IFNAME</c> or <c>offloads=off</c>). Default: tun0 when
+    /// sysctls are read (packetdrill), else off. See <see cref="ApplyOffloads"/>.
+    /// </summary>
+    public string? OffloadDevice { get; init; }
 
     public static TcpSettings DefaultTcp() => new()
     {
@@ -44,7 +50,7 @@ internal sealed record NativeStackOptions
     /// <summary>Parses a flags string; an unknown key or bad value throws with a message naming it.</summary>
     public static NativeStackOptions Parse(string? flags, string? sysctlRoot = null)
     {
-        var o = new NativeStackOptions { SysctlRoot = sysctlRoot };
+        var o = new NativeStackOptions { SysctlRoot = sysctlRoot, OffloadDevice = sysctlRoot is null ? null : "tun0" };
         if (string.IsNullOrWhiteSpace(flags)) return o;
         var tcp = o.Tcp;
         foreach (var part in flags.Split([' ', ',', ';'], StringSplitOptions.RemoveEmptyEntries))
@@ -64,6 +70,7 @@ internal sealed record NativeStackOptions
                 "cc" => Set(o, () => tcp.CongestionControl = v),
                 "hds" => o with { TcpDataSplit = v switch { "on" => true, "off" => false, _ => throw new ArgumentException($"so_flags: hds must be on or off, not '{v}'") } },
                 "sysctl" => o with { SysctlRoot = v == "off" ? null : v },
+                "offloads" => o with { OffloadDevice = v == "off" ? null : v },
                 _ => throw new ArgumentException($"so_flags: unknown key '{k}'"),
             };
         }
@@ -75,7 +82,8 @@ internal sealed record NativeStackOptions
     /// <summary>
     /// Applies the net.ipv4 TCP sysctls under <see cref="SysctlRoot"/> to <paramref name="tcp"/> (missing
     /// or unreadable files leave a setting alone): tcp_timestamps, tcp_sack, tcp_window_scaling, tcp_rmem
-    /// (default and, for the window scale, max), tcp_wmem (default), tcp_syn_retries, tcp_synack_retries, tcp_ecn, tcp_notsent_lowat.
+    /// (default and, for the window scale, max), tcp_wmem (default), tcp_syn_retries, tcp_synack_retries, tcp_ecn, tcp_notsent_lowat,
+    /// tcp_min_tso_segs, tcp_pacing_ss_ratio, tcp_pacing_ca_ratio (TSO autosizing), tcp_slow_start_after_idle.
     /// </summary>
     public void ApplySysctls(TcpSettings tcp)
     {
@@ -99,7 +107,25 @@ internal sealed record NativeStackOptions
         if (Read(dir, "tcp_syn_retries") is [var syn, ..]) tcp.SynRetries = (int)Math.Clamp(syn, 1, 127);
         if (Read(dir, "tcp_ecn") is [var ecn, ..]) tcp.Ecn = (int)Math.Clamp(ecn, 0, 2);
         if (Read(dir, "tcp_notsent_lowat") is [var lowat, ..]) tcp.NotSentLowatSysctl = (uint)Math.Clamp(lowat, 0, uint.MaxValue);
+        if (Read(dir, "tcp_slow_start_after_idle") is [var ssai, ..]) tcp.SlowStartAfterIdle = ssai != 0;
+        if (Read(dir, "tcp_min_tso_segs") is [var minTso, ..]) tcp.MinTsoSegs = (int)Math.Clamp(minTso, 1, 255);
+        if (Read(dir, "tcp_pacing_ss_ratio") is [var ss, ..]) tcp.PacingSsRatio = (int)Math.Clamp(ss, 0, 1000);
+        if (Read(dir, "tcp_pacing_ca_ratio") is [var ca, ..]) tcp.PacingCaRatio = (int)Math.Clamp(ca, 0, 1000);
         if (Read(dir, "tcp_synack_retries") is [var synack, ..]) tcp.SynAckRetries = (int)Math.Clamp(synack, 1, 127);
+    }
+
+    /// <summary>
+    /// Copies <see cref="OffloadDevice"/>'s segmentation switches to <paramref name="device"/>: with both
+    /// TSO and GSO off (<c>ethtool -K tun0 tso off gso off</c>, what a script does to see MSS-sized
+    /// frames) the device loses TSO and segments TCP's GSO skbs itself, as Linux's TCP, which builds GSO
+    /// skbs whatever the device, leaves the kernel to do; otherwise it keeps TSO. TSO alone says nothing:
+    /// a tun nobody attached (the one run-one.sh makes) cannot turn TSO on, and packetdrill's own tun has it on.
+    /// </summary>
+    public void ApplyOffloads(Netmem.Stack.Virtual.IpTestDevice device)
+    {
+        if (OffloadDevice is null || !Libc.TryGetSegmentationOffloads(OffloadDevice, out bool tso, out bool gso)) return;
+        const Netmem.Devices.NetdevFeatures tsoBit = Netmem.Devices.NetdevFeatures.Tso, gsoBit = Netmem.Devices.NetdevFeatures.Gso;
+        device.Features = !tso && !gso ? (device.Features & ~tsoBit) | gsoBit : (device.Features | tsoBit) & ~gsoBit;
     }
 
     private static long[] Read(string dir, string name)

@@ -12,10 +12,10 @@ public sealed partial class TcpConnection
     private long PosOfSeq(uint seq) => _sndUnaPos + (int)(seq - _sndUna);
     private long FinPos => _sndBuf!.EndPos; // the FIN's sequence number is the byte after the data
 
-    /// <summary>The largest payload one skb may carry: one MSS, or a TSO burst (whole segments, at most 64 KiB and MAX_SKB_FRAGS pages).</summary>
+    /// <summary>The largest payload one skb may carry: one MSS, or a TSO/GSO burst (whole segments, at most 64 KiB and MAX_SKB_FRAGS pages) when the route gives a GSO size (software GSO counts: the device segments).</summary>
     private int SizeGoal(int mssNow)
     {
-        if (!Settings.AllowTso || (_route.Features & NetdevFeatures.Tso) == 0 || _route.GsoMaxSize <= 0) return mssNow;
+        if (!Settings.AllowTso || (_route.Features & (NetdevFeatures.Tso | NetdevFeatures.Gso)) == 0 || _route.GsoMaxSize <= 0) return mssNow;
         int max = Math.Min(_route.GsoMaxSize, 65536) - 20 - TcpPacket.MaxHeaderLength; // IPv4 and TCP headers count against gso_max_size
         max = Math.Min(max, (SkBuff.MaxSkbFrags - 1) * Memory.PageArena.PageSize);
         return Math.Max(mssNow, max / mssNow * mssNow);
@@ -29,6 +29,41 @@ public sealed partial class TcpConnection
         long half = _maxSndWnd > 536 ? _maxSndWnd / 2 : _maxSndWnd;
         if (half > 0 && goal > half) goal = (int)Math.Max(mss, half / mss * mss);
         return goal;
+    }
+
+    /// <summary>sk_pacing_shift's default: a TSO burst carries about 1 ms (2^-10 s) of the pacing rate.</summary>
+    private const int PacingShift = 10;
+    /// <summary>net.ipv4.tcp_tso_rtt_log's default: below 2^9 µs of min RTT, bursts grow toward the GSO maximum.</summary>
+    private const int TsoRttLog = 9;
+
+    /// <summary>
+    /// <c>tcp_update_pacing_rate</c>: bytes per second, cwnd (or what is in flight, if more) segments per
+    /// smoothed RTT, times tcp_pacing_ss_ratio in slow start (cwnd below half ssthresh) or
+    /// tcp_pacing_ca_ratio after. Unbounded (long.MaxValue) before the first RTT sample.
+    /// </summary>
+    private long PacingRate(int mss)
+    {
+        if (!_rtt.HasSample) return long.MaxValue;
+        long segs = Math.Max(Cong.Cwnd, InFlight()) / Math.Max(1, mss);
+        int ratio = Cong.Cwnd < Cong.Ssthresh / 2 ? Settings.PacingSsRatio : Settings.PacingCaRatio;
+        return (long)Math.Min((double)mss * ratio / 100 * segs * 1_000_000 / Math.Max(1, _rtt.SrttUs), long.MaxValue);
+    }
+
+    /// <summary>
+    /// <c>tcp_tso_autosize</c>: how many segments one TSO burst may carry: about 1 ms of the pacing rate,
+    /// plus a share of the GSO maximum that grows as the min RTT shrinks below 512 µs (so a fast local
+    /// path still sends full bursts), at most the GSO maximum and at least tcp_min_tso_segs.
+    /// </summary>
+    private int TsoSegs(int mss, int goal)
+    {
+        if (goal <= mss) return 1;
+        long gsoMax = Math.Min(_route.GsoMaxSize, 65536);
+        if (_pacingRate == 0) _pacingRate = PacingRate(mss);
+        long bytes = _pacingRate >> PacingShift;
+        long r = _rtt.MinRttUs >> TsoRttLog;
+        if (r < 32) bytes += gsoMax >> (int)r;
+        bytes = Math.Min(bytes, gsoMax);
+        return (int)Math.Max(bytes / mss, Settings.MinTsoSegs);
     }
 
     /// <summary>
@@ -97,8 +132,10 @@ public sealed partial class TcpConnection
     internal void WriteXmit(int maxSegments = int.MaxValue, bool cork = false)
     {
         if (_sndBuf is null || _sndUnaPos < 0 || State is TcpState.Closed or TcpState.TimeWait or TcpState.SynSent or TcpState.SynReceived) return;
+        if (_sndMax == _sndUna && _dataSegsOut > 0 && _sndBuf.EndPos > PosOfSeq(_sndNxt)) SlowStartAfterIdleCheck();
         int mss = CurrentMss();
         int goal = SizeGoal(mss);
+        int tsoSegs = TsoSegs(mss, goal);
         _corkedXmit = Settings.Cork || cork; // corked bursts carry no push mark of their own
         bool cwndLimited = false, rwndLimited = false;
         int sent = 0;
@@ -125,6 +162,10 @@ public sealed partial class TcpConnection
                 break;
             }
             if (cwndRoom < len) { len = Math.Max(0, cwndRoom); cwndLimited = true; }
+            // tcp_cwnd_test + tcp_tso_segs: one burst carries at most the autosized segment count and half
+            // the cwnd (so at least two bursts are in flight), never a cwnd-limited partial: whole segments.
+            long burst = Math.Min(tsoSegs, Math.Max(1, Cong.Cwnd / mss / 2)) * (long)mss;
+            if (len > burst) len = burst;
             if (len <= 0)
             {
                 if (wndRoom <= 0 && _sndNxt == _sndUna && !_rtoTimer.IsArmed) ArmPersist();
@@ -158,6 +199,11 @@ public sealed partial class TcpConnection
             TransmitData(pos, (int)len, fin);
             sent++;
         }
+        // The rate the next round's bursts are sized by: Linux refreshes it on each ACK after the cwnd
+        // update; taking it from the round before stands in for the processing delay that makes a real
+        // stack's RTT samples exceed a script's nominal RTT (at exactly the nominal RTT, cwnd 16 and MSS
+        // 1000 the rate is 3125 bytes per ms, just over the 3-segment edge the kernel stays under).
+        if (goal > mss) _pacingRate = PacingRate(mss); // only TSO bursts are sized by it
         if (sent > 0 && _cwndBonus == 0) ScheduleLossProbe(advancing: false);
         long inFlight = InFlight();
         if (!SeqNum.Lt(_sndUna, _maxInFlightSeq) || inFlight > _maxInFlight) { _maxInFlight = inFlight; _maxInFlightSeq = _sndNxt; }
@@ -165,6 +211,24 @@ public sealed partial class TcpConnection
         Cong.CwndLimited = cwndLimited;
         if (rwndLimited) _chrono.Start(TcpChronoType.RwndLimited, _ctx.NowUs);
         else _chrono.Stop(TcpChronoType.RwndLimited, _ctx.NowUs, queuesEmpty: _sndBuf.Bytes == 0);
+    }
+
+    /// <summary>
+    /// <c>tcp_slow_start_after_idle_check</c> + <c>tcp_cwnd_restart</c> (RFC 5681 4.1): data about to go
+    /// after more than an RTO with nothing in flight. ssthresh keeps at least 3/4 of the old cwnd; cwnd
+    /// halves once per RTO idle, down to the restart window (the initial window, or cwnd if smaller).
+    /// </summary>
+    private void SlowStartAfterIdleCheck()
+    {
+        if (!Settings.SlowStartAfterIdle || _inRecovery || _lossRecovery) return;
+        long delta = _ctx.NowUs - _lastDataSentUs;
+        long rto = _rtt.RtoUs;
+        if (delta <= rto || Cong.Mss <= 0) return;
+        long cwnd = Cong.Cwnd;
+        long restart = Math.Min(NewReno.InitialWindow(Cong.Mss), cwnd);
+        if (Cong.Ssthresh != long.MaxValue) Cong.Ssthresh = Math.Max(Cong.Ssthresh, (cwnd >> 1) + (cwnd >> 2));
+        while ((delta -= rto) > 0 && cwnd > restart) cwnd >>= 1;
+        Cong.Cwnd = Math.Max(cwnd, restart);
     }
 
     /// <summary>Sends bytes [pos, pos+len) as new data (advances snd.nxt) or as a retransmission (below snd.max).</summary>

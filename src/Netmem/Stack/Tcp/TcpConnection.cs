@@ -91,6 +91,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
     // timer's tcp_write_wakeup.
     private long _pushMarkPos = -1;
     private bool _forcePush, _wakeupPush, _corkedXmit;
+    private long _pacingRate; // sk_pacing_rate (bytes/s) TSO autosizing reads; 0 until first computed
     // Tail loss probe: the retransmit timer is armed as a probe timeout; the probe in flight (tlp_high_seq);
     // where the last new-data transmission started (what a probe re-sends when no new data can go).
     private bool _tlpArmed, _tlpOutstanding;

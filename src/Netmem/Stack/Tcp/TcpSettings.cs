@@ -49,6 +49,14 @@ public sealed record TcpSettings
     public int MaxSegmentSize { get; set; }
     /// <summary>Use TSO when the route offers it.</summary>
     public bool AllowTso { get; set; } = true;
+    /// <summary>net.ipv4.tcp_slow_start_after_idle (default on): data sent after more than an RTO with nothing in flight starts from a restart cwnd (RFC 5681 4.1).</summary>
+    public bool SlowStartAfterIdle { get; set; } = true;
+    /// <summary>net.ipv4.tcp_min_tso_segs (default 2): the fewest segments TSO autosizing puts in one burst, whatever the pacing rate.</summary>
+    public int MinTsoSegs { get; set; } = 2;
+    /// <summary>net.ipv4.tcp_pacing_ss_ratio in percent (default 200): the pacing rate in slow start (cwnd below ssthresh/2) is cwnd·mss/srtt times this.</summary>
+    public int PacingSsRatio { get; set; } = 200;
+    /// <summary>net.ipv4.tcp_pacing_ca_ratio in percent (default 120): the pacing rate past slow start is cwnd·mss/srtt times this.</summary>
+    public int PacingCaRatio { get; set; } = 120;
     /// <summary>ECN (RFC 3168) as net.ipv4.tcp_ecn: 0 off, 1 request it on active opens and accept it, 2 accept it only (default 0). Negotiation and ECT(0) on new data; no reaction to CE marks yet.</summary>
     public int Ecn { get; set; }
     /// <summary>TCP_CORK: hold partial segments until uncorked, a full MSS, a FIN, or the probe timer (about one RTO: Linux's 200 ms ceiling) (default off).</summary>

@@ -87,7 +87,8 @@ public sealed class IpTestDevice : IIpOutput
         if (destination.IsUnspecified) return Errno.ENETUNREACH;
         bool onLink = (destination.ToUInt32() & Mask) == (Local.ToUInt32() & Mask);
         if (!onLink && Gateway.IsUnspecified) return Errno.ENETUNREACH;
-        route = new IpRoute(Local, onLink ? destination : Gateway, 1, Mtu, Features, (Features & NetdevFeatures.Tso) != 0 ? 65536 : 0);
+        // GSO (software segmentation here) lets TCP build the same large skbs as TSO does, as Linux's TCP always does.
+        route = new IpRoute(Local, onLink ? destination : Gateway, 1, Mtu, Features, (Features & (NetdevFeatures.Tso | NetdevFeatures.Gso)) != 0 ? 65536 : 0);
         return Errno.None;
     }
 
@@ -116,10 +117,47 @@ public sealed class IpTestDevice : IIpOutput
             BinaryPrimitives.WriteUInt16BigEndian(payload[16..],
                 PseudoHeader.Checksum(source, destination, protocol, len, InetChecksum.Partial(payload)));
         }
+        int gsoSize = skb.Shinfo.GsoSize;
         skb.Free();
+        if (gsoSize > 0 && (Features & NetdevFeatures.Tso) == 0 && protocol == IpProtocol.Tcp) { Segment(bytes, gsoSize); return Errno.None; }
         Transmitted++;
         _sent.Enqueue(new IpTestPacket(bytes, _now()));
         return Errno.None;
+    }
+
+    /// <summary>
+    /// <c>skb_gso_segment</c> for a device without TSO: the TCP datagram goes out as one datagram per
+    /// <paramref name="mss"/> payload bytes, each with its own IP ID and checksums; PSH and FIN stay on
+    /// the last segment only, CWR on the first (tcp_gso_segment).
+    /// </summary>
+    private void Segment(byte[] whole, int mss)
+    {
+        const int ipLen = Ipv4Packet.MinHeaderLength;
+        int thl = (whole[ipLen + 12] >> 4) * 4;
+        int payload = whole.Length - ipLen - thl;
+        uint seq = BinaryPrimitives.ReadUInt32BigEndian(whole.AsSpan(ipLen + 4));
+        ushort id = BinaryPrimitives.ReadUInt16BigEndian(whole.AsSpan(4));
+        var source = Ipv4Address.Read(whole.AsSpan(12));
+        var destination = Ipv4Address.Read(whole.AsSpan(16));
+        for (int off = 0, i = 0; off < payload; off += mss, i++)
+        {
+            int n = Math.Min(mss, payload - off);
+            var seg = new byte[ipLen + thl + n];
+            whole.AsSpan(0, ipLen + thl).CopyTo(seg);
+            whole.AsSpan(ipLen + thl + off, n).CopyTo(seg.AsSpan(ipLen + thl));
+            BinaryPrimitives.WriteUInt16BigEndian(seg.AsSpan(2), (ushort)seg.Length);
+            BinaryPrimitives.WriteUInt16BigEndian(seg.AsSpan(4), (ushort)(id + i));
+            seg[10] = seg[11] = 0;
+            BinaryPrimitives.WriteUInt16BigEndian(seg.AsSpan(10), InetChecksum.Compute(seg.AsSpan(0, ipLen)));
+            var tcp = seg.AsSpan(ipLen);
+            BinaryPrimitives.WriteUInt32BigEndian(tcp[4..], seq + (uint)off);
+            if (off + n < payload) tcp[13] &= unchecked((byte)~(byte)(TcpFlags.Psh | TcpFlags.Fin));
+            if (i > 0) tcp[13] &= unchecked((byte)~(byte)TcpFlags.Cwr);
+            tcp[16] = tcp[17] = 0;
+            BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], PseudoHeader.Checksum(source, destination, IpProtocol.Tcp, tcp.Length, InetChecksum.Partial(tcp)));
+            Transmitted++;
+            _sent.Enqueue(new IpTestPacket(seg, _now()));
+        }
     }
 
     /// <summary>Takes the oldest packet the stack sent, if any.</summary>
