@@ -442,18 +442,34 @@ public sealed partial class TcpConnection
                     Cong.Cwnd = Math.Max(_mss, Cong.Cwnd - dataAcked + (dataAcked >= _mss ? _mss : 0));
                 }
             }
-            else _cc.OnAck(ref Cong, dataAcked, rttUs, now); // slow start after an RTO
+            else _cc.OnAck(ref Cong, dataAcked, rttUs, now); // slow start after an RTO (the scoreboard was reset: re-SACKs would look new)
         }
         else
         {
+            long delivered = NewlyDelivered(dataAcked);
             _dupAcks = 0;
-            _cc.OnAck(ref Cong, dataAcked, rttUs, now);
+            _cc.OnAck(ref Cong, delivered, rttUs, now);
         }
 
         if (_sndUna == _sndMax) { _ctx.CancelTimer(_rtoTimer); _probing = false; }
         else if (!ScheduleLossProbe(advancing: true)) ArmRto(); // RFC 6298 5.3, or a tail loss probe first
         if (dataAcked > 0 && _sndBuf.Bytes == 0) _chrono.Stop(TcpChronoType.Busy, now, queuesEmpty: true); // all acknowledged
         if (dataAcked > 0 && _sndBuf.Free > 0 && !_finQueued) Notify(TcpEvents.Writable);
+    }
+
+    /// <summary>
+    /// What this ACK delivered for the congestion control (Linux's <c>tp->delivered</c> delta): bytes newly
+    /// acknowledged or SACKed, less those a SACK had already delivered. Without SACK each duplicate ACK counted
+    /// one segment as delivered (<c>tcp_add_reno_sack</c>), so a cumulative ACK ending a reordering episode
+    /// delivers what the duplicates had not, one segment at least (<c>tcp_remove_reno_sacks</c>). Slow start
+    /// then grows cwnd by one segment, not three, when the ACK after two limited-transmit dupacks covers 3.
+    /// </summary>
+    private long NewlyDelivered(long dataAcked)
+    {
+        if (dataAcked <= 0) return dataAcked;
+        if (_sackOk) return Math.Max(0, dataAcked + _sack.SackedBytes - _sackedBeforeAck);
+        if (_dupAcks <= 0) return dataAcked;
+        return Math.Max(Math.Min(dataAcked, _mss), dataAcked - (long)_dupAcks * _mss);
     }
 
     /// <summary>
