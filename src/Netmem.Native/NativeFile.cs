@@ -63,7 +63,7 @@ internal sealed class SocketFile : NativeFile
         {
             // sk_stream_is_writeable: free space of at least a third of what is queued (sk_stream_min_wspace)
             // and, under TCP_NOTSENT_LOWAT, fewer than half the limit unsent (tcp_stream_memory_free with wake).
-            if (c.SendFree > 0 && c.SendFree >= c.SendQueued / 2 && c.StreamMemoryFree(wake: true)) mask |= POLLOUT | POLLWRNORM;
+            if (c.StreamWriteable) mask |= POLLOUT | POLLWRNORM;
         }
         else if (closed) mask |= POLLOUT | POLLWRNORM;
         return mask;

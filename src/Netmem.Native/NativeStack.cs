@@ -354,7 +354,10 @@ internal sealed class NativeStack : IDisposable
             WakeWaiters();
             if (done == data.Length) return done;
             if (nonBlocking) return done > 0 ? done : -(int)Errno.EAGAIN;
-            BlockOnce();
+            // sk_stream_wait_memory: the writer sleeps until sk_stream_write_space finds the socket writeable
+            // (free space at least half of what is queued), an error, or the end of the sending side.
+            do BlockOnce();
+            while (!c.StreamWriteable && c.Error == Errno.None && !s.ShutWrite && c.State is TcpState.Established or TcpState.CloseWait);
         }
     }
 

@@ -15,12 +15,13 @@ public sealed class LimitedTransmitTests
     private static readonly Ipv4Address Local = new(192, 168, 0, 1), Remote = new(192, 0, 2, 1);
     private const ushort Port = 8080, PeerPort = 50000;
 
-    internal static (TcpConnection Conn, uint Iss) Establish(VirtualTcpHost host, bool sack, ushort win = 320)
+    /// <summary>Passive open with an MSS of 1000, the peer's SYN offering <paramref name="synWin"/> and window scale <paramref name="wscale"/>.</summary>
+    internal static (TcpConnection Conn, uint Iss) Establish(VirtualTcpHost host, bool sack, ushort win = 320, ushort synWin = 32792, byte wscale = 7)
     {
         Assert.Equal(Errno.None, host.Tcp.Listen(new TcpEndpoint(Ipv4Address.Unspecified, Port), 8, host.Tcp.Defaults, out var l));
         host.Advance(100_000);
-        var o = new TcpOptions { MaxSegmentSize = 1000, SackPermitted = sack, WindowScale = 7 };
-        Assert.True(host.Inject(IpPacketBuilder.Tcp(Remote, Local, PeerPort, Port, 0, 0, TcpFlags.Syn, 32792, o)));
+        var o = new TcpOptions { MaxSegmentSize = 1000, SackPermitted = sack, WindowScale = wscale };
+        Assert.True(host.Inject(IpPacketBuilder.Tcp(Remote, Local, PeerPort, Port, 0, 0, TcpFlags.Syn, synWin, o)));
         Assert.True(host.Device.TryTakeSent(out var synAck));
         var r = IpPacketBuilder.ParseSent(synAck.Bytes, out _, out _, out _);
         Assert.Equal(sack, r.Options.SackPermitted);

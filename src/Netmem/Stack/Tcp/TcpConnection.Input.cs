@@ -454,7 +454,7 @@ public sealed partial class TcpConnection
         if (_sndUna == _sndMax) { _ctx.CancelTimer(_rtoTimer); _probing = false; }
         else if (!ScheduleLossProbe(advancing: true)) ArmRto(); // RFC 6298 5.3, or a tail loss probe first
         if (dataAcked > 0 && _sndBuf.Bytes == 0) _chrono.Stop(TcpChronoType.Busy, now, queuesEmpty: true); // all acknowledged
-        if (dataAcked > 0 && _sndBuf.Free > 0 && !_finQueued) Notify(TcpEvents.Writable);
+        if (dataAcked > 0 && !_finQueued && StreamWriteable) Notify(TcpEvents.Writable); // sk_stream_write_space
     }
 
     /// <summary>

@@ -223,7 +223,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
         if (_finQueued) return -(int)Errno.EPIPE;
         if (State is TcpState.Closed or TcpState.Listen) return -(int)Errno.ENOTCONN;
         var sndBuf = _sndBuf!;
-        int n = NotSentLowat == uint.MaxValue ? sndBuf.Append(data) : AppendBelowLowat(data, more);
+        int n = NotSentLowat == uint.MaxValue && data.Length <= sndBuf.Free ? sndBuf.Append(data) : AppendBySizeGoal(data, more);
         if (n > 0) _chrono.Start(TcpChronoType.Busy, _ctx.NowUs); // tcp_add_write_queue_tail
         if (endOfRecord && n == data.Length) PushRecordEnd(sndBuf.EndPos);
         if (!more) _pushMarkPos = sndBuf.EndPos; // tcp_mark_push on the tail
@@ -300,13 +300,22 @@ public sealed partial class TcpConnection : IStackTimerTarget
     public bool StreamMemoryFree(bool wake) => (wake ? NotSentBytes * 2 : NotSentBytes) < NotSentLowat;
 
     /// <summary>
-    /// <c>tcp_sendmsg_locked</c> under a TCP_NOTSENT_LOWAT limit: bytes go into skbs of the size goal,
-    /// the limit is checked only when a new skb is started, and each full skb is pushed at once, so the
-    /// unsent rest of a partly sent burst is topped up to the size goal before the limit stops the write
-    /// (as Linux, which is why a write can leave more than the limit unsent).
+    /// <c>sk_stream_is_writeable</c>: free send buffer of at least half what is queued (<c>sk_stream_min_wspace</c>)
+    /// and, under TCP_NOTSENT_LOWAT, fewer than half the limit unsent. Linux wakes a writer blocked on a full
+    /// send buffer, and reports EPOLLOUT, only then, not as soon as a byte fits.
     /// </summary>
-    private int AppendBelowLowat(ReadOnlySpan<byte> data, bool more)
+    public bool StreamWriteable => SendFree > 0 && SendFree >= SendQueued / 2 && StreamMemoryFree(wake: true);
+
+    /// <summary>
+    /// <c>tcp_sendmsg_locked</c> when the write does not simply fit (the send buffer or a TCP_NOTSENT_LOWAT
+    /// limit stops it): bytes go into skbs of the size goal, SO_SNDBUF and the limit are checked only when a
+    /// new skb is started (<c>sk_stream_memory_free</c>), and each full skb is pushed at once, so the unsent
+    /// rest of a partly sent burst is topped up to the size goal before the check stops the write (as Linux,
+    /// which is why a write can leave more than the limit unsent and queue up to a size goal past SO_SNDBUF).
+    /// </summary>
+    private int AppendBySizeGoal(ReadOnlySpan<byte> data, bool more)
     {
+        var sndBuf = _sndBuf!;
         int goal = WriteSizeGoal();
         int done = 0;
         while (done < data.Length)
@@ -315,12 +324,12 @@ public sealed partial class TcpConnection : IStackTimerTarget
             int tail = notSent == 0 ? 0 : (int)(notSent % goal == 0 ? goal : notSent % goal); // the tail skb's unsent bytes
             if (tail == 0 || tail == goal)
             {
-                if (!StreamMemoryFree(wake: false)) break; // sk_stream_memory_free before a new skb
+                if (sndBuf.Bytes >= sndBuf.Capacity || !StreamMemoryFree(wake: false)) break; // sk_stream_memory_free before a new skb
                 tail = 0;
             }
-            int n = _sndBuf!.Append(data.Slice(done, Math.Min(goal - tail, data.Length - done)));
+            int n = sndBuf.Append(data.Slice(done, Math.Min(goal - tail, data.Length - done)), goal - tail);
             done += n;
-            if (tail + n < goal) break; // out of data or of send buffer
+            if (tail + n < goal) break; // out of data or of arena pages
             if (State is TcpState.Established or TcpState.CloseWait) WriteXmit(cork: more); // tcp_push_one on a full skb
         }
         return done;
