@@ -16,7 +16,7 @@ public sealed class LimitedTransmitTests
     private const ushort Port = 8080, PeerPort = 50000;
 
     /// <summary>Passive open with an MSS of 1000, the peer's SYN offering <paramref name="synWin"/> and window scale <paramref name="wscale"/>.</summary>
-    internal static (TcpConnection Conn, uint Iss) Establish(VirtualTcpHost host, bool sack, ushort win = 320, ushort synWin = 32792, byte wscale = 7)
+    internal static (TcpConnection Conn, uint Iss) Establish(VirtualTcpHost host, bool sack, ushort win = 320, ushort synWin = 32792, byte wscale = 7, long handshakeUs = 100_000)
     {
         Assert.Equal(Errno.None, host.Tcp.Listen(new TcpEndpoint(Ipv4Address.Unspecified, Port), 8, host.Tcp.Defaults, out var l));
         host.Advance(100_000);
@@ -25,7 +25,7 @@ public sealed class LimitedTransmitTests
         Assert.True(host.Device.TryTakeSent(out var synAck));
         var r = IpPacketBuilder.ParseSent(synAck.Bytes, out _, out _, out _);
         Assert.Equal(sack, r.Options.SackPermitted);
-        host.Advance(100_000);
+        host.Advance(handshakeUs);
         Assert.True(host.Inject(IpPacketBuilder.Tcp(Remote, Local, PeerPort, Port, 1, r.SequenceNumber + 1, TcpFlags.Ack, win)));
         Assert.True(l!.TryAccept(out var c));
         return (c, r.SequenceNumber);

@@ -18,6 +18,12 @@ public struct TcpCongestionState
     public bool InRecovery;
     /// <summary>Whether the application is using the window (cwnd-limited); algorithms grow cwnd only then (RFC 7661).</summary>
     public bool CwndLimited;
+    /// <summary>snd.una after the ACK being processed (HyStart's rounds end when it passes a round's snd.nxt).</summary>
+    public uint SndUna;
+    /// <summary>The highest sequence number sent (<c>snd_nxt</c> in Linux, which an RTO does not move back).</summary>
+    public uint SndNxt;
+    /// <summary>The engine's smoothed RTT in µs (0: no sample yet), for the pacing rate an algorithm may derive.</summary>
+    public long SrttUs;
 }
 
 /// <summary>
@@ -32,7 +38,12 @@ public interface ICongestionControl
     /// <summary>Sets the initial window (RFC 6928: 10 segments) once the MSS is known.</summary>
     void Init(ref TcpCongestionState s, long nowUs);
 
-    /// <summary>New data cumulatively acknowledged outside recovery (<c>cong_avoid</c>): slow start or congestion avoidance.</summary>
+    /// <summary>
+    /// New data cumulatively acknowledged outside recovery (<c>pkts_acked</c> + <c>cong_avoid</c>): slow start or
+    /// congestion avoidance. <paramref name="ackedBytes"/> is what the ACK newly delivered; <paramref name="rttUs"/> the
+    /// RTT of the newest segment it acknowledged (Linux's <c>ca_rtt_us</c>), or 0 or less when it has none (it covers
+    /// a retransmission, or only part of one send).
+    /// </summary>
     void OnAck(ref TcpCongestionState s, long ackedBytes, long rttUs, long nowUs);
 
     /// <summary>Loss detected by duplicate ACKs or SACK (<c>ssthresh</c> + entering recovery): sets ssthresh and cwnd.</summary>

@@ -410,6 +410,7 @@ public sealed partial class TcpConnection
             _rtt.AddSample(rttUs);
             _rttTiming = false;
         }
+        long caRttUs = _xmitTimes.Acked(ack, now); // the congestion control's sample: the newest burst this ACK covers
         long newPos = PosOfSeq(ack);
         long dataAcked = Math.Min(newPos, _sndBuf!.EndPos) - Math.Max(0, _sndUnaPos);
         _sndUna = ack;
@@ -423,14 +424,21 @@ public sealed partial class TcpConnection
         if (_tlpOutstanding && SeqNum.Ge(ack, _tlpHighSeq)) _tlpOutstanding = false; // the probe's episode is over
 
         Cong.BytesInFlight = InFlight();
+        Cong.SndUna = _sndUna;
+        Cong.SndNxt = _sndMax;
+        Cong.SrttUs = _rtt.SrttUs;
         if (_inRecovery)
         {
             if (SeqNum.Ge(ack, _recover))
             {
+                bool afterRto = _lossRecovery;
                 _inRecovery = false;
                 _lossRecovery = false;
                 _dupAcks = 0;
-                _cc.OnExitRecovery(ref Cong, now);
+                // Leaving the Loss state deflates nothing (tcp_end_cwnd_reduction is for Recovery and CWR): the
+                // slow start since the RTO goes on, this ACK included.
+                if (afterRto) _cc.OnAck(ref Cong, dataAcked, caRttUs, now);
+                else _cc.OnExitRecovery(ref Cong, now);
             }
             else if (!_lossRecovery)
             {
@@ -442,13 +450,13 @@ public sealed partial class TcpConnection
                     Cong.Cwnd = Math.Max(_mss, Cong.Cwnd - dataAcked + (dataAcked >= _mss ? _mss : 0));
                 }
             }
-            else _cc.OnAck(ref Cong, dataAcked, rttUs, now); // slow start after an RTO (the scoreboard was reset: re-SACKs would look new)
+            else _cc.OnAck(ref Cong, dataAcked, caRttUs, now); // slow start after an RTO (the scoreboard was reset: re-SACKs would look new)
         }
         else
         {
             long delivered = NewlyDelivered(dataAcked);
             _dupAcks = 0;
-            _cc.OnAck(ref Cong, delivered, rttUs, now);
+            _cc.OnAck(ref Cong, delivered, caRttUs, now);
         }
 
         if (_sndUna == _sndMax) { _ctx.CancelTimer(_rtoTimer); _probing = false; }

@@ -157,6 +157,7 @@ public sealed partial class TcpConnection
         bool push = len > 0 && (pos + len == _pushMarkPos || _wakeupPush || (!retrans && len > _mss && !_corkedXmit) || (_recordCount > 0 && pos + len == NextRecordEnd(pos)));
         var flags = TcpFlags.Ack | (fin ? TcpFlags.Fin : 0) | (push ? TcpFlags.Psh : 0);
         if (!Transmit(seq, flags, pos, len, synOptions: false)) return;
+        if (len > 0) _xmitTimes.Sent(seq, seq + (uint)len, _ctx.NowUs, retrans);
         // Data sent within the ACK delay of the last data received: an interactive exchange (tcp_event_data_sent).
         if (!retrans && _dataSegsIn > 0 && _ctx.NowUs - _lastDataRecvUs < DelayedAckMinUs) _pingpong = true;
         if (len > 0) { _dataSegsOut += (len + _mss - 1) / Math.Max(1, _mss); _lastDataSentUs = _ctx.NowUs; }
@@ -193,6 +194,7 @@ public sealed partial class TcpConnection
         TcpStats.Inc(ref _layer.Stats.RetransSegs);
         if (_rttTiming && SeqNum.Le(seq, _rttSeq)) _rttTiming = false; // Karn: no sample from a retransmitted range
         uint end = seq + (uint)len + (fin ? 1u : 0u);
+        _xmitTimes.MarkRetransmitted(seq, end);
         if (SeqNum.Gt(end, _highRxt)) _highRxt = end;
         if (SeqNum.Gt(end, _sndNxt)) _sndNxt = end;
         if (!_rtoTimer.IsArmed || _probing) ArmRto();

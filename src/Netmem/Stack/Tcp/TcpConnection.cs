@@ -28,6 +28,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
     internal TcpCongestionState Cong;
     private readonly RttEstimator _rtt = new(minOnVariance: true); // Linux: RTO = SRTT + max(4 RTTVAR, 200 ms)
     private readonly SackScoreboard _sack = new();
+    private readonly TcpXmitTimes _xmitTimes = new(); // send time per burst, for congestion control's per-ACK RTT
     private readonly TcpOutOfOrderQueue _ooo = new();
     private TcpSendBuffer? _sndBuf;
 
@@ -485,6 +486,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
         _lostMarkSeq = _iss;
         _sndUnaPos = -1;
         _recover = _iss;
+        _xmitTimes.Clear();
         var arena = _ctx.SkbCache?.Arena ?? throw new InvalidOperationException($"stack context {_ctx.Name} has no skb cache: TCP needs one for its TX skbs");
         _sndBuf = new TcpSendBuffer(arena, Settings.SendBufferSize);
     }
