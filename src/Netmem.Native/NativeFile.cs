@@ -31,6 +31,8 @@ internal sealed class SocketFile : NativeFile
     public Errno ErrorReported;        // the connection error SO_ERROR already returned
     public bool Accepted;
     public byte Tos;
+    /// <summary>TCP_FASTOPEN_CONNECT's deferred connect: the server a cookie is cached for; the SYN goes with the first write.</summary>
+    public TcpEndpoint? DeferredConnect;
     /// <summary>Options accepted for compatibility that the engine does not act on yet (level, name) -> value.</summary>
     public readonly Dictionary<(int Level, int Name), int> Extra = new();
 

@@ -100,6 +100,12 @@ public sealed partial class TcpConnection
         {
             // SYN-ACK: our SYN is acknowledged; ECE without CWR accepts our ECN request (RFC 3168 6.1.1).
             _ecnOk = Settings.Ecn == 1 && (seg.Flags & (TcpFlags.Ece | TcpFlags.Cwr)) == TcpFlags.Ece;
+            if (_fastOpenSyn && seg.Options.FastOpenCookieLength > 0)
+            {
+                // The server answered our cookie request (tcp_rcv_fastopen_synack): keep it for the next connect.
+                Span<byte> cookie = stackalloc byte[TcpOptions.MaxFastOpenCookie];
+                _layer.FastOpenCookies.Set(Tuple.RemoteAddress, cookie[..seg.Options.CopyFastOpenCookie(cookie)]);
+            }
             AckSyn(seg.Ack);
             _sndWnd = seg.Window; // unscaled in a SYN
             _maxSndWnd = _sndWnd;

@@ -261,6 +261,9 @@ public sealed partial class TcpConnection
             if (Settings.WindowScaling && (active || _wscaleOk)) opts.WindowScale = _rcvWscale;
             if (Settings.Sack && (active || _sackOk)) opts.SackPermitted = true;
             if (Settings.Timestamps && (active || _tsOk)) opts.Timestamp = new TcpTimestamp(TsNow(), ackFlag ? _tsRecent : 0);
+            // A cookie request, on the first SYN only (Linux leaves the option off SYN retries). No data rides in
+            // the SYN even with a cookie cached: Linux's own fallback (tcp_send_syn_data) when it cannot put any.
+            if (active && _fastOpenSyn && _retransmits == 0) opts.SetFastOpen(default);
         }
         else opts = DataOptions(flags);
         ushort window = syn ? (ushort)Math.Min(_rcvBuf, 65535) : SelectWindow();

@@ -29,6 +29,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
     private readonly RttEstimator _rtt = new(minOnVariance: true); // Linux: RTO = SRTT + max(4 RTTVAR, 200 ms)
     private readonly SackScoreboard _sack = new();
     private readonly TcpXmitTimes _xmitTimes = new(); // send time per burst, for congestion control's per-ACK RTT
+    private bool _fastOpenSyn; // our SYN asks for a Fast Open cookie (RFC 7413 4.1.1)
     private readonly TcpOutOfOrderQueue _ooo = new();
     private TcpSendBuffer? _sndBuf;
 
@@ -180,21 +181,25 @@ public sealed partial class TcpConnection : IStackTimerTarget
     // ------------------------------------------------------------------ socket calls (owner thread)
 
     /// <summary><see cref="StartConnect"/> on the owner's thread, from another (a connect made on a context the flow does not land on).</summary>
-    internal void PostStartConnect(in IpRoute route) => _ctx.Post(new StartConnectWork(this, route));
+    internal void PostStartConnect(in IpRoute route, bool fastOpen = false) => _ctx.Post(new StartConnectWork(this, route, fastOpen));
 
-    private sealed class StartConnectWork(TcpConnection c, IpRoute route) : StackWork
+    private sealed class StartConnectWork(TcpConnection c, IpRoute route, bool fastOpen) : StackWork
     {
         protected internal override void Run(StackContext context)
         {
             if (c._sndBuf is not null) return; // started already
             if (c._released) c._layer.Unregister(c); // closed before its SYN could go out
-            else c.StartConnect(route);
+            else c.StartConnect(route, fastOpen);
         }
     }
 
-    /// <summary>Active open (<c>tcp_v4_connect</c> + <c>tcp_connect</c>): the SYN goes out now.</summary>
-    internal void StartConnect(in IpRoute route)
+    /// <summary>
+    /// Active open (<c>tcp_v4_connect</c> + <c>tcp_connect</c>): the SYN goes out now. With
+    /// <paramref name="fastOpen"/> (MSG_FASTOPEN) or TCP_FASTOPEN_CONNECT it carries a Fast Open cookie request.
+    /// </summary>
+    internal void StartConnect(in IpRoute route, bool fastOpen = false)
     {
+        _fastOpenSyn = fastOpen || Settings.FastOpenConnect;
         _route = route;
         _iss = _layer.Isn.Isn(Tuple, _ctx.NowUs);
         _tsOffset = _layer.Isn.TimestampOffset(Tuple);

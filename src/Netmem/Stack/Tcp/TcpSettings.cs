@@ -57,4 +57,10 @@ public sealed record TcpSettings
     public uint NotSentLowat { get; set; }
     /// <summary>net.ipv4.tcp_notsent_lowat, used while <see cref="NotSentLowat"/> is 0 (default UINT_MAX: no limit).</summary>
     public uint NotSentLowatSysctl { get; set; } = uint.MaxValue;
+    /// <summary>
+    /// TCP_FASTOPEN_CONNECT: an active open asks the server for a Fast Open cookie (RFC 7413: the SYN carries an
+    /// empty Fast Open option) and, once one is cached for that server, the connect returns at once and the SYN
+    /// goes with the first write (default off).
+    /// </summary>
+    public bool FastOpenConnect { get; set; }
 }
