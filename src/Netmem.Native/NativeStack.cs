@@ -576,9 +576,11 @@ internal sealed class NativeStack : IDisposable
                     if (iv is < 0 or > 1) return -(int)Errno.EINVAL;
                     if (s.Connection is not null || s.Listener is not null || s.DeferredConnect is not null) return -(int)Errno.EINVAL;
                     s.Settings.FastOpenConnect = iv == 1; break;
-                case TCP_QUICKACK: case TCP_INQ: case TCP_USER_TIMEOUT: case TCP_WINDOW_CLAMP:
+                case TCP_USER_TIMEOUT:
+                    if (iv < 0) return -(int)Errno.EINVAL;
+                    s.Settings.UserTimeout = TimeSpan.FromMilliseconds(iv); break;
+                case TCP_QUICKACK: case TCP_INQ: case TCP_WINDOW_CLAMP:
                 case TCP_LINGER2: case TCP_DEFER_ACCEPT: case TCP_THIN_LINEAR_TIMEOUTS: case TCP_FASTOPEN:
-                    if (name == TCP_USER_TIMEOUT && iv < 0) return -(int)Errno.EINVAL;
                     s.Extra[(level, name)] = iv; return 0; // accepted and remembered; the engine has no such knob yet
                 default: return -(int)Errno.ENOPROTOOPT;
             }
@@ -616,6 +618,8 @@ internal sealed class NativeStack : IDisposable
         to.ReceiveBufferSize = from.ReceiveBufferSize;
         to.MaxSegmentSize = from.MaxSegmentSize;
         to.NotSentLowat = from.NotSentLowat;
+        to.FastOpenConnect = from.FastOpenConnect;
+        to.UserTimeout = from.UserTimeout;
     }
 
     /// <summary>getsockopt: writes at most <paramref name="val"/>.Length bytes; returns the length written.</summary>
@@ -684,6 +688,7 @@ internal sealed class NativeStack : IDisposable
                 case TCP_CC_INFO: return 0; // cubic and reno export no tcp_cc_info (Linux: length 0)
                 case TCP_NOTSENT_LOWAT: iv = (int)s.Settings.NotSentLowat; break; // 0: unset (the sysctl applies)
                 case TCP_FASTOPEN_CONNECT: iv = s.Settings.FastOpenConnect ? 1 : 0; break;
+                case TCP_USER_TIMEOUT: iv = (int)s.Settings.UserTimeout.TotalMilliseconds; break;
                 default:
                     if (!s.Extra.TryGetValue((level, name), out iv)) return -(int)Errno.ENOPROTOOPT;
                     break;

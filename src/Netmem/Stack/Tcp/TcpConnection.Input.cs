@@ -134,6 +134,7 @@ public sealed partial class TcpConnection
         _sndUnaPos = 0;
         if (SeqNum.Lt(_sndNxt, _sndUna)) _sndNxt = _sndUna;
         _retransmits = 0;
+        _retransStampUs = -1;
         _ctx.CancelTimer(_rtoTimer);
         _sack.Reset(_sndUna);
         _recover = _sndUna;
@@ -355,7 +356,7 @@ public sealed partial class TcpConnection
             _sndWl2 = ack;
             if (_sndWnd > _maxSndWnd) _maxSndWnd = _sndWnd;
         }
-        if (_probing && _sndWnd > 0) { _probing = false; _probesOut = 0; _ctx.CancelTimer(_rtoTimer); _rtt.ResetBackoff(); }
+        if (_probing && _sndWnd > 0) { _probing = false; _probesOut = 0; _probesStampUs = -1; _ctx.CancelTimer(_rtoTimer); _rtt.ResetBackoff(); }
 
         long newlySacked = 0;
         _sackedBeforeAck = _sack.SackedBytes;
@@ -426,6 +427,7 @@ public sealed partial class TcpConnection
         if (SeqNum.Lt(_highRxt, _sndUna)) _highRxt = _sndUna;
         _bytesAcked += dataAcked;
         _retransmits = 0;
+        _retransStampUs = -1;
         _rtt.ResetBackoff();
         if (_tlpOutstanding && SeqNum.Ge(ack, _tlpHighSeq)) _tlpOutstanding = false; // the probe's episode is over
 

@@ -30,6 +30,8 @@ public sealed partial class TcpConnection : IStackTimerTarget
     private readonly SackScoreboard _sack = new();
     private readonly TcpXmitTimes _xmitTimes = new(); // send time per burst, for congestion control's per-ACK RTT
     private bool _fastOpenSyn; // our SYN asks for a Fast Open cookie (RFC 7413 4.1.1)
+    private long _retransStampUs = -1; // first send of the oldest retransmitted data (retrans_stamp), -1: none
+    private long _probesStampUs = -1;  // first zero-window probe of this episode (icsk_probes_tstamp), -1: none
     private readonly TcpOutOfOrderQueue _ooo = new();
     private TcpSendBuffer? _sndBuf;
 
@@ -503,6 +505,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
         _lastDataRecvUs = _ctx.NowUs; // icsk_ack.lrcvtime starts at the handshake
         _rtt.ResetBackoff();
         _retransmits = 0;
+        _retransStampUs = -1;
         Cong.Mss = _mss;
         _cc.Init(ref Cong, _ctx.NowUs);
         _rcvSpaceStartUs = _ctx.NowUs;

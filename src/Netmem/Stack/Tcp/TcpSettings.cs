@@ -63,4 +63,11 @@ public sealed record TcpSettings
     /// goes with the first write (default off).
     /// </summary>
     public bool FastOpenConnect { get; set; }
+    /// <summary>
+    /// TCP_USER_TIMEOUT (0, the default: off): how long transmitted data may stay unacknowledged, counted from the
+    /// first send of the oldest retransmitted segment, before the connection fails with ETIMEDOUT in place of
+    /// tcp_retries2's count; it also bounds zero-window probing (from the first probe, answered or not) and
+    /// replaces TCP_KEEPCNT while keepalive probes go unanswered. The RTO and probe timers are cut to what is left.
+    /// </summary>
+    public TimeSpan UserTimeout { get; set; }
 }

@@ -14,6 +14,9 @@ internal sealed class TcpXmitTimes
     private readonly bool[] _retrans = new bool[Capacity];
     private int _head, _count;
 
+    /// <summary>When the oldest outstanding burst was first sent, or -1 when none is remembered.</summary>
+    public long OldestSentUs => _count > 0 ? _sentUs[_head] : -1;
+
     /// <summary>Forgets everything (a new connection).</summary>
     public void Clear() => _head = _count = 0;
 
