@@ -110,4 +110,28 @@ public sealed class UserTimeoutTests
         IpPacketBuilder.ParseSent(seg.Bytes, out _, out _, out var payload);
         Assert.Equal(24, payload.Length);
     }
+
+    [Fact]
+    public void KeepaliveWithAUserTimeoutGivesUpAtTheFirstUnansweredProbeAfterIt()
+    {
+        using var host = new VirtualTcpHost();
+        var (c, iss) = LimitedTransmitTests.Establish(host, sack: false, win: 257);
+        long heard = host.NowUs;
+        c.Settings.KeepAlive = true;
+        c.Settings.KeepAliveIdle = TimeSpan.FromSeconds(10);
+        c.Settings.KeepAliveInterval = TimeSpan.FromSeconds(1);
+        c.Settings.UserTimeout = TimeSpan.FromSeconds(3.5);
+        c.ApplySettings();
+        // The first probe after 10 s idle (none out yet); at the next interval the peer has been silent longer than
+        // the user timeout with a probe out: a reset and ETIMEDOUT, not TCP_KEEPCNT's 9 probes.
+        var sent = new List<(long T, TcpFlags Flags)>();
+        while (c.State != TcpState.Closed && host.RunUntilSent(heard + 60_000_000))
+            while (host.Device.TryTakeSent(out var p)) sent.Add((p.TimeUs - heard, IpPacketBuilder.ParseSent(p.Bytes, out _, out _, out _).Flags));
+        Assert.Equal(TcpState.Closed, c.State);
+        Assert.Equal(Errno.ETIMEDOUT, c.Error);
+        Assert.Equal(2, sent.Count);
+        Assert.Equal((10_000_000L, TcpFlags.Ack), sent[0]);
+        Assert.Equal(11_000_000L, sent[1].T);
+        Assert.True((sent[1].Flags & TcpFlags.Rst) != 0);
+    }
 }
