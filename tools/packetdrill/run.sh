@@ -8,7 +8,9 @@
 # A LIST.txt names scripts one per line, relative to $PACKETDRILL_TESTS (default: the gtests/net dir
 # next to the binary); '#' starts a comment. With no script arguments the expected-pass list
 # (expected-pass.txt here) is run, and the exit status is non-zero if any of it fails.
-# LIBNETMEM (default: the publish output of src/Netmem.Native) is built first if missing.
+# LIBNETMEM (default: the publish output of src/Netmem.Native) is built first if missing;
+# LIBNETMEM=kernel runs the same scripts against the Linux kernel (the baseline docs/conformance.md
+# compares with). An argument "scope" stands for every IPv4 script in issue 9's scope.
 # Needs root (unshare -n, a tun0 for defaults.sh's qdisc) and python3 for scripts with code blocks.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,16 +21,25 @@ pd=$(cd "$(dirname "$1")" && pwd)/$(basename "$1"); shift
 tests=${PACKETDRILL_TESTS:-$(cd "$(dirname "$pd")/.." && pwd)}
 so=${LIBNETMEM:-$root/src/Netmem.Native/bin/Release/net10.0/linux-x64/publish/libnetmem.so}
 timeout_s=${PACKETDRILL_TIMEOUT:-60}
-if [ ! -f "$so" ]; then
+if [ "$so" != kernel ] && [ ! -f "$so" ]; then
   echo "building $so" >&2
   dotnet publish "$root/src/Netmem.Native" -c Release -r linux-x64 >/dev/null || { echo "publish failed" >&2; exit 2; }
 fi
 [ $# -ge 1 ] || set -- "$here/expected-pass.txt"
+# The scripts select cubic with sysctl inside their namespace; the kernel refuses that (EPERM) unless cubic
+# is in the init namespace's allowed list, and then runs them on the host default (bbr here), failing many.
+if [ "$so" = kernel ] && ! grep -qw cubic /proc/sys/net/ipv4/tcp_allowed_congestion_control 2>/dev/null; then
+  echo "warning: cubic is not in net.ipv4.tcp_allowed_congestion_control; the kernel will run the scripts on" \
+       "$(cat /proc/sys/net/ipv4/tcp_congestion_control 2>/dev/null). As root:" \
+       "sysctl -w net.ipv4.tcp_allowed_congestion_control=\"\$(cat /proc/sys/net/ipv4/tcp_allowed_congestion_control) cubic\"" >&2
+fi
 
 list=$(mktemp)
 trap 'rm -f "$list"' EXIT
 for a in "$@"; do
   case "$a" in
+    scope) find "$tests/tcp" -name '*.pkt' ! -name '*v6.pkt' | sort |
+           grep -v -E "/tcp/(fastopen|zerocopy|md5|timestamping|sendfile|splice)/" >>"$list" ;;
     *.pkt) (cd "$(dirname "$a")" && echo "$(pwd)/$(basename "$a")") >>"$list" ;;
     *.txt) sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$a" | while read -r p; do
              case "$p" in /*) echo "$p" ;; tests/packetdrill/*) echo "$root/$p" ;; *) echo "$tests/$p" ;; esac
