@@ -96,4 +96,35 @@ public sealed class CubicEngineTests
         host.RunPending();
         Assert.Equal(2000, TakeAll(host, iss, data));
     }
+
+    [Fact]
+    public void ACwndLimitedMarkHoldsForItsWindowAfterTheApplicationRunsOutOfData()
+    {
+        // tcp_cwnd_validate / tcp_is_cwnd_limited: the IW burst fills cwnd exactly, so that window counts as
+        // cwnd-limited until snd.una passes its end, though nothing more is queued; a later window that does not
+        // fill cwnd clears the mark once the ACKs pass the marked one.
+        using var host = new VirtualTcpHost();
+        var (c, iss) = LimitedTransmitTests.Establish(host, sack: true, win: 257);
+        var data = new byte[14000];
+        new Random(63).NextBytes(data);
+        Assert.Equal(10000, c.Send(data.AsSpan(0, 10000)));
+        host.RunPending();
+        Assert.Equal(10000, TakeAll(host, iss, data));
+        Assert.True(c.Cong.CwndFull);
+        host.Advance(100_000);
+        Assert.True(host.Inject(Ack(iss, 5001)));
+        Assert.True(c.Cong.CwndFull); // nothing sent since: the mark stands
+        Assert.Equal(15000, c.GetInfo().SndCwnd);
+        Assert.Equal(4000, c.Send(data.AsSpan(10000, 4000))); // 9000 in flight of 15000: not full
+        host.RunPending();
+        Assert.Equal(4000, TakeAll(host, iss, data));
+        Assert.True(c.Cong.CwndFull); // snd.una (5001) has not passed the marked window's end (10001)
+        host.Advance(1_000);
+        Assert.True(host.Inject(Ack(iss, 10001)));
+        Assert.Equal(20000, c.GetInfo().SndCwnd); // slow start on the marked window's ACKs
+        Assert.Equal(4000, c.Send(new byte[4000])); // 8000 in flight of 20000, the marked window passed
+        host.RunPending();
+        Assert.False(c.Cong.CwndFull);
+        while (host.Device.TryTakeSent(out _)) { }
+    }
 }

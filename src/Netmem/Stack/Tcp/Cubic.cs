@@ -22,6 +22,7 @@ namespace Netmem.Stack.Tcp;
 /// check (the smallest of the round's RTT samples, after 8, above delay_min + clamp(delay_min/8, 4 ms, 16 ms)); either
 /// sets ssthresh = cwnd. A round ends when snd.una passes the snd.nxt of its start. RTT samples are per ACK (the
 /// newest segment it covers, none when it covers a retransmission) and are ignored in the first second of an epoch.</item>
+/// <item>Sending after idle with nothing in flight moves the epoch start forward by the idle time (CA_EVENT_TX_START).</item>
 /// <item>Undo as <c>tcp_reno_undo_cwnd</c>: cwnd and ssthresh back to at least their values before the reduction.</item>
 /// </list>
 /// </remarks>
@@ -110,8 +111,11 @@ public sealed class Cubic : ICongestionControl
     public void OnAck(ref TcpCongestionState s, long ackedBytes, long rttUs, long nowUs)
     {
         int mss = s.Mss;
+        long ssthresh = s.Ssthresh;
         if (rttUs > 0) OnRttSample(ref s, rttUs, nowUs);
-        if (ackedBytes <= 0 || !s.CwndLimited || s.InRecovery) return;
+        // tcp_is_cwnd_limited is asked after HyStart: if it just ended slow start, only a full cwnd counts.
+        bool limited = s.Ssthresh == ssthresh ? s.CwndLimited : s.CwndFull;
+        if (ackedBytes <= 0 || !limited || s.InRecovery) return;
         if (s.Cwnd < s.Ssthresh)
         {
             ackedBytes = NewReno.SlowStart(ref s, ackedBytes);
@@ -160,6 +164,16 @@ public sealed class Cubic : ICongestionControl
         s.Cwnd = Math.Max(s.Cwnd, _priorCwnd);
         s.Ssthresh = Math.Max(s.Ssthresh, _priorSsthresh);
         _canUndo = false;
+    }
+
+    /// <summary>
+    /// <c>cubictcp_cwnd_event(CA_EVENT_TX_START)</c>: after an application-limited idle spell the epoch start moves
+    /// forward by it (never past now), so the curve does not credit itself the idle time as growth.
+    /// </summary>
+    public void OnTxStart(ref TcpCongestionState s, long lastSendUs, long nowUs)
+    {
+        long nowMs = nowUs / 1000, delta = nowMs - lastSendUs / 1000;
+        if (_epochStartMs >= 0 && delta > 0) _epochStartMs = Math.Min(_epochStartMs + delta, nowMs);
     }
 
     /// <summary><c>cubictcp_acked</c>: delay_min, and HyStart while in slow start.</summary>

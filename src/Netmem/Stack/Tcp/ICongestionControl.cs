@@ -18,6 +18,11 @@ public struct TcpCongestionState
     public bool InRecovery;
     /// <summary>Whether the application is using the window (cwnd-limited); algorithms grow cwnd only then (RFC 7661).</summary>
     public bool CwndLimited;
+    /// <summary>
+    /// Whether cwnd was found full in the current window (<c>tp->is_cwnd_limited</c>): <see cref="CwndLimited"/> without
+    /// slow start's "below twice the most in flight" allowance, for an algorithm that ends slow start inside an ACK.
+    /// </summary>
+    public bool CwndFull;
     /// <summary>snd.una after the ACK being processed (HyStart's rounds end when it passes a round's snd.nxt).</summary>
     public uint SndUna;
     /// <summary>The highest sequence number sent (<c>snd_nxt</c> in Linux, which an RTO does not move back).</summary>
@@ -57,4 +62,10 @@ public interface ICongestionControl
 
     /// <summary>A retransmission judged spurious (undo): restore the state saved on entering recovery or the RTO.</summary>
     void OnUndo(ref TcpCongestionState s, long nowUs);
+
+    /// <summary>
+    /// Data is sent with nothing in flight (<c>CA_EVENT_TX_START</c>), <paramref name="lastSendUs"/> being when data was
+    /// last sent: an algorithm whose growth follows the clock can leave the idle time out.
+    /// </summary>
+    void OnTxStart(ref TcpCongestionState s, long lastSendUs, long nowUs);
 }

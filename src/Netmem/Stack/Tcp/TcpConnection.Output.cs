@@ -138,10 +138,23 @@ public sealed partial class TcpConnection
             sent++;
         }
         if (sent > 0 && _cwndBonus == 0) ScheduleLossProbe(advancing: false);
+        // tcp_cwnd_validate: only a call that sent, or found cwnd full, updates the record, and a cwnd-limited mark
+        // holds for the window it was set in (until snd.una passes the snd.nxt of then): an application that runs
+        // out of data after filling cwnd still lets that window's ACKs grow it.
         long inFlight = InFlight();
-        if (!SeqNum.Lt(_sndUna, _maxInFlightSeq) || inFlight > _maxInFlight) { _maxInFlight = inFlight; _maxInFlightSeq = _sndNxt; }
-        if (Cong.Cwnd < Cong.Ssthresh && Cong.Cwnd < 2 * _maxInFlight) cwndLimited = true; // tcp_is_cwnd_limited in slow start
-        Cong.CwndLimited = cwndLimited;
+        if (inFlight >= Cong.Cwnd) cwndLimited = true; // filled exactly: as limited as stopped by it
+        if (sent > 0 || cwndLimited)
+        {
+            if (!SeqNum.Lt(_sndUna, _maxInFlightSeq) || cwndLimited || (!_isCwndLimited && inFlight > _maxInFlight))
+            {
+                _isCwndLimited = cwndLimited;
+                _maxInFlight = inFlight;
+                _maxInFlightSeq = _sndNxt;
+            }
+        }
+        // tcp_is_cwnd_limited: the mark, or in slow start a cwnd below twice the most in flight this window.
+        Cong.CwndLimited = _isCwndLimited || (Cong.Cwnd < Cong.Ssthresh && Cong.Cwnd < 2 * _maxInFlight);
+        Cong.CwndFull = _isCwndLimited;
         if (rwndLimited) _chrono.Start(TcpChronoType.RwndLimited, _ctx.NowUs);
         else _chrono.Stop(TcpChronoType.RwndLimited, _ctx.NowUs, queuesEmpty: _sndBuf.Bytes == 0);
     }
@@ -156,6 +169,7 @@ public sealed partial class TcpConnection
         // retransmission carry none.
         bool push = len > 0 && (pos + len == _pushMarkPos || _wakeupPush || (!retrans && len > _mss && !_corkedXmit) || (_recordCount > 0 && pos + len == NextRecordEnd(pos)));
         var flags = TcpFlags.Ack | (fin ? TcpFlags.Fin : 0) | (push ? TcpFlags.Psh : 0);
+        if (len > 0 && _dataSegsOut > 0 && InFlight() == 0) _cc.OnTxStart(ref Cong, _lastDataSentUs, _ctx.NowUs); // tcp_event_data_sent
         if (!Transmit(seq, flags, pos, len, synOptions: false)) return;
         if (len > 0) _xmitTimes.Sent(seq, seq + (uint)len, _ctx.NowUs, retrans);
         // Data sent within the ACK delay of the last data received: an interactive exchange (tcp_event_data_sent).

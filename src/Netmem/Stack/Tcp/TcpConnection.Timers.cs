@@ -154,7 +154,7 @@ public sealed partial class TcpConnection
         _highRxt = _sndUna;
         if (_finSent && PosOfSeq(_sndUna) <= FinPos) _finSent = false;
         RetransmitAt(_sndUna, _mss);
-        Cong.CwndLimited = true; // cwnd is one segment with more outstanding: slow start must grow it (tcp_is_cwnd_limited)
+        Cong.CwndLimited = Cong.CwndFull = true; // cwnd is one segment with more outstanding: slow start must grow it (tcp_is_cwnd_limited)
         _ctx.ArmTimer(_rtoTimer, now + ClampToUserTimeout(_rtt.RtoUs, _retransStampUs, now, 1_000));
     }
 

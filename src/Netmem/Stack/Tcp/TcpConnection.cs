@@ -83,6 +83,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
     // Most bytes in flight during the current window and where that window ends (max_packets_out/seq):
     // in slow start Linux counts the flow cwnd-limited while cwnd < 2 * that (tcp_is_cwnd_limited).
     private long _maxInFlight;
+    private bool _isCwndLimited; // tcp_sock.is_cwnd_limited: cwnd was full in the window ending at _maxInFlightSeq
     private long _cwndBonus;
     private bool _ecnOk; // ECN negotiated: new data goes out ECT(0)
     private long _prrDelivered, _prrOut, _recoverFs; // RFC 6937 state of the current SACK recovery

@@ -384,6 +384,44 @@ public sealed class CongestionControlTests
         Assert.Equal(100, cc.WMax); // Linux keeps the W_max of the undone reduction
     }
 
+    [Fact]
+    public void Cubic_does_not_credit_itself_idle_time_when_sending_resumes()
+    {
+        // CA_EVENT_TX_START: the epoch start moves forward by the idle spell, so the curve goes on from where it was.
+        Cubic Make(out TcpCongestionState s)
+        {
+            var cc = new Cubic { HyStart = false };
+            s = AfterLoss(cc, 100);
+            return cc;
+        }
+        var busy = Make(out var sBusy);
+        var idleTx = Make(out var sIdleTx);
+        var idleNoTx = Make(out var sIdleNoTx);
+        long nBusy = 0, nIdleTx = 0, nIdleNoTx = 0;
+        for (int r = 0; r < 3; r++)
+        {
+            Round(busy, ref sBusy, ref nBusy, 100_000);
+            Round(idleTx, ref sIdleTx, ref nIdleTx, 100_000);
+            Round(idleNoTx, ref sIdleNoTx, ref nIdleNoTx, 100_000);
+        }
+        long lastSend = nIdleTx;
+        nIdleTx += 10_000_000;
+        nIdleNoTx += 10_000_000;
+        idleTx.OnTxStart(ref sIdleTx, lastSend, nIdleTx);
+        Round(busy, ref sBusy, ref nBusy, 100_000);
+        Round(idleTx, ref sIdleTx, ref nIdleTx, 100_000);
+        Round(idleNoTx, ref sIdleNoTx, ref nIdleNoTx, 100_000);
+        Assert.InRange(sIdleTx.Cwnd, sBusy.Cwnd - Mss, sBusy.Cwnd + Mss);
+        // Without the event the 10 s count as time on the curve: far past K, cnt at its floor of 2.
+        Assert.True(sIdleNoTx.Cwnd > sBusy.Cwnd + 20 * Mss, $"{sIdleNoTx.Cwnd} vs {sBusy.Cwnd}");
+        // Reno has nothing to shift.
+        var reno = new NewReno();
+        var sr = Fresh(reno);
+        long before = sr.Cwnd;
+        reno.OnTxStart(ref sr, 0, 10_000_000);
+        Assert.Equal(before, sr.Cwnd);
+    }
+
     /// <summary>A slow-start ACK of <paramref name="segs"/> segments at <paramref name="nowUs"/> with RTT sample <paramref name="rttUs"/>; snd.una advances.</summary>
     private static void SlowStartAck(Cubic cc, ref TcpCongestionState s, ref uint una, uint nxt, int segs, long rttUs, long nowUs)
     {
