@@ -32,6 +32,7 @@ internal sealed class NativeStack : IDisposable
             Gateway = options.Gateway,
             Mtu = options.Mtu,
             Tcp = options.Tcp,
+            TcpDataSplit = options.TcpDataSplit,
         });
     }
 

@@ -7,7 +7,8 @@ namespace Netmem.Native;
 /// What a C ABI stack instance is made with, from a flags string of space- or comma-separated
 /// <c>key=value</c> pairs (packetdrill's <c>--so_flags</c>): <c>local=</c> (default 192.168.0.1),
 /// <c>prefix=</c> (16), <c>gateway=</c> (192.168.0.1), <c>mtu=</c> (1500), <c>wscale=</c> (8),
-/// <c>rmem=</c> (540000), <c>wmem=</c> (262144), <c>cc=</c> (cubic). The TCP defaults are those of
+/// <c>rmem=</c> (540000), <c>wmem=</c> (262144), <c>cc=</c> (cubic), <c>hds=</c> (off; <c>on</c> puts received
+/// TCP payload in page_pool frags behind linear headers, as a NIC with header/data split does). The TCP defaults are those of
 /// packetdrill's gtests/net/common/defaults.sh (tcp_rmem 4096 540000 15 MiB, tcp_wmem 4096 256 KiB 4 MiB,
 /// syn retries 5), so scripts written against that configuration see the same window scale and buffers.
 /// </summary>
@@ -18,6 +19,8 @@ internal sealed record NativeStackOptions
     public Ipv4Address Gateway { get; init; } = new(192, 168, 0, 1);
     public int Mtu { get; init; } = 1500;
     public TcpSettings Tcp { get; init; } = DefaultTcp();
+    /// <summary>Header/data split on the IP test device (flag <c>hds=on</c>; default off).</summary>
+    public bool TcpDataSplit { get; init; }
     /// <summary>
     /// Where to read the network namespace's TCP sysctls from at each socket() (null: never). packetdrill
     /// scripts configure the stack under test with sysctl (defaults.sh, per-script overrides); reading the
@@ -59,6 +62,7 @@ internal sealed record NativeStackOptions
                 "rmem" => Set(o, () => tcp.ReceiveBufferSize = int.Parse(v, System.Globalization.CultureInfo.InvariantCulture)),
                 "wmem" => Set(o, () => tcp.SendBufferSize = int.Parse(v, System.Globalization.CultureInfo.InvariantCulture)),
                 "cc" => Set(o, () => tcp.CongestionControl = v),
+                "hds" => o with { TcpDataSplit = v switch { "on" => true, "off" => false, _ => throw new ArgumentException($"so_flags: hds must be on or off, not '{v}'") } },
                 "sysctl" => o with { SysctlRoot = v == "off" ? null : v },
                 _ => throw new ArgumentException($"so_flags: unknown key '{k}'"),
             };
@@ -79,6 +83,7 @@ internal sealed record NativeStackOptions
         string dir = Path.Combine(SysctlRoot, "net", "ipv4");
         if (Read(dir, "tcp_timestamps") is [var ts, ..]) tcp.Timestamps = ts != 0;
         if (Read(dir, "tcp_sack") is [var sack, ..]) tcp.Sack = sack != 0;
+        if (Read(dir, "tcp_dsack") is [var dsack, ..]) tcp.Dsack = dsack != 0;
         if (Read(dir, "tcp_window_scaling") is [var ws, ..]) tcp.WindowScaling = ws != 0;
         if (Read(dir, "tcp_rmem") is [_, var rdef, var rmax])
         {

@@ -152,7 +152,7 @@ public sealed partial class TcpConnection
             if ((int)(ts.Value - _tsRecent) < 0 && _ctx.NowUs - _tsRecentStampUs < 24L * 86400 * 1_000_000)
             {
                 Drop(skb, TcpDropReason.Paws);
-                SendOutOfWindowAck();
+                SendOutOfWindowAck(seg);
                 return false;
             }
         }
@@ -171,7 +171,7 @@ public sealed partial class TcpConnection
             }
             _layer.Stats.Drop(TcpDropReason.OutOfWindow);
             skb.Free();
-            if (!seg.Rst) SendOutOfWindowAck();
+            if (!seg.Rst) SendOutOfWindowAck(seg);
             return false;
         }
 
@@ -337,7 +337,7 @@ public sealed partial class TcpConnection
         if (SeqNum.Gt(ack, _sndMax))
         {
             _layer.Stats.Drop(TcpDropReason.InvalidAck);
-            SendOutOfWindowAck();
+            SendRateLimitedAck();
             return false;
         }
         if (SeqNum.Lt(ack, _sndUna - (uint)Math.Min(_maxSndWnd, int.MaxValue)))
@@ -650,13 +650,15 @@ public sealed partial class TcpConnection
                 data.Free();
                 data = null;
                 bool newFin = fin && !_finReceived && seq + (uint)len == _rcvNxt;
-                if (!newFin) { SendAck(); return; } // a pure duplicate: tell the sender (no D-SACK)
+                DsackSet(seq, seq + (uint)len);
+                if (!newFin) { SendAck(); return; } // a pure duplicate: tell the sender at once, with the D-SACK
                 seq = _rcvNxt;
                 len = 0;
             }
             else
             {
                 var trimmed = data!;
+                DsackSet(seq, _rcvNxt); // partly old: the repeated front is reported (seq < rcv.nxt < end)
                 if (!SkBuff.TrimHead(ref trimmed, (int)dup)) { Drop(trimmed, TcpDropReason.BadHeader); return; }
                 data = trimmed;
                 seq += dup;
@@ -709,6 +711,8 @@ public sealed partial class TcpConnection
             if (_rcvQueued + _ooo.Bytes + len > (long)_rcvBuf * 2) { Drop(data, TcpDropReason.RcvBufferFull); SendAck(); return; }
             _ooo.Insert(seq, data);
             TcpStats.Inc(ref _layer.Stats.OfoQueued);
+            var dupOfo = _ooo.LastInsertDuplicate;
+            if (dupOfo.Left != dupOfo.Right) DsackExtend(dupOfo.Left, dupOfo.Right); // tcp_data_queue_ofo's D-SACK
         }
         else data?.Free();
         if (fin) { _oooFin = true; _oooFinSeq = seq + (uint)len; }

@@ -72,6 +72,9 @@ public sealed partial class TcpConnection : IStackTimerTarget
     private uint _rttSeq; private long _rttSentUs; private bool _rttTiming;
     private long _ackPendingBytes;     // received since the last ACK we sent
     private bool _quickAck;
+    // RFC 2883: a duplicate range to report once, as the first SACK block of the next segment (tcp_dsack_set).
+    private bool _dsackPending;
+    private TcpSackBlock _dsack;
     // Quick-ACK mode (icsk_ack.quick / pingpong): the first segments of a connection, or after an idle
     // longer than the RTO, are ACKed at once so the peer's slow start is not held back by delayed ACKs;
     // once the application answers data within the ACK delay (interactive traffic), ACKs are delayed to

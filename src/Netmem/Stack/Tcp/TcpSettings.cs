@@ -33,6 +33,8 @@ public sealed record TcpSettings
     public bool Timestamps { get; set; } = true;
     /// <summary>tcp_sack.</summary>
     public bool Sack { get; set; } = true;
+    /// <summary>tcp_dsack (on): report duplicate segments to a SACK peer with a D-SACK block (RFC 2883).</summary>
+    public bool Dsack { get; set; } = true;
     /// <summary>tcp_syn_retries (6).</summary>
     public int SynRetries { get; set; } = 6;
     /// <summary>tcp_synack_retries (5).</summary>

@@ -1,5 +1,7 @@
 using System.Buffers.Binary;
 using Netmem.Devices;
+using Netmem.Memory;
+using Netmem.Pool;
 using Netmem.Skb;
 using Netmem.Wire;
 
@@ -60,6 +62,15 @@ public sealed class IpTestDevice : IIpOutput
     public IIpProtocolHandler? Udp { get; set; }
     /// <summary>Allocates the skbs injected datagrams are delivered in.</summary>
     public SkbCache? Cache { get; set; }
+    /// <summary>
+    /// Header/data split (tcp-data-split on) when set: an injected TCP segment's IP and TCP headers land in
+    /// the skb's linear area and its payload in page_pool pages of this pool, as frags, the way a NIC with
+    /// header split builds the skb (VirtualNic does the same with DMA). Null (default): the whole datagram
+    /// is copied into the linear area.
+    /// </summary>
+    public PagePool? DataPool { get; set; }
+    /// <summary>Segments delivered split (headers linear, payload in <see cref="DataPool"/> frags).</summary>
+    public long HdsSplit { get; private set; }
     public int SentCount => _sent.Count;
     public long Injected { get; private set; }
     public long Transmitted { get; private set; }
@@ -132,6 +143,8 @@ public sealed class IpTestDevice : IIpOutput
         var payload = ip.Payload;
         switch (ip.Protocol)
         {
+            case IpProtocol.Tcp when Tcp is not null && DataPool is not null && SplitPoint(payload) is int thl and > 0:
+                return DeliverSplit(Tcp, meta, datagram[..ip.TotalLength], ip.HeaderLength, ip.HeaderLength + thl);
             case IpProtocol.Tcp when Tcp is not null: return Deliver(Tcp, meta, datagram[..ip.TotalLength], ip.HeaderLength);
             case IpProtocol.Udp when Udp is not null: return Deliver(Udp, meta, datagram[..ip.TotalLength], ip.HeaderLength);
             case IpProtocol.Icmp: return IcmpError(meta, payload);
@@ -150,6 +163,48 @@ public sealed class IpTestDevice : IIpOutput
         skb.Pull(ihl);
         skb.ResetTransportHeader();
         skb.IpSummed = SkbChecksumState.None; // the handler verifies, as for a device without RX checksum
+        handler.Receive(meta, skb);
+        return true;
+    }
+
+    // The TCP header length when the segment has payload to split off; 0 otherwise (pure ACKs, and
+    // segments too short or with a bad data offset go whole, for TCP to count as malformed).
+    private static int SplitPoint(ReadOnlySpan<byte> tcp)
+    {
+        if (tcp.Length < TcpPacket.MinHeaderLength) return 0;
+        int thl = (tcp[12] >> 4) * 4;
+        return thl >= TcpPacket.MinHeaderLength && thl < tcp.Length ? thl : 0;
+    }
+
+    private bool DeliverSplit(IIpProtocolHandler handler, in Ipv4Meta meta, ReadOnlySpan<byte> datagram, int ihl, int headerLen)
+    {
+        var cache = Cache ?? throw new InvalidOperationException("IpTestDevice.Cache must be set before packets are injected");
+        var pool = DataPool!;
+        var payload = datagram[headerLen..];
+        if ((payload.Length + PageArena.PageSize - 1) / PageArena.PageSize > SkBuff.MaxSkbFrags)
+            return Deliver(handler, meta, datagram, ihl); // more than a NIC would scatter: deliver it linear
+        var skb = cache.Alloc(headerLen + SkBuff.NetSkbPad);
+        if (skb is null) return Drop(IpTestDrop.NoMemory);
+        skb.Reserve(SkBuff.NetSkbPad);
+        datagram[..headerLen].CopyTo(skb.Put(headerLen));
+        skb.MarkForRecycle();
+        for (int off = 0; off < payload.Length; off += PageArena.PageSize)
+        {
+            int n = Math.Min(PageArena.PageSize, payload.Length - off);
+            var netmem = pool.AllocNetmem();
+            if (netmem.IsNull)
+            {
+                skb.Free(); // returns the pages already attached
+                return Drop(IpTestDrop.NoMemory);
+            }
+            payload.Slice(off, n).CopyTo(netmem.GetSpan(0, n));
+            skb.AddRxFragNetmem(netmem, 0, n, PageArena.PageSize);
+        }
+        skb.ResetNetworkHeader();
+        skb.Pull(ihl);
+        skb.ResetTransportHeader();
+        skb.IpSummed = SkbChecksumState.None;
+        HdsSplit++;
         handler.Receive(meta, skb);
         return true;
     }
