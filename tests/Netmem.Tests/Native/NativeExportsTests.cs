@@ -32,6 +32,7 @@ public sealed unsafe class NativeExportsTests(ITestOutputHelper output)
         public readonly delegate* unmanaged<nint, int, byte*, uint, int> Connect = (delegate* unmanaged<nint, int, byte*, uint, int>)NetmemNative.Export("netmem_connect");
         public readonly delegate* unmanaged<nint, int, byte*, nuint, nint> Read = (delegate* unmanaged<nint, int, byte*, nuint, nint>)NetmemNative.Export("netmem_read");
         public readonly delegate* unmanaged<nint, int, byte*, nuint, nint> Write = (delegate* unmanaged<nint, int, byte*, nuint, nint>)NetmemNative.Export("netmem_write");
+        public readonly delegate* unmanaged<nint, int, byte*, nuint, int, byte*, uint, nint> SendTo = (delegate* unmanaged<nint, int, byte*, nuint, int, byte*, uint, nint>)NetmemNative.Export("netmem_sendto");
         public readonly delegate* unmanaged<nint, int, int, nint, int> Fcntl = (delegate* unmanaged<nint, int, int, nint, int>)NetmemNative.Export("netmem_fcntl");
         public readonly delegate* unmanaged<nint, int, nuint, nint, int> Ioctl = (delegate* unmanaged<nint, int, nuint, nint, int>)NetmemNative.Export("netmem_ioctl");
         public readonly delegate* unmanaged<nint, int, int> Close = (delegate* unmanaged<nint, int, int>)NetmemNative.Export("netmem_close");
@@ -383,6 +384,66 @@ public sealed unsafe class NativeExportsTests(ITestOutputHelper output)
             Assert.Equal(0, api.Close(api.H, l));
         }
         finally { Directory.Delete(root, recursive: true); }
+    }
+
+    [Fact]
+    public void FastOpenClientAsksForACookieCachesItAndDefersTheNextConnect()
+    {
+        if (Skip()) return;
+        const int TCP_FASTOPEN_CONNECT = 30, MSG_FASTOPEN = 0x20000000, EISCONN = 106;
+        using var api = new Api();
+        int one = 1;
+        var sa = Sockaddr(Remote, 80);
+
+        // TCP_FASTOPEN_CONNECT, no cookie yet: the SYN asks for one (an empty option 34), connect says EINPROGRESS.
+        int fd = api.Socket(api.H, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        Assert.Equal(0, api.SetSockOpt(api.H, fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, (byte*)&one, 4));
+        int two = 2;
+        ExpectErrno(EINVAL, api.SetSockOpt(api.H, fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, (byte*)&two, 4));
+        fixed (byte* p = sa) ExpectErrno(EINPROGRESS, api.Connect(api.H, fd, p, 16));
+        ExpectErrno(EINVAL, api.SetSockOpt(api.H, fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, (byte*)&one, 4)); // too late
+        var syn = api.Receive()!.Value.Bytes;
+        var r = IpPacketBuilder.ParseSent(syn, out _, out _, out _);
+        Assert.True(r.Options.HasFastOpen);
+        Assert.Equal(0, r.Options.FastOpenCookieLength);
+        Assert.Equal(20 + 20 + 24, syn.Length); // mss 4, sackOK+TS 12, wscale 4, FO 4
+        var synAckOpts = new TcpOptions { MaxSegmentSize = 1460 };
+        synAckOpts.SetFastOpen([0xab, 0xcd, 0x12, 0x34]);
+        api.Send(IpPacketBuilder.Tcp(Remote, Local, 80, r.SourcePort, 122, r.SequenceNumber + 1, TcpFlags.Syn | TcpFlags.Ack, 14600, synAckOpts));
+        var ack = IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out _);
+        Assert.Equal(TcpFlags.Ack, ack.Flags);
+        Assert.False(ack.Options.HasFastOpen);
+        byte b = 1;
+        ExpectErrno(EISCONN, api.SendTo(api.H, fd, &b, 1, MSG_FASTOPEN, null, 0));
+
+        // With the cookie cached, TCP_FASTOPEN_CONNECT's connect returns 0 at once and sends nothing...
+        int fd2 = api.Socket(api.H, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        Assert.Equal(0, api.SetSockOpt(api.H, fd2, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, (byte*)&one, 4));
+        fixed (byte* p = sa) Assert.Equal(0, api.Connect(api.H, fd2, p, 16));
+        int got = 0;
+        uint len = 4;
+        Assert.Equal(0, api.GetSockOpt(api.H, fd2, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, (byte*)&got, &len));
+        Assert.Equal(1, got);
+        // ...and the first write connects (no data in the SYN: EINPROGRESS, as Linux's fallback); a bad buffer is
+        // only found after that, as Linux copies after connecting.
+        ExpectErrno(EINPROGRESS, api.SendTo(api.H, fd2, null, 1, 0, null, 0));
+        var syn2 = IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out _);
+        Assert.Equal(TcpFlags.Syn, syn2.Flags);
+        Assert.True(syn2.Options.HasFastOpen);
+        Assert.Equal(0, api.Close(api.H, fd2)); // (in SYN-SENT: gone, no retransmission of its own)
+
+        // MSG_FASTOPEN on a fresh socket connects to sendto's address.
+        int fd3 = api.Socket(api.H, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        fixed (byte* p = sa) ExpectErrno(EINPROGRESS, api.SendTo(api.H, fd3, &b, 1, MSG_FASTOPEN, p, 16));
+        var syn3 = IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out _);
+        Assert.True(syn3.Options.HasFastOpen);
+        // A retransmitted SYN leaves the option off.
+        var again = IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out _);
+        Assert.Equal(TcpFlags.Syn, again.Flags);
+        Assert.Equal(syn3.SourcePort, again.SourcePort);
+        Assert.False(again.Options.HasFastOpen);
+        Assert.Equal(0, api.Close(api.H, fd));
+        Assert.Equal(0, api.Close(api.H, fd3));
     }
 
     [Fact]

@@ -205,10 +205,23 @@ public sealed partial class TcpConnection
         // 1000 the rate is 3125 bytes per ms, just over the 3-segment edge the kernel stays under).
         if (goal > mss) _pacingRate = PacingRate(mss); // only TSO bursts are sized by it
         if (sent > 0 && _cwndBonus == 0) ScheduleLossProbe(advancing: false);
+        // tcp_cwnd_validate: only a call that sent, or found cwnd full, updates the record, and a cwnd-limited mark
+        // holds for the window it was set in (until snd.una passes the snd.nxt of then): an application that runs
+        // out of data after filling cwnd still lets that window's ACKs grow it.
         long inFlight = InFlight();
-        if (!SeqNum.Lt(_sndUna, _maxInFlightSeq) || inFlight > _maxInFlight) { _maxInFlight = inFlight; _maxInFlightSeq = _sndNxt; }
-        if (Cong.Cwnd < Cong.Ssthresh && Cong.Cwnd < 2 * _maxInFlight) cwndLimited = true; // tcp_is_cwnd_limited in slow start
-        Cong.CwndLimited = cwndLimited;
+        if (inFlight >= Cong.Cwnd) cwndLimited = true; // filled exactly: as limited as stopped by it
+        if (sent > 0 || cwndLimited)
+        {
+            if (!SeqNum.Lt(_sndUna, _maxInFlightSeq) || cwndLimited || (!_isCwndLimited && inFlight > _maxInFlight))
+            {
+                _isCwndLimited = cwndLimited;
+                _maxInFlight = inFlight;
+                _maxInFlightSeq = _sndNxt;
+            }
+        }
+        // tcp_is_cwnd_limited: the mark, or in slow start a cwnd below twice the most in flight this window.
+        Cong.CwndLimited = _isCwndLimited || (Cong.Cwnd < Cong.Ssthresh && Cong.Cwnd < 2 * _maxInFlight);
+        Cong.CwndFull = _isCwndLimited;
         if (rwndLimited) _chrono.Start(TcpChronoType.RwndLimited, _ctx.NowUs);
         else _chrono.Stop(TcpChronoType.RwndLimited, _ctx.NowUs, queuesEmpty: _sndBuf.Bytes == 0);
     }
@@ -241,7 +254,9 @@ public sealed partial class TcpConnection
         // retransmission carry none.
         bool push = len > 0 && (pos + len == _pushMarkPos || _wakeupPush || (!retrans && len > _mss && !_corkedXmit) || (_recordCount > 0 && pos + len == NextRecordEnd(pos)));
         var flags = TcpFlags.Ack | (fin ? TcpFlags.Fin : 0) | (push ? TcpFlags.Psh : 0);
+        if (len > 0 && _dataSegsOut > 0 && InFlight() == 0) _cc.OnTxStart(ref Cong, _lastDataSentUs, _ctx.NowUs); // tcp_event_data_sent
         if (!Transmit(seq, flags, pos, len, synOptions: false)) return;
+        if (len > 0) _xmitTimes.Sent(seq, seq + (uint)len, _ctx.NowUs, retrans);
         // Data sent within the ACK delay of the last data received: an interactive exchange (tcp_event_data_sent).
         if (!retrans && _dataSegsIn > 0 && _ctx.NowUs - _lastDataRecvUs < DelayedAckMinUs) _pingpong = true;
         if (len > 0) { _dataSegsOut += (len + _mss - 1) / Math.Max(1, _mss); _lastDataSentUs = _ctx.NowUs; }
@@ -278,6 +293,7 @@ public sealed partial class TcpConnection
         TcpStats.Inc(ref _layer.Stats.RetransSegs);
         if (_rttTiming && SeqNum.Le(seq, _rttSeq)) _rttTiming = false; // Karn: no sample from a retransmitted range
         uint end = seq + (uint)len + (fin ? 1u : 0u);
+        _xmitTimes.MarkRetransmitted(seq, end);
         if (SeqNum.Gt(end, _highRxt)) _highRxt = end;
         if (SeqNum.Gt(end, _sndNxt)) _sndNxt = end;
         if (!_rtoTimer.IsArmed || _probing) ArmRto();
@@ -365,6 +381,9 @@ public sealed partial class TcpConnection
             if (Settings.WindowScaling && (active || _wscaleOk)) opts.WindowScale = _rcvWscale;
             if (Settings.Sack && (active || _sackOk)) opts.SackPermitted = true;
             if (Settings.Timestamps && (active || _tsOk)) opts.Timestamp = new TcpTimestamp(TsNow(), ackFlag ? _tsRecent : 0);
+            // A cookie request, on the first SYN only (Linux leaves the option off SYN retries). No data rides in
+            // the SYN even with a cookie cached: Linux's own fallback (tcp_send_syn_data) when it cannot put any.
+            if (active && _fastOpenSyn && _retransmits == 0) opts.SetFastOpen(default);
         }
         else opts = DataOptions(flags);
         ushort window = syn ? (ushort)Math.Min(_rcvBuf, 65535) : SelectWindow();

@@ -67,4 +67,17 @@ public sealed record TcpSettings
     public uint NotSentLowat { get; set; }
     /// <summary>net.ipv4.tcp_notsent_lowat, used while <see cref="NotSentLowat"/> is 0 (default UINT_MAX: no limit).</summary>
     public uint NotSentLowatSysctl { get; set; } = uint.MaxValue;
+    /// <summary>
+    /// TCP_FASTOPEN_CONNECT: an active open asks the server for a Fast Open cookie (RFC 7413: the SYN carries an
+    /// empty Fast Open option) and, once one is cached for that server, the connect returns at once and the SYN
+    /// goes with the first write (default off).
+    /// </summary>
+    public bool FastOpenConnect { get; set; }
+    /// <summary>
+    /// TCP_USER_TIMEOUT (0, the default: off): how long transmitted data may stay unacknowledged, counted from the
+    /// first send of the oldest retransmitted segment, before the connection fails with ETIMEDOUT in place of
+    /// tcp_retries2's count; it also bounds zero-window probing (from the first probe, answered or not) and
+    /// replaces TCP_KEEPCNT while keepalive probes go unanswered. The RTO and probe timers are cut to what is left.
+    /// </summary>
+    public TimeSpan UserTimeout { get; set; }
 }
