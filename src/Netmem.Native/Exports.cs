@@ -315,17 +315,21 @@ internal static unsafe class Exports
     [UnmanagedCallersOnly(EntryPoint = "netmem_sendto")]
     public static nint Sendto(nint ud, int fd, byte* buf, nuint len, int flags, byte* dst, uint dstlen)
     {
-        // A connected stream socket ignores the destination (Linux: EISCONN only for some protocols).
-        return SendCore(ud, fd, buf, len, flags);
+        // A connected stream socket ignores the destination (Linux: EISCONN only for some protocols); MSG_FASTOPEN
+        // on an unconnected one connects to it.
+        return SendCore(ud, fd, buf, len, flags, dst, dstlen);
     }
 
-    private static nint SendCore(nint ud, int fd, byte* buf, nuint len, int flags)
+    private static nint SendCore(nint ud, int fd, byte* buf, nuint len, int flags, byte* dst = null, uint dstlen = 0)
     {
         try
         {
             var s = From(ud);
-            if (buf == null && len > 0) return Err(Errno.EFAULT);
-            lock (s.Gate) return Ret(s.Write(fd, new ReadOnlySpan<byte>(buf, (int)Math.Min(len, (nuint)int.MaxValue)), flags));
+            var to = dst == null ? default : new ReadOnlySpan<byte>(dst, (int)Math.Min(dstlen, 128u));
+            // An unreadable buffer fails where Linux would copy from it: after the checks, and after a Fast Open connect.
+            bool fault = buf == null && len > 0;
+            var data = fault ? default : new ReadOnlySpan<byte>(buf, (int)Math.Min(len, (nuint)int.MaxValue));
+            lock (s.Gate) return Ret(s.Write(fd, data, flags, to, fault));
         }
         catch (Exception e) { return Fail(e); }
     }
@@ -337,10 +341,10 @@ internal static unsafe class Exports
     public static nint Sendmsg(nint ud, int fd, MsgHdr* msg, int flags)
     {
         if (msg == null) return Err(Errno.EFAULT);
-        return SendIov(ud, fd, (IoVec*)msg->Iov, (int)msg->IovLen, flags);
+        return SendIov(ud, fd, (IoVec*)msg->Iov, (int)msg->IovLen, flags, (byte*)msg->Name, msg->NameLen);
     }
 
-    private static nint SendIov(nint ud, int fd, IoVec* iov, int iovcnt, int flags)
+    private static nint SendIov(nint ud, int fd, IoVec* iov, int iovcnt, int flags, byte* dst = null, uint dstlen = 0)
     {
         try
         {
@@ -354,13 +358,16 @@ internal static unsafe class Exports
             try
             {
                 int off = 0;
+                bool fault = false;
                 for (int i = 0; i < iovcnt; i++)
                 {
                     int n = (int)iov[i].Len;
+                    if (iov[i].Base == 0 && n > 0) { fault = true; break; }
                     new ReadOnlySpan<byte>((void*)iov[i].Base, n).CopyTo(tmp.AsSpan(off, n));
                     off += n;
                 }
-                lock (s.Gate) return Ret(s.Write(fd, tmp.AsSpan(0, off), flags));
+                var to = dst == null ? default : new ReadOnlySpan<byte>(dst, (int)Math.Min(dstlen, 128u));
+                lock (s.Gate) return Ret(s.Write(fd, fault ? default : tmp.AsSpan(0, off), flags, to, fault));
             }
             finally { NativeStack.Return(tmp); }
         }

@@ -21,7 +21,7 @@ internal static class LinuxAbi
     public const uint FIONREAD = 0x541B, SIOCINQ = FIONREAD, SIOCOUTQ = 0x5411, FIONBIO = 0x5421, SIOCOUTQNSD = 0x894B;
 
     public const int MSG_OOB = 0x1, MSG_PEEK = 0x2, MSG_TRUNC = 0x20, MSG_DONTWAIT = 0x40, MSG_EOR = 0x80, MSG_WAITALL = 0x100,
-        MSG_NOSIGNAL = 0x4000, MSG_MORE = 0x8000;
+        MSG_NOSIGNAL = 0x4000, MSG_MORE = 0x8000, MSG_FASTOPEN = 0x20000000;
     public const int SHUT_RD = 0, SHUT_WR = 1, SHUT_RDWR = 2;
 
     public const short POLLIN = 0x1, POLLPRI = 0x2, POLLOUT = 0x4, POLLERR = 0x8, POLLHUP = 0x10, POLLNVAL = 0x20,

@@ -31,6 +31,8 @@ internal sealed class SocketFile : NativeFile
     public Errno ErrorReported;        // the connection error SO_ERROR already returned
     public bool Accepted;
     public byte Tos;
+    /// <summary>TCP_FASTOPEN_CONNECT's deferred connect: the server a cookie is cached for; the SYN goes with the first write.</summary>
+    public TcpEndpoint? DeferredConnect;
     /// <summary>Options accepted for compatibility that the engine does not act on yet (level, name) -> value.</summary>
     public readonly Dictionary<(int Level, int Name), int> Extra = new();
 
@@ -63,7 +65,7 @@ internal sealed class SocketFile : NativeFile
         {
             // sk_stream_is_writeable: free space of at least a third of what is queued (sk_stream_min_wspace)
             // and, under TCP_NOTSENT_LOWAT, fewer than half the limit unsent (tcp_stream_memory_free with wake).
-            if (c.SendFree > 0 && c.SendFree >= c.SendQueued / 2 && c.StreamMemoryFree(wake: true)) mask |= POLLOUT | POLLWRNORM;
+            if (c.StreamWriteable) mask |= POLLOUT | POLLWRNORM;
         }
         else if (closed) mask |= POLLOUT | POLLWRNORM;
         return mask;

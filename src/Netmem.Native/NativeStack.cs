@@ -32,6 +32,7 @@ internal sealed class NativeStack : IDisposable
             Gateway = options.Gateway,
             Mtu = options.Mtu,
             Tcp = options.Tcp,
+            TcpDataSplit = options.TcpDataSplit,
         });
     }
 
@@ -176,6 +177,7 @@ internal sealed class NativeStack : IDisposable
         if (kind != SOCK_STREAM) return -(int)Errno.EPROTONOSUPPORT; // TCP only behind this ABI so far
         if (protocol != 0 && protocol != IPPROTO_TCP) return -(int)Errno.EPROTONOSUPPORT;
         Options.ApplySysctls(Tcp.Defaults);
+        Options.ApplyOffloads(Host.Device);
         var s = new SocketFile(Tcp.Defaults) { NonBlocking = (type & SOCK_NONBLOCK) != 0, FdFlags = (type & SOCK_CLOEXEC) != 0 ? 1 : 0 };
         return Install(s);
     }
@@ -267,6 +269,13 @@ internal sealed class NativeStack : IDisposable
         }
         r = ParseSockaddr(addr, out var ep);
         if (r < 0) return r;
+        if (s.DeferredConnect is not null) return -(int)Errno.EALREADY; // tcp_fastopen_defer_connect already ran
+        // TCP_FASTOPEN_CONNECT with a cookie for this server: connect succeeds now, the SYN waits for the data.
+        if (s.Settings.FastOpenConnect && Tcp.FastOpenCookies.Has(ep.Address))
+        {
+            s.DeferredConnect = ep;
+            return 0;
+        }
         var err = Tcp.Connect(ep.Address, ep.Port, s.Local.Address, s.Local.Port, s.Settings, out var conn);
         if (err != Errno.None) return -(int)err;
         s.Connection = conn;
@@ -325,14 +334,46 @@ internal sealed class NativeStack : IDisposable
         }
     }
 
-    public int Write(int fd, ReadOnlySpan<byte> data, int flags)
+    public int Write(int fd, ReadOnlySpan<byte> data, int flags) => Write(fd, data, flags, default, fault: false);
+
+    /// <summary>
+    /// write/send/sendto/sendmsg. <paramref name="dst"/> is sendto's or sendmsg's address (only MSG_FASTOPEN uses it on
+    /// a stream socket); <paramref name="fault"/> says the caller's buffer is not readable (EFAULT once it would be read).
+    /// </summary>
+    public int Write(int fd, ReadOnlySpan<byte> data, int flags, ReadOnlySpan<byte> dst, bool fault)
     {
         int r = GetSocket(fd, out var s);
         if (r < 0) return r;
         var c = s.Connection;
+        bool nonBlocking = s.NonBlocking || (flags & MSG_DONTWAIT) != 0;
+        if (c is null && s.Listener is null && (s.DeferredConnect is not null || (flags & MSG_FASTOPEN) != 0))
+        {
+            // tcp_sendmsg_fastopen: the connect happens here, its SYN asking for a cookie. No data rides in the SYN
+            // (Linux's fallback when it cannot put any): a non-blocking call says EINPROGRESS, a blocking one waits
+            // for the handshake and then writes as usual.
+            TcpEndpoint ep;
+            if (s.DeferredConnect is { } deferred) ep = deferred;
+            else
+            {
+                if (dst.IsEmpty) return -(int)Errno.EDESTADDRREQ;
+                r = ParseSockaddr(dst, out ep);
+                if (r < 0) return r;
+            }
+            var err = Tcp.Connect(ep.Address, ep.Port, s.Local.Address, s.Local.Port, s.Settings, out var conn, fastOpen: true);
+            if (err != Errno.None) return -(int)err;
+            s.DeferredConnect = null;
+            s.Connection = c = conn!;
+            s.Local = new TcpEndpoint(conn!.Tuple.LocalAddress, conn.Tuple.LocalPort);
+            Host.RunPending();
+            WakeWaiters();
+            if (nonBlocking) return -(int)Errno.EINPROGRESS;
+            r = WaitConnected(s);
+            if (r < 0) return r;
+        }
+        else if (c is not null && (flags & MSG_FASTOPEN) != 0) return -(int)Errno.EISCONN; // __inet_stream_connect on a connected socket
         if (c is null) return s.Listener is not null ? -(int)Errno.EPIPE : -(int)Errno.EPIPE;
         if (s.ShutWrite) return -(int)Errno.EPIPE;
-        bool nonBlocking = s.NonBlocking || (flags & MSG_DONTWAIT) != 0;
+        if (fault) return -(int)Errno.EFAULT;
         // A connect still in progress: a blocking write waits for it (sk_stream_wait_connect).
         while (c.State is TcpState.SynSent or TcpState.SynReceived)
         {
@@ -354,7 +395,10 @@ internal sealed class NativeStack : IDisposable
             WakeWaiters();
             if (done == data.Length) return done;
             if (nonBlocking) return done > 0 ? done : -(int)Errno.EAGAIN;
-            BlockOnce();
+            // sk_stream_wait_memory: the writer sleeps until sk_stream_write_space finds the socket writeable
+            // (free space at least half of what is queued), an error, or the end of the sending side.
+            do BlockOnce();
+            while (!c.StreamWriteable && c.Error == Errno.None && !s.ShutWrite && c.State is TcpState.Established or TcpState.CloseWait);
         }
     }
 
@@ -529,9 +573,16 @@ internal sealed class NativeStack : IDisposable
                     if (iv < 1 || iv > 127) return -(int)Errno.EINVAL;
                     s.Settings.SynRetries = iv; break;
                 case TCP_NOTSENT_LOWAT: s.Settings.NotSentLowat = (uint)iv; break; // unsigned, as Linux keeps it
-                case TCP_QUICKACK: case TCP_INQ: case TCP_USER_TIMEOUT: case TCP_WINDOW_CLAMP:
-                case TCP_LINGER2: case TCP_DEFER_ACCEPT: case TCP_THIN_LINEAR_TIMEOUTS: case TCP_FASTOPEN: case TCP_FASTOPEN_CONNECT:
-                    if (name == TCP_USER_TIMEOUT && iv < 0) return -(int)Errno.EINVAL;
+                case TCP_FASTOPEN_CONNECT:
+                    // Linux: 0 or 1, and only before the connect starts.
+                    if (iv is < 0 or > 1) return -(int)Errno.EINVAL;
+                    if (s.Connection is not null || s.Listener is not null || s.DeferredConnect is not null) return -(int)Errno.EINVAL;
+                    s.Settings.FastOpenConnect = iv == 1; break;
+                case TCP_USER_TIMEOUT:
+                    if (iv < 0) return -(int)Errno.EINVAL;
+                    s.Settings.UserTimeout = TimeSpan.FromMilliseconds(iv); break;
+                case TCP_QUICKACK: case TCP_INQ: case TCP_WINDOW_CLAMP:
+                case TCP_LINGER2: case TCP_DEFER_ACCEPT: case TCP_THIN_LINEAR_TIMEOUTS: case TCP_FASTOPEN:
                     s.Extra[(level, name)] = iv; return 0; // accepted and remembered; the engine has no such knob yet
                 default: return -(int)Errno.ENOPROTOOPT;
             }
@@ -569,6 +620,8 @@ internal sealed class NativeStack : IDisposable
         to.ReceiveBufferSize = from.ReceiveBufferSize;
         to.MaxSegmentSize = from.MaxSegmentSize;
         to.NotSentLowat = from.NotSentLowat;
+        to.FastOpenConnect = from.FastOpenConnect;
+        to.UserTimeout = from.UserTimeout;
     }
 
     /// <summary>getsockopt: writes at most <paramref name="val"/>.Length bytes; returns the length written.</summary>
@@ -636,6 +689,8 @@ internal sealed class NativeStack : IDisposable
                 case TCP_INFO: return TcpInfoWriter.Write(s, Host.NowUs, val);
                 case TCP_CC_INFO: return 0; // cubic and reno export no tcp_cc_info (Linux: length 0)
                 case TCP_NOTSENT_LOWAT: iv = (int)s.Settings.NotSentLowat; break; // 0: unset (the sysctl applies)
+                case TCP_FASTOPEN_CONNECT: iv = s.Settings.FastOpenConnect ? 1 : 0; break;
+                case TCP_USER_TIMEOUT: iv = (int)s.Settings.UserTimeout.TotalMilliseconds; break;
                 default:
                     if (!s.Extra.TryGetValue((level, name), out iv)) return -(int)Errno.ENOPROTOOPT;
                     break;

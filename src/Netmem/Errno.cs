@@ -24,6 +24,7 @@ public enum Errno
     ERANGE = 34,
     ENOSYS = 38,
     ENOTSOCK = 88,
+    EDESTADDRREQ = 89,
     EMSGSIZE = 90,
     ENOPROTOOPT = 92,
     EPROTONOSUPPORT = 93,

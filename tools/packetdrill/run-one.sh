@@ -25,7 +25,11 @@ export defines
 exec unshare -n sh -c '
   ip link set lo up
   # defaults.sh sets a qdisc on tun0: give it one (no packet goes through it; the .so is the device).
+  # It gets the local address and the route to the remote prefix as packetdrill gives its tun0 in kernel
+  # mode, so that scripts changing that route (ip route change ... via 192.168.0.2) find a valid gateway.
   ip tuntap add dev tun0 mode tun 2>/dev/null && ip link set tun0 up
+  ip addr add 192.168.0.1/16 dev tun0 2>/dev/null
+  ip route add 192.0.2.1 dev tun0 via 192.168.0.1 2>/dev/null
   pd=$1; so=$2; script=$3; shift 3
   exec "$pd" --send_omit_free --ip_version=ipv4 --local_ip=192.168.0.1 --gateway_ip=192.168.0.1 \
     --netmask_ip=255.255.0.0 --remote_ip=192.0.2.1 \

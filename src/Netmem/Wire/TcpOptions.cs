@@ -24,6 +24,9 @@ public struct TcpOptions : IEquatable<TcpOptions>
     internal const byte KindSackPermitted = 4;
     internal const byte KindSack = 5;
     internal const byte KindTimestamp = 8;
+    internal const byte KindFastOpen = 34;
+    /// <summary>The longest TCP Fast Open cookie (RFC 7413 4.1.1: 4 to 16 bytes, even).</summary>
+    public const int MaxFastOpenCookie = 16;
 
     private const int SackBlockLength = 8;
 
@@ -35,6 +38,15 @@ public struct TcpOptions : IEquatable<TcpOptions>
 
     private SackBlockArray _sackBlocks;
     private byte _sackBlockCount;
+
+    [InlineArray(MaxFastOpenCookie)]
+    private struct CookieArray
+    {
+        private byte _element;
+    }
+
+    private CookieArray _fastOpenCookie;
+    private byte _fastOpen; // 0: no Fast Open option; 1 + the cookie's length otherwise (1: a cookie request)
 
     /// <summary>MSS option (kind 2), or null when absent.</summary>
     public ushort? MaxSegmentSize { get; set; }
@@ -63,8 +75,30 @@ public struct TcpOptions : IEquatable<TcpOptions>
 
     public void ClearSackBlocks() => _sackBlockCount = 0;
 
+    /// <summary>Whether the Fast Open option (kind 34, RFC 7413) is there, with a cookie or empty (a cookie request).</summary>
+    public readonly bool HasFastOpen => _fastOpen != 0;
+    /// <summary>The Fast Open cookie's length: 0 for a cookie request (or no option).</summary>
+    public readonly int FastOpenCookieLength => Math.Max(0, _fastOpen - 1);
+
+    /// <summary>Copies the Fast Open cookie into <paramref name="into"/>; returns its length.</summary>
+    public readonly int CopyFastOpenCookie(Span<byte> into)
+    {
+        int n = FastOpenCookieLength;
+        for (int i = 0; i < n; i++) into[i] = _fastOpenCookie[i];
+        return n;
+    }
+
+    /// <summary>Sets the Fast Open option: <paramref name="cookie"/> empty for a cookie request, else 4 to 16 bytes, even.</summary>
+    public void SetFastOpen(ReadOnlySpan<byte> cookie)
+    {
+        if (cookie.Length != 0 && (cookie.Length < 4 || cookie.Length > MaxFastOpenCookie || cookie.Length % 2 != 0))
+            throw new ArgumentException($"a Fast Open cookie is 4 to {MaxFastOpenCookie} bytes, even; got {cookie.Length}", nameof(cookie));
+        for (int i = 0; i < cookie.Length; i++) _fastOpenCookie[i] = cookie[i];
+        _fastOpen = (byte)(1 + cookie.Length);
+    }
+
     /// <summary>No option present.</summary>
-    public readonly bool IsEmpty => MaxSegmentSize is null && WindowScale is null && !SackPermitted && Timestamp is null && _sackBlockCount == 0;
+    public readonly bool IsEmpty => MaxSegmentSize is null && WindowScale is null && !SackPermitted && Timestamp is null && _sackBlockCount == 0 && _fastOpen == 0;
 
     /// <summary>
     /// Parses an options area (the header bytes after the first 20). NOP is skipped, EOL ends the list
@@ -116,6 +150,10 @@ public struct TcpOptions : IEquatable<TcpOptions>
                     if (length != 10) return ParseResult.BadOption;
                     options.Timestamp = new TcpTimestamp(BinaryPrimitives.ReadUInt32BigEndian(body), BinaryPrimitives.ReadUInt32BigEndian(body[4..]));
                     break;
+                case KindFastOpen:
+                    // A malformed cookie is ignored, as Linux does (tcp_parse_fastopen_option), not a bad segment.
+                    if (body.Length == 0 || (body.Length >= 4 && body.Length <= MaxFastOpenCookie && body.Length % 2 == 0)) options.SetFastOpen(body);
+                    break;
             }
             i += length;
         }
@@ -132,6 +170,7 @@ public struct TcpOptions : IEquatable<TcpOptions>
             else if (SackPermitted) n += 4;
             if (WindowScale is not null) n += 4;
             if (_sackBlockCount != 0) n += 4 + SackBlockLength * _sackBlockCount;
+            if (_fastOpen != 0) n += (2 + FastOpenCookieLength + 3) & ~3;
             return n;
         }
     }
@@ -202,15 +241,28 @@ public struct TcpOptions : IEquatable<TcpOptions>
                 i += SackBlockLength;
             }
         }
+        if (_fastOpen != 0)
+        {
+            // Kind, length, cookie, then NOPs up to the next word (Linux: "FO abcd1234,nop,nop").
+            int len = 2 + FastOpenCookieLength;
+            area[i] = KindFastOpen;
+            area[i + 1] = (byte)len;
+            for (int c = 0; c < FastOpenCookieLength; c++) area[i + 2 + c] = _fastOpenCookie[c];
+            int padded = (len + 3) & ~3;
+            for (int p = len; p < padded; p++) area[i + p] = KindNop;
+            i += padded;
+        }
         return i;
     }
 
     public readonly bool Equals(TcpOptions other)
     {
         if (MaxSegmentSize != other.MaxSegmentSize || WindowScale != other.WindowScale || SackPermitted != other.SackPermitted ||
-            Timestamp != other.Timestamp || _sackBlockCount != other._sackBlockCount) return false;
+            Timestamp != other.Timestamp || _sackBlockCount != other._sackBlockCount || _fastOpen != other._fastOpen) return false;
         for (int b = 0; b < _sackBlockCount; b++)
             if (_sackBlocks[b] != other._sackBlocks[b]) return false;
+        for (int c = 0; c < FastOpenCookieLength; c++)
+            if (_fastOpenCookie[c] != other._fastOpenCookie[c]) return false;
         return true;
     }
 
@@ -223,6 +275,7 @@ public struct TcpOptions : IEquatable<TcpOptions>
         h.Add(WindowScale);
         h.Add(SackPermitted);
         h.Add(Timestamp);
+        h.Add(_fastOpen);
         for (int b = 0; b < _sackBlockCount; b++) h.Add(_sackBlocks[b]);
         return h.ToHashCode();
     }
@@ -238,6 +291,12 @@ public struct TcpOptions : IEquatable<TcpOptions>
         if (Timestamp is { } ts) s.Append(" TS val ").Append(ts.Value).Append(" ecr ").Append(ts.EchoReply);
         if (WindowScale is { } ws) s.Append(" wscale ").Append(ws);
         for (int b = 0; b < _sackBlockCount; b++) s.Append(" sack ").Append(_sackBlocks[b].Left).Append(':').Append(_sackBlocks[b].Right);
+        if (_fastOpen != 0)
+        {
+            s.Append(" FO");
+            if (FastOpenCookieLength > 0) s.Append(' ');
+            for (int c = 0; c < FastOpenCookieLength; c++) s.Append(_fastOpenCookie[c].ToString("x2"));
+        }
         return s.Append(" ]").ToString();
     }
 }

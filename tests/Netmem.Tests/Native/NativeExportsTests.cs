@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using Netmem.Drivers.Tap;
 using Netmem.Tests.Virtual;
 using Netmem.Wire;
 using Xunit.Abstractions;
@@ -31,6 +32,7 @@ public sealed unsafe class NativeExportsTests(ITestOutputHelper output)
         public readonly delegate* unmanaged<nint, int, byte*, uint, int> Connect = (delegate* unmanaged<nint, int, byte*, uint, int>)NetmemNative.Export("netmem_connect");
         public readonly delegate* unmanaged<nint, int, byte*, nuint, nint> Read = (delegate* unmanaged<nint, int, byte*, nuint, nint>)NetmemNative.Export("netmem_read");
         public readonly delegate* unmanaged<nint, int, byte*, nuint, nint> Write = (delegate* unmanaged<nint, int, byte*, nuint, nint>)NetmemNative.Export("netmem_write");
+        public readonly delegate* unmanaged<nint, int, byte*, nuint, int, byte*, uint, nint> SendTo = (delegate* unmanaged<nint, int, byte*, nuint, int, byte*, uint, nint>)NetmemNative.Export("netmem_sendto");
         public readonly delegate* unmanaged<nint, int, int, nint, int> Fcntl = (delegate* unmanaged<nint, int, int, nint, int>)NetmemNative.Export("netmem_fcntl");
         public readonly delegate* unmanaged<nint, int, nuint, nint, int> Ioctl = (delegate* unmanaged<nint, int, nuint, nint, int>)NetmemNative.Export("netmem_ioctl");
         public readonly delegate* unmanaged<nint, int, int> Close = (delegate* unmanaged<nint, int, int>)NetmemNative.Export("netmem_close");
@@ -217,6 +219,103 @@ public sealed unsafe class NativeExportsTests(ITestOutputHelper output)
         Assert.Equal(0, api.Close(api.H, l2));
     }
 
+    /// <summary>Handshake (MSS 1000), TCP_NODELAY, a 2500-byte write: the payload sizes and PSH bits of what the library sends.</summary>
+    private static List<(int Len, bool Psh)> WriteThroughLibrary(string flags, byte[] data)
+    {
+        using var api = new Api(flags);
+        int l = api.Socket(api.H, AF_INET, SOCK_STREAM, 0);
+        var sa = Sockaddr(Ipv4Address.Unspecified, 8080);
+        fixed (byte* p = sa) Assert.Equal(0, api.Bind(api.H, l, p, 16));
+        Assert.Equal(0, api.Listen(api.H, l, 1));
+        var opts = new TcpOptions { MaxSegmentSize = 1000, SackPermitted = true, WindowScale = 7 };
+        api.Send(IpPacketBuilder.Tcp(Remote, Local, 40000, 8080, 0, 0, TcpFlags.Syn, 65535, opts));
+        var r = IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out _);
+        Assert.Equal(0, api.Usleep(api.H, 10_000));
+        api.Send(IpPacketBuilder.Tcp(Remote, Local, 40000, 8080, 1, r.SequenceNumber + 1, TcpFlags.Ack, 511));
+        int c = api.Accept(api.H, l, null, null);
+        Assert.True(c >= 3);
+        int one = 1;
+        Assert.Equal(0, api.SetSockOpt(api.H, c, IPPROTO_TCP, TCP_NODELAY, (byte*)&one, 4));
+        fixed (byte* p = data) Assert.Equal(data.Length, (int)api.Write(api.H, c, p, (nuint)data.Length));
+        var got = new MemoryStream();
+        var segs = new List<(int, bool)>();
+        while (got.Length < data.Length)
+        {
+            var h = IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out var payload);
+            Assert.Equal(r.SequenceNumber + 1 + (uint)got.Length, h.SequenceNumber);
+            segs.Add((payload.Length, (h.Flags & TcpFlags.Psh) != 0));
+            got.Write(payload);
+        }
+        Assert.Equal(data, got.ToArray());
+        Assert.Equal(0, api.Close(api.H, c));
+        Assert.Equal(0, api.Close(api.H, l));
+        return segs;
+    }
+
+    [Fact]
+    public void TunOffloadsTurnedOffMakeTheDeviceSegmentGsoBursts()
+    {
+        if (Skip()) return;
+        if (!Netmem.Tests.Tap.TapTestEnv.CanRun(output)) return;
+        if (!HostCommand.Run("ethtool", ["--version"], TimeSpan.FromSeconds(5)).Succeeded) { output.WriteLine("skipped: ethtool is missing"); return; }
+        // A tun of our own with TSO and GSO off, as a script's `ethtool -K tun0 tso off gso off` leaves
+        // tun0 (no address, no traffic; deleted at the end).
+        string name = $"nmsegs{Environment.ProcessId % 100000}";
+        var add = HostCommand.Run("ip", ["tuntap", "add", "dev", name, "mode", "tun"], TimeSpan.FromSeconds(5));
+        Assert.True(add.Succeeded, add.Stderr);
+        try
+        {
+            var off = HostCommand.Run("ethtool", ["-K", name, "tso", "off", "gso", "off"], TimeSpan.FromSeconds(5));
+            Assert.True(off.Succeeded, off.Stderr);
+            var data = new byte[2500];
+            new Random(14).NextBytes(data);
+            // Read from the interface: the 2-segment GSO burst is cut into MSS datagrams, PSH on its last.
+            Assert.Equal([(1000, false), (1000, true), (500, true)], WriteThroughLibrary($"sysctl=off offloads={name}", data));
+            // Not read: the device keeps TSO and hands the burst over whole.
+            Assert.Equal([(2000, true), (500, true)], WriteThroughLibrary("sysctl=off offloads=off", data));
+        }
+        finally { HostCommand.Run("ip", ["tuntap", "del", "dev", name, "mode", "tun"], TimeSpan.FromSeconds(5)); }
+    }
+
+    [Fact]
+    public void MinTsoSegsSysctlSizesBursts()
+    {
+        if (Skip()) return;
+        string root = Path.Combine(Path.GetTempPath(), "netmem-sysctl-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Path.Combine(root, "net", "ipv4"));
+        try
+        {
+            File.WriteAllText(Path.Combine(root, "net", "ipv4", "tcp_min_tso_segs"), "10\n");
+            using var api = new Api("sysctl=" + root);
+            int l = api.Socket(api.H, AF_INET, SOCK_STREAM, 0);
+            var sa = Sockaddr(Ipv4Address.Unspecified, 8080);
+            fixed (byte* p = sa) Assert.Equal(0, api.Bind(api.H, l, p, 16));
+            Assert.Equal(0, api.Listen(api.H, l, 1));
+            var opts = new TcpOptions { MaxSegmentSize = 1000, SackPermitted = true, WindowScale = 7 };
+            api.Send(IpPacketBuilder.Tcp(Remote, Local, 40000, 8080, 0, 0, TcpFlags.Syn, 65535, opts));
+            var r = IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out _);
+            Assert.Equal(0, api.Usleep(api.H, 100_000));
+            api.Send(IpPacketBuilder.Tcp(Remote, Local, 40000, 8080, 1, r.SequenceNumber + 1, TcpFlags.Ack, 511));
+            int c = api.Accept(api.H, l, null, null);
+            Assert.True(c >= 3);
+            var data = new byte[10000];
+            new Random(13).NextBytes(data);
+            fixed (byte* p = data) Assert.Equal(10000, (int)api.Write(api.H, c, p, (nuint)data.Length));
+            // tcp_min_tso_segs 10, but a burst takes at most half of cwnd 10: two of 5000 (the default 2 would give five of 2000).
+            var sent = new MemoryStream();
+            for (int i = 0; i < 2; i++)
+            {
+                IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out var burst);
+                Assert.Equal(5000, burst.Length);
+                sent.Write(burst);
+            }
+            Assert.Equal(data, sent.ToArray());
+            Assert.Equal(0, api.Close(api.H, c));
+            Assert.Equal(0, api.Close(api.H, l));
+        }
+        finally { Directory.Delete(root, recursive: true); }
+    }
+
     [Fact]
     public void NotSentLowatSysctlLimitsWritesAndPollout()
     {
@@ -252,15 +351,25 @@ public sealed unsafe class NativeExportsTests(ITestOutputHelper output)
             var first = IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out var payload);
             Assert.Equal(r.SequenceNumber + 1, first.SequenceNumber);
             sent.Write(payload);
+            while (sent.Length < 10000) // the initial window in TSO-autosized bursts
+            {
+                IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out var burst);
+                sent.Write(burst);
+            }
+            Assert.Equal(10000, sent.Length);
             long pfd = (uint)c | ((long)POLLOUT << 32);
             for (uint acked = 2000; acked <= 8000; acked += 2000)
             {
                 Assert.Equal(0, api.Poll(api.H, &pfd, 1, 0)); // 16000 .. 4000 unsent: not below 2000
                 Assert.Equal(0, api.Usleep(api.H, 10_000));
                 api.Send(IpPacketBuilder.Tcp(Remote, Local, 40000, 8080, 1, r.SequenceNumber + 1 + acked, TcpFlags.Ack, 257));
-                IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out var more);
-                Assert.Equal(4000, more.Length);
-                sent.Write(more);
+                long before = sent.Length;
+                while (sent.Length < before + 4000)
+                {
+                    IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out var more);
+                    sent.Write(more);
+                }
+                Assert.Equal(before + 4000, sent.Length);
             }
             Assert.Equal(1, api.Poll(api.H, &pfd, 1, 0));
             Assert.Equal(POLLOUT, (short)(pfd >> 48) & POLLOUT);
@@ -275,6 +384,66 @@ public sealed unsafe class NativeExportsTests(ITestOutputHelper output)
             Assert.Equal(0, api.Close(api.H, l));
         }
         finally { Directory.Delete(root, recursive: true); }
+    }
+
+    [Fact]
+    public void FastOpenClientAsksForACookieCachesItAndDefersTheNextConnect()
+    {
+        if (Skip()) return;
+        const int TCP_FASTOPEN_CONNECT = 30, MSG_FASTOPEN = 0x20000000, EISCONN = 106;
+        using var api = new Api();
+        int one = 1;
+        var sa = Sockaddr(Remote, 80);
+
+        // TCP_FASTOPEN_CONNECT, no cookie yet: the SYN asks for one (an empty option 34), connect says EINPROGRESS.
+        int fd = api.Socket(api.H, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        Assert.Equal(0, api.SetSockOpt(api.H, fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, (byte*)&one, 4));
+        int two = 2;
+        ExpectErrno(EINVAL, api.SetSockOpt(api.H, fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, (byte*)&two, 4));
+        fixed (byte* p = sa) ExpectErrno(EINPROGRESS, api.Connect(api.H, fd, p, 16));
+        ExpectErrno(EINVAL, api.SetSockOpt(api.H, fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, (byte*)&one, 4)); // too late
+        var syn = api.Receive()!.Value.Bytes;
+        var r = IpPacketBuilder.ParseSent(syn, out _, out _, out _);
+        Assert.True(r.Options.HasFastOpen);
+        Assert.Equal(0, r.Options.FastOpenCookieLength);
+        Assert.Equal(20 + 20 + 24, syn.Length); // mss 4, sackOK+TS 12, wscale 4, FO 4
+        var synAckOpts = new TcpOptions { MaxSegmentSize = 1460 };
+        synAckOpts.SetFastOpen([0xab, 0xcd, 0x12, 0x34]);
+        api.Send(IpPacketBuilder.Tcp(Remote, Local, 80, r.SourcePort, 122, r.SequenceNumber + 1, TcpFlags.Syn | TcpFlags.Ack, 14600, synAckOpts));
+        var ack = IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out _);
+        Assert.Equal(TcpFlags.Ack, ack.Flags);
+        Assert.False(ack.Options.HasFastOpen);
+        byte b = 1;
+        ExpectErrno(EISCONN, api.SendTo(api.H, fd, &b, 1, MSG_FASTOPEN, null, 0));
+
+        // With the cookie cached, TCP_FASTOPEN_CONNECT's connect returns 0 at once and sends nothing...
+        int fd2 = api.Socket(api.H, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        Assert.Equal(0, api.SetSockOpt(api.H, fd2, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, (byte*)&one, 4));
+        fixed (byte* p = sa) Assert.Equal(0, api.Connect(api.H, fd2, p, 16));
+        int got = 0;
+        uint len = 4;
+        Assert.Equal(0, api.GetSockOpt(api.H, fd2, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, (byte*)&got, &len));
+        Assert.Equal(1, got);
+        // ...and the first write connects (no data in the SYN: EINPROGRESS, as Linux's fallback); a bad buffer is
+        // only found after that, as Linux copies after connecting.
+        ExpectErrno(EINPROGRESS, api.SendTo(api.H, fd2, null, 1, 0, null, 0));
+        var syn2 = IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out _);
+        Assert.Equal(TcpFlags.Syn, syn2.Flags);
+        Assert.True(syn2.Options.HasFastOpen);
+        Assert.Equal(0, api.Close(api.H, fd2)); // (in SYN-SENT: gone, no retransmission of its own)
+
+        // MSG_FASTOPEN on a fresh socket connects to sendto's address.
+        int fd3 = api.Socket(api.H, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        fixed (byte* p = sa) ExpectErrno(EINPROGRESS, api.SendTo(api.H, fd3, &b, 1, MSG_FASTOPEN, p, 16));
+        var syn3 = IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out _);
+        Assert.True(syn3.Options.HasFastOpen);
+        // A retransmitted SYN leaves the option off.
+        var again = IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out _);
+        Assert.Equal(TcpFlags.Syn, again.Flags);
+        Assert.Equal(syn3.SourcePort, again.SourcePort);
+        Assert.False(again.Options.HasFastOpen);
+        Assert.Equal(0, api.Close(api.H, fd));
+        Assert.Equal(0, api.Close(api.H, fd3));
     }
 
     [Fact]

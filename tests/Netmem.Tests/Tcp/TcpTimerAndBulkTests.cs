@@ -97,7 +97,7 @@ public class TcpTimerAndBulkTests
         FillPattern(data, 0, 4);
         int sent = c.Send(data);
         net.Pump();
-        Assert.Equal(0, c.SndWnd);
+        Assert.InRange(c.SndWnd, 0, c.Mss - 1); // closed, or a runt the sender's SWS avoidance will not fill
         var probeTimes = new List<long>();
         net.Tap = (src, p, n) => { if (src == TcpTestNet.AddrA && n == 0 && p.SequenceNumber == c.SndUna - 1) probeTimes.Add(net.A.Context.NowUs); };
         for (int i = 0; i < 4; i++) net.AdvanceToNextTimer();

@@ -106,4 +106,35 @@ public sealed class TcpOptionsTests
         Assert.Throws<ArgumentException>(() => o.Emit(new byte[11]));
         Assert.Contains("TS val 1 ecr 2", o.ToString(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void FastOpen_request_and_cookie_are_written_as_Linux_and_parsed_back()
+    {
+        // A cookie request after window scale: kind 34, length 2, then NOP NOP ("wscale 8,FO,nop,nop").
+        var req = new TcpOptions { MaxSegmentSize = 1460, SackPermitted = true, WindowScale = 8 };
+        req.SetFastOpen(default);
+        var area = new byte[req.Length];
+        Assert.Equal(16, req.Emit(area));
+        Assert.Equal(new byte[] { 2, 4, 0x05, 0xb4, 1, 1, 4, 2, 1, 3, 3, 8, 34, 2, 1, 1 }, area);
+        Assert.Equal(ParseResult.Ok, TcpOptions.Parse(area, out var back));
+        Assert.Equal(req, back);
+        Assert.True(back.HasFastOpen);
+        Assert.Equal(0, back.FastOpenCookieLength);
+
+        var withCookie = default(TcpOptions);
+        withCookie.SetFastOpen([0xab, 0xcd, 0x12, 0x34]);
+        area = new byte[withCookie.Length];
+        withCookie.Emit(area);
+        Assert.Equal(new byte[] { 34, 6, 0xab, 0xcd, 0x12, 0x34, 1, 1 }, area);
+        Assert.Equal(ParseResult.Ok, TcpOptions.Parse(area, out back));
+        Span<byte> cookie = stackalloc byte[16];
+        Assert.Equal(4, back.CopyFastOpenCookie(cookie));
+        Assert.Equal(new byte[] { 0xab, 0xcd, 0x12, 0x34 }, cookie[..4].ToArray());
+        Assert.Contains("FO abcd1234", back.ToString());
+
+        // A malformed cookie (odd, or 3 bytes) is ignored, not a bad header; the API refuses one.
+        Assert.Equal(ParseResult.Ok, TcpOptions.Parse([34, 5, 1, 2, 3, 1, 1, 1], out back));
+        Assert.False(back.HasFastOpen);
+        Assert.Throws<ArgumentException>(() => withCookie.SetFastOpen([1, 2, 3]));
+    }
 }

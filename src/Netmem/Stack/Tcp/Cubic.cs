@@ -1,168 +1,146 @@
 namespace Netmem.Stack.Tcp;
 
 /// <summary>
-/// CUBIC congestion control (RFC 9438; the kernel's <c>tcp_cubic.c</c>, <c>cubictcp_*</c>/<c>bictcp_*</c>).
-/// The window follows W_cubic(t) = C·(t − K)³ + W_max after a reduction, with the Reno-friendly
-/// estimate W_est as a floor, fast convergence and β = 0.7.
+/// CUBIC congestion control as Linux runs it (<c>tcp_cubic.c</c>: <c>bictcp_update</c>, <c>cubictcp_cong_avoid</c>,
+/// <c>cubictcp_recalc_ssthresh</c>, <c>cubictcp_state</c>, <c>cubictcp_acked</c>, <c>hystart_update</c>), with its
+/// integer arithmetic, so that cwnd moves packet for packet as the kernel's does (RFC 9438 describes the same curve).
 /// </summary>
 /// <remarks>
 /// <list type="bullet">
-/// <item>Windows are in segments (doubles) inside the algorithm and in bytes in <see cref="TcpCongestionState"/>;
-/// t is the engine's clock in µs turned into seconds.</item>
-/// <item>Per ACK in congestion avoidance, cwnd grows by (target − cwnd)/cwnd segments for each segment the
-/// ACK acknowledges (acked bytes / MSS), target being W_cubic(t + RTT) bounded to [cwnd, 1.5·cwnd] (RFC 9438 4.2);
-/// the RTT is a 1/8 moving average of the samples the engine passes to <see cref="OnAck"/> (the RTT this ACK
-/// measured; 0 when none). Fractions of a byte carry over.</item>
-/// <item>When W_cubic(t) &lt; W_est, cwnd is set to W_est (the Reno-friendly region, 4.3); W_est grows by
-/// α·acked/cwnd with α = 3(1 − β)/(1 + β), and α = 1 once W_est reaches the cwnd before the last reduction.</item>
-/// <item>On loss, ssthresh = cwnd = max(β·cwnd, 2·MSS). RFC 9438 4.6 allows cwnd in place of flight size
-/// when growth is limited to cwnd-limited periods, which <see cref="TcpCongestionState.CwndLimited"/> does (RFC 7661).</item>
-/// <item>After a timeout (4.8), W_max is forgotten: the next congestion avoidance stage starts with K = 0 and
-/// W_max = the cwnd at its start, as after a slow start that ended without loss (4.10).</item>
-/// <item>Slow start is Reno's with ABC L = 2. The first slow start (ssthresh still infinite) runs HyStart++
-/// (RFC 9406) when <see cref="HyStart"/> is on: an RTT rise of max(4 ms, min(lastRoundMinRTT/8, 16 ms)) over the
-/// previous round's minimum (8 samples a round at least) moves it to Conservative Slow Start (growth / 4); an RTT back
-/// below the CSS baseline resumes slow start; 5 rounds of CSS end slow start with ssthresh = cwnd. Without sequence
-/// numbers in this interface a round is approximated as the bytes in flight when it began being acknowledged.</item>
+/// <item>Windows are counted in segments inside the algorithm and in bytes in <see cref="TcpCongestionState"/>. Time
+/// for the curve is the kernel's jiffies at HZ = 1000 (milliseconds) and, inside the cubic function, 1/1024 s units.</item>
+/// <item>Congestion avoidance: at most once per millisecond (and not again within 1/32 s while cwnd is unchanged) the
+/// target W(t + delay_min) = origin ± 0.4·|t − K|³ sets <c>cnt</c>, the segments to ACK per cwnd increment
+/// (cwnd / (target − cwnd), or 100·cwnd at or above the target); before any reduction (W_max = 0) cnt is at most 20
+/// (5% a round). The Reno-friendly window grows by one for each 15/8·cwnd ACKed segments and caps cnt when ahead;
+/// cnt is at least 2 (cwnd × 1.5 a round). Increments are applied as <c>tcp_cong_avoid_ai</c> does.</item>
+/// <item>Loss: W_max = cwnd (fast convergence: cwnd·(1 + β)/2 when below the previous W_max), ssthresh =
+/// max(cwnd·717/1024, 2). A retransmission timeout (the Loss state) resets all of it — W_max, delay_min, HyStart —
+/// as <c>bictcp_reset</c> does, so the next epoch starts at K = 0 with the 20-segment cap.</item>
+/// <item>HyStart (Linux's, not HyStart++) in any slow start until it fires once per reset, from 16 segments of cwnd:
+/// the ACK train (ACKs at most 2 ms apart for longer than half of delay_min plus the ACK delay) and the delay
+/// check (the smallest of the round's RTT samples, after 8, above delay_min + clamp(delay_min/8, 4 ms, 16 ms)); either
+/// sets ssthresh = cwnd. A round ends when snd.una passes the snd.nxt of its start. RTT samples are per ACK (the
+/// newest segment it covers, none when it covers a retransmission) and are ignored in the first second of an epoch.</item>
+/// <item>Sending after idle with nothing in flight moves the epoch start forward by the idle time (CA_EVENT_TX_START).</item>
+/// <item>Undo as <c>tcp_reno_undo_cwnd</c>: cwnd and ssthresh back to at least their values before the reduction.</item>
 /// </list>
 /// </remarks>
 public sealed class Cubic : ICongestionControl
 {
     /// <summary>The TCP_CONGESTION name.</summary>
     public const string AlgorithmName = "cubic";
-    /// <summary>C, in segments per second³.</summary>
-    public const double C = 0.4;
-    /// <summary>β_cubic: the multiplicative decrease factor.</summary>
-    public const double Beta = 0.7;
-    /// <summary>α_cubic = 3(1 − β)/(1 + β): W_est's additive increase per RTT while below the previous window.</summary>
-    public const double RenoAlpha = 3 * (1 - Beta) / (1 + Beta);
+    /// <summary>β in 1/1024 (<c>beta</c> = 717, about 0.7).</summary>
+    public const int BetaScaled = 717;
+    /// <summary>The scale of <see cref="BetaScaled"/> (<c>BICTCP_BETA_SCALE</c>).</summary>
+    public const int BetaScale = 1024;
+    /// <summary>C = 0.4 as Linux writes it: <c>bic_scale</c> 41 (in 1/1024), times 10 for <c>cube_rtt_scale</c>.</summary>
+    public const int CubeRttScale = 41 * 10;
+    /// <summary>The Reno-friendly increase (<c>beta_scale</c> = 8·(1024 + β)/3/(1024 − β), 15): one segment per 15/8·cwnd ACKed.</summary>
+    public const int RenoBetaScale = 8 * (BetaScale + BetaScaled) / 3 / (BetaScale - BetaScaled);
+    /// <summary>Time unit of the cubic function: 1/2^10 s (<c>BICTCP_HZ</c>).</summary>
+    public const int TimeShift = 10;
+    private const long CubeFactor = (1L << (10 + 3 * TimeShift)) / CubeRttScale;
+
+    /// <summary>HyStart: cwnd from which it runs (<c>hystart_low_window</c>).</summary>
+    public const int HyStartLowWindow = 16;
+    /// <summary>HyStart: RTT samples a round takes before the delay check (<c>HYSTART_MIN_SAMPLES</c>).</summary>
+    public const int HyStartMinSamples = 8;
+    /// <summary>HyStart: the delay threshold's clamp in µs (<c>HYSTART_DELAY_MIN</c>, <c>HYSTART_DELAY_MAX</c>).</summary>
+    public const long HyStartDelayMinUs = 4_000, HyStartDelayMaxUs = 16_000;
+    /// <summary>HyStart: the largest gap between two ACKs of one train, in µs (<c>hystart_ack_delta_us</c>).</summary>
+    public const long HyStartAckDeltaUs = 2_000;
+    /// <summary>Which HyStart detections run (<c>hystart_detect</c>): 1 ACK train, 2 delay, 3 both (default).</summary>
+    public const int HyStartAckTrain = 1, HyStartDelay = 2;
 
     private bool _fastConvergence = true;
     private bool _hystart = true;
-    private long _srttUs;         // the algorithm's own smoothed RTT, for the target's t + RTT
+    private int _hystartDetect = HyStartAckTrain | HyStartDelay;
 
-    // HyStart++ (RFC 9406).
-    /// <summary>N_RTT_SAMPLE.</summary>
-    public const int HyStartRttSamples = 8;
-    /// <summary>CSS_GROWTH_DIVISOR.</summary>
-    public const int HyStartCssGrowthDivisor = 4;
-    /// <summary>CSS_ROUNDS.</summary>
-    public const int HyStartCssRounds = 5;
-    /// <summary>MIN_RTT_THRESH and MAX_RTT_THRESH in µs; MIN_RTT_DIVISOR.</summary>
-    public const long HyStartMinRttThreshUs = 4_000, HyStartMaxRttThreshUs = 16_000;
-    public const int HyStartMinRttDivisor = 8;
-    private long _roundBytesLeft;
-    private long _lastRoundMinRtt, _curRoundMinRtt, _cssBaselineMinRtt;
-    private int _rttSamples, _cssRounds;
-    private bool _inCss;
-    private long _cssCarry;
-
-    // The current congestion avoidance epoch (RFC 9438 4.1's t_epoch, cwnd_epoch, K, W_max, W_est).
-    private long _epochStartUs = -1;
-    private double _k;            // seconds
-    private double _origin;       // the plateau W_cubic returns to: W_max, or cwnd_epoch when W_max is below it or unknown
-    private double _wEst;         // segments
-    private double _fracBytes;    // fractional cwnd growth carried between ACKs
-
-    // Across epochs.
-    private double _wMax;         // segments; 0: unknown (no reduction yet, or forgotten after a timeout)
-    private double _cwndPrior;    // segments: cwnd before the last reduction (0: none yet)
-
-    // Undo (RFC 9438 4.9).
+    // bictcp: the epoch and the curve (segments; milliseconds; K in 1/1024 s).
+    private uint _cnt;
+    private uint _lastMaxCwnd, _lastCwnd, _originPoint, _tcpCwnd;
+    private long _lastTimeMs = -1, _epochStartMs = -1;
+    private uint _k, _ackCnt;
+    private long _delayMinUs;
+    private bool _found;
+    // HyStart's round.
+    private long _roundStartUs, _lastAckUs, _currRttUs;
+    private uint _endSeq;
+    private bool _roundValid;
+    private int _sampleCnt;
+    // tcp_sock's snd_cwnd_cnt and the part of an ACK below one segment.
+    private uint _cwndCnt;
+    private long _ackedCarry;
+    // Undo.
     private bool _canUndo;
     private long _priorCwnd, _priorSsthresh;
-    private double _priorWMax, _priorCwndPrior;
 
     public string Name => AlgorithmName;
 
-    /// <summary>Fast convergence (RFC 9438 4.7), on by default like Linux's <c>fast_convergence</c>.</summary>
+    /// <summary>Fast convergence, on by default like Linux's <c>fast_convergence</c>.</summary>
     public bool FastConvergence { get => _fastConvergence; set => _fastConvergence = value; }
-
-    /// <summary>HyStart++ in the first slow start (RFC 9406), on by default like Linux's <c>hystart</c>.</summary>
+    /// <summary>HyStart, on by default like Linux's <c>hystart</c>.</summary>
     public bool HyStart { get => _hystart; set => _hystart = value; }
-    /// <summary>Whether HyStart++ is in Conservative Slow Start.</summary>
-    public bool InConservativeSlowStart => _inCss;
-    /// <summary>Times HyStart++ ended slow start (set ssthresh = cwnd) without a loss.</summary>
+    /// <summary>HyStart's detections (<c>hystart_detect</c>): <see cref="HyStartAckTrain"/> | <see cref="HyStartDelay"/> by default.</summary>
+    public int HyStartDetect { get => _hystartDetect; set => _hystartDetect = value & (HyStartAckTrain | HyStartDelay); }
+    /// <summary>Times HyStart ended a slow start (set ssthresh = cwnd) without a loss.</summary>
     public long HyStartExits { get; private set; }
-
-    /// <summary>W_max in segments (0 when unknown).</summary>
-    public double WMax => _wMax;
+    /// <summary>The smallest RTT sample since the last reset, in µs (0: none).</summary>
+    public long DelayMinUs => _delayMinUs;
+    /// <summary>W_max in segments (0 when unknown: no reduction yet, or forgotten after a timeout).</summary>
+    public double WMax => _lastMaxCwnd;
     /// <summary>K of the current epoch in seconds (0 before one starts).</summary>
-    public double K => _k;
-    /// <summary>The Reno-friendly estimate W_est of the current epoch, in segments.</summary>
-    public double WEst => _wEst;
-    /// <summary>Whether a congestion avoidance epoch is running (t_epoch is set).</summary>
-    public bool InEpoch => _epochStartUs >= 0;
+    public double K => _k / (double)(1 << TimeShift);
+    /// <summary>Whether a congestion avoidance epoch is running.</summary>
+    public bool InEpoch => _epochStartMs >= 0;
+    /// <summary>The segments to ACK per cwnd increment as last computed (<c>ca->cnt</c>).</summary>
+    public uint Cnt => _cnt;
 
     public void Init(ref TcpCongestionState s, long nowUs)
     {
         s.Cwnd = NewReno.InitialWindow(s.Mss);
         if (s.Ssthresh <= 0) s.Ssthresh = long.MaxValue;
-        _epochStartUs = -1;
-        _k = _origin = _wEst = _fracBytes = 0;
-        _wMax = _cwndPrior = 0;
+        Reset();
         _canUndo = false;
-        _srttUs = 0;
-        ResetHyStart();
+        _cwndCnt = 0;
+        _ackedCarry = 0;
+        _roundValid = false; // the first HyStart sample starts a round
     }
 
     public void OnAck(ref TcpCongestionState s, long ackedBytes, long rttUs, long nowUs)
     {
-        if (rttUs > 0) _srttUs = _srttUs == 0 ? rttUs : _srttUs + (rttUs - _srttUs) / 8;
-        if (ackedBytes <= 0 || !s.CwndLimited || s.InRecovery) return;
+        int mss = s.Mss;
+        long ssthresh = s.Ssthresh;
+        if (rttUs > 0) OnRttSample(ref s, rttUs, nowUs);
+        // tcp_is_cwnd_limited is asked after HyStart: if it just ended slow start, only a full cwnd counts.
+        bool limited = s.Ssthresh == ssthresh ? s.CwndLimited : s.CwndFull;
+        if (ackedBytes <= 0 || !limited || s.InRecovery) return;
         if (s.Cwnd < s.Ssthresh)
         {
-            if (_hystart && s.Ssthresh == long.MaxValue)
-            {
-                HyStartAck(ref s, ackedBytes, rttUs);
-                return;
-            }
             ackedBytes = NewReno.SlowStart(ref s, ackedBytes);
             if (ackedBytes == 0) return;
         }
-
-        int mss = s.Mss;
-        double cwnd = (double)s.Cwnd / mss;
-        if (_epochStartUs < 0) StartEpoch(cwnd, nowUs);
-
-        double t = (nowUs - _epochStartUs) / 1e6;
-        double rtt = _srttUs / 1e6;
-        double acked = (double)ackedBytes / mss;
-
-        // Reno-friendly estimate (4.3).
-        double alpha = _wEst >= _cwndPrior ? 1.0 : RenoAlpha;
-        _wEst += alpha * acked / cwnd;
-
-        if (WCubic(t) < _wEst)
-        {
-            long est = (long)(_wEst * mss);
-            if (est > s.Cwnd)
-            {
-                s.Cwnd = est;
-                _fracBytes = 0;
-                return;
-            }
-        }
-
-        // Concave or convex region (4.4, 4.5).
-        double target = Math.Clamp(WCubic(t + rtt), cwnd, 1.5 * cwnd);
-        _fracBytes += (target - cwnd) / cwnd * acked * mss;
-        long whole = (long)_fracBytes;
-        s.Cwnd += whole;
-        _fracBytes -= whole;
+        _ackedCarry += ackedBytes;
+        uint acked = (uint)(_ackedCarry / mss);
+        _ackedCarry -= (long)acked * mss;
+        if (acked == 0) return;
+        uint cwnd = (uint)Math.Max(1, s.Cwnd / mss);
+        Update(cwnd, acked, nowUs / 1000);
+        s.Cwnd += (long)(AdditiveIncrease(cwnd, _cnt, acked) - cwnd) * mss; // whole segments; a byte remainder from slow start stays
     }
 
     public void OnEnterRecovery(ref TcpCongestionState s, long nowUs)
     {
         SaveForUndo(s);
-        Reduce(ref s);
+        RecalcSsthresh(ref s);
         s.Cwnd = s.Ssthresh;
+        _cwndCnt = 0;
     }
 
     public void OnExitRecovery(ref TcpCongestionState s, long nowUs)
     {
         if (s.Ssthresh != long.MaxValue) s.Cwnd = s.Ssthresh;
-        _epochStartUs = -1;
     }
 
     public void OnRetransmitTimeout(ref TcpCongestionState s, long nowUs)
@@ -171,11 +149,13 @@ public sealed class Cubic : ICongestionControl
         if (!s.InRecovery)
         {
             SaveForUndo(s);
-            Reduce(ref s);
+            RecalcSsthresh(ref s);
         }
-        _wMax = 0; // 4.8: the next epoch starts with K = 0 from its own cwnd
+        Reset(); // cubictcp_state(TCP_CA_Loss): the curve, delay_min and HyStart start over
+        _roundValid = false;
+        _cwndCnt = 0;
+        _ackedCarry = 0;
         s.Cwnd = s.Mss;
-        _epochStartUs = -1;
     }
 
     public void OnUndo(ref TcpCongestionState s, long nowUs)
@@ -183,122 +163,176 @@ public sealed class Cubic : ICongestionControl
         if (!_canUndo) return;
         s.Cwnd = Math.Max(s.Cwnd, _priorCwnd);
         s.Ssthresh = Math.Max(s.Ssthresh, _priorSsthresh);
-        _wMax = _priorWMax;
-        _cwndPrior = _priorCwndPrior;
-        _epochStartUs = -1;
         _canUndo = false;
     }
 
-    /// <summary>One slow-start ACK under HyStart++ (RFC 9406 4.2): rounds, RTT minimums, CSS entry and exit.</summary>
-    private void HyStartAck(ref TcpCongestionState s, long ackedBytes, long rttUs)
+    /// <summary>
+    /// <c>cubictcp_cwnd_event(CA_EVENT_TX_START)</c>: after an application-limited idle spell the epoch start moves
+    /// forward by it (never past now), so the curve does not credit itself the idle time as growth.
+    /// </summary>
+    public void OnTxStart(ref TcpCongestionState s, long lastSendUs, long nowUs)
     {
-        if (_roundBytesLeft <= 0)
-        {
-            // A new round: windowEnd would be snd.nxt now, so the round lasts until what is in flight is acknowledged.
-            _lastRoundMinRtt = _curRoundMinRtt;
-            _curRoundMinRtt = long.MaxValue;
-            _rttSamples = 0;
-            _roundBytesLeft = Math.Max(s.BytesInFlight, s.Mss);
-            if (_inCss && ++_cssRounds >= HyStartCssRounds)
-            {
-                // Slow start is over without a loss: congestion avoidance from here (RFC 9438 4.10: K = 0).
-                s.Ssthresh = s.Cwnd;
-                _inCss = false;
-                HyStartExits++;
-                return;
-            }
-        }
-        _roundBytesLeft -= ackedBytes;
-        if (rttUs > 0)
-        {
-            if (rttUs < _curRoundMinRtt) _curRoundMinRtt = rttUs;
-            _rttSamples++;
-        }
+        long nowMs = nowUs / 1000, delta = nowMs - lastSendUs / 1000;
+        if (_epochStartMs >= 0 && delta > 0) _epochStartMs = Math.Min(_epochStartMs + delta, nowMs);
+    }
 
-        long inc = ackedBytes; // no ABC cap, as in plain slow start (Linux)
-        bool judged = _rttSamples >= HyStartRttSamples && _curRoundMinRtt != long.MaxValue && _lastRoundMinRtt != long.MaxValue;
-        if (!_inCss)
+    /// <summary><c>cubictcp_acked</c>: delay_min, and HyStart while in slow start.</summary>
+    private void OnRttSample(ref TcpCongestionState s, long rttUs, long nowUs)
+    {
+        long nowMs = nowUs / 1000;
+        if (_epochStartMs >= 0 && nowMs - _epochStartMs < 1000) return; // samples right after a reduction are noisy
+        long delay = Math.Max(1, rttUs);
+        if (_delayMinUs == 0 || _delayMinUs > delay) _delayMinUs = delay;
+        int mss = s.Mss;
+        if (!_found && _hystart && s.Cwnd < s.Ssthresh && s.Cwnd / mss >= HyStartLowWindow)
+            HyStartUpdate(ref s, delay, nowUs);
+    }
+
+    /// <summary><c>hystart_update</c>: the ACK train and the delay increase, each able to end slow start.</summary>
+    private void HyStartUpdate(ref TcpCongestionState s, long delay, long nowUs)
+    {
+        if (!_roundValid || SeqNum.Gt(s.SndUna, _endSeq)) StartRound(s, nowUs);
+        if ((_hystartDetect & HyStartAckTrain) != 0 && nowUs - _lastAckUs <= HyStartAckDeltaUs)
         {
-            s.Cwnd += inc;
-            if (judged)
+            _lastAckUs = nowUs;
+            // Half of delay_min (plus what pacing would have spread the burst by): the train spans that much of
+            // the round only if the bottleneck queue is already filling. Without a pacing qdisc Linux halves it.
+            long threshold = (_delayMinUs + AckDelayUs(s)) >> 1;
+            if (nowUs - _roundStartUs > threshold) Found(ref s);
+        }
+        if ((_hystartDetect & HyStartDelay) != 0)
+        {
+            if (_currRttUs > delay) _currRttUs = delay;
+            if (_sampleCnt < HyStartMinSamples) _sampleCnt++;
+            else if (_currRttUs > _delayMinUs + Math.Clamp(_delayMinUs >> 3, HyStartDelayMinUs, HyStartDelayMaxUs)) Found(ref s);
+        }
+    }
+
+    private void Found(ref TcpCongestionState s)
+    {
+        if (_found) return;
+        _found = true;
+        s.Ssthresh = s.Cwnd;
+        HyStartExits++;
+    }
+
+    /// <summary>
+    /// <c>hystart_ack_delay</c>: how long the pacing rate (2× cwnd/srtt in slow start, as <c>tcp_update_pacing_rate</c>)
+    /// takes to send four 64 KiB GSO bursts, at most 1 ms; 0 before an RTT is known.
+    /// </summary>
+    private static long AckDelayUs(in TcpCongestionState s)
+    {
+        if (s.SrttUs <= 0) return 0;
+        double rate = (double)s.Cwnd * 1e6 / s.SrttUs * (s.Cwnd < s.Ssthresh / 2 ? 2.0 : 1.2); // bytes per second
+        return (long)Math.Min(1000, 65536.0 * 4 * 1e6 / rate);
+    }
+
+    private void StartRound(in TcpCongestionState s, long nowUs)
+    {
+        _roundStartUs = _lastAckUs = nowUs;
+        _endSeq = s.SndNxt;
+        _currRttUs = long.MaxValue;
+        _sampleCnt = 0;
+        _roundValid = true;
+    }
+
+    /// <summary><c>bictcp_update</c>: recomputes cnt from the cubic curve and the Reno-friendly window.</summary>
+    private void Update(uint cwnd, uint acked, long nowMs)
+    {
+        _ackCnt += acked;
+        if (_lastCwnd == cwnd && nowMs - _lastTimeMs <= 1000 / 32) return;
+        if (!(_epochStartMs >= 0 && nowMs == _lastTimeMs))
+        {
+            _lastCwnd = cwnd;
+            _lastTimeMs = nowMs;
+            if (_epochStartMs < 0)
             {
-                long thresh = Math.Clamp(_lastRoundMinRtt / HyStartMinRttDivisor, HyStartMinRttThreshUs, HyStartMaxRttThreshUs);
-                if (_curRoundMinRtt >= _lastRoundMinRtt + thresh)
+                _epochStartMs = nowMs;
+                _ackCnt = acked;
+                _tcpCwnd = cwnd;
+                if (_lastMaxCwnd <= cwnd)
                 {
-                    _cssBaselineMinRtt = _curRoundMinRtt;
-                    _inCss = true;
-                    _cssRounds = 0;
-                    _cssCarry = 0;
+                    _k = 0;
+                    _originPoint = cwnd;
+                }
+                else
+                {
+                    _k = (uint)Math.Cbrt((double)CubeFactor * (_lastMaxCwnd - cwnd));
+                    _originPoint = _lastMaxCwnd;
                 }
             }
+
+            // t + delay_min in 1/1024 s; the kernel rounds delay_min up to a jiffy.
+            ulong t = (ulong)(nowMs - _epochStartMs + (_delayMinUs + 999) / 1000);
+            t = (t << TimeShift) / 1000;
+            ulong offs = t < _k ? _k - t : t - _k;
+            uint delta = (uint)(unchecked(CubeRttScale * offs * offs * offs) >> (10 + 3 * TimeShift));
+            uint target = t < _k ? unchecked(_originPoint - delta) : unchecked(_originPoint + delta);
+            _cnt = target > cwnd ? cwnd / (target - cwnd) : 100 * cwnd;
+            if (_lastMaxCwnd == 0 && _cnt > 20) _cnt = 20; // no loss yet: at least 5% a round while the capacity is unknown
         }
-        else
+
+        // The Reno-friendly window: never slower than Reno with CUBIC's β would be.
+        uint d = (cwnd * (uint)RenoBetaScale) >> 3;
+        while (d > 0 && _ackCnt > d)
         {
-            _cssCarry += inc;
-            s.Cwnd += _cssCarry / HyStartCssGrowthDivisor;
-            _cssCarry %= HyStartCssGrowthDivisor;
-            if (judged && _curRoundMinRtt < _cssBaselineMinRtt)
-            {
-                // The RTT came back down: the rise was not congestion; resume slow start.
-                _cssBaselineMinRtt = long.MaxValue;
-                _inCss = false;
-            }
+            _ackCnt -= d;
+            _tcpCwnd++;
         }
-    }
-
-    private void ResetHyStart()
-    {
-        _roundBytesLeft = 0;
-        _lastRoundMinRtt = _curRoundMinRtt = _cssBaselineMinRtt = long.MaxValue;
-        _rttSamples = _cssRounds = 0;
-        _inCss = false;
-        _cssCarry = 0;
-    }
-
-    /// <summary>W_cubic(t) of the current epoch, in segments.</summary>
-    public double WCubic(double tSeconds)
-    {
-        double d = tSeconds - _k;
-        return C * d * d * d + _origin;
-    }
-
-    private void StartEpoch(double cwnd, long nowUs)
-    {
-        _epochStartUs = nowUs;
-        _fracBytes = 0;
-        _wEst = cwnd;
-        if (_cwndPrior <= 0) _cwndPrior = cwnd; // no reduction yet: slow start ended without loss (4.10)
-        if (_wMax > cwnd)
+        if (_tcpCwnd > cwnd)
         {
-            _k = Math.Cbrt((_wMax - cwnd) / C);
-            _origin = _wMax;
+            uint maxCnt = cwnd / (_tcpCwnd - cwnd);
+            if (_cnt > maxCnt) _cnt = maxCnt;
         }
-        else
-        {
-            _k = 0;
-            _origin = cwnd;
-        }
+        _cnt = Math.Max(_cnt, 2u);
     }
 
-    /// <summary>Multiplicative decrease with fast convergence (4.6, 4.7): sets W_max, cwnd_prior and ssthresh.</summary>
-    private void Reduce(ref TcpCongestionState s)
+    /// <summary><c>tcp_cong_avoid_ai</c>: one segment per <paramref name="w"/> ACKed, credits carried in snd_cwnd_cnt.</summary>
+    private uint AdditiveIncrease(uint cwnd, uint w, uint acked)
     {
-        ResetHyStart(); // a loss ends slow start, conservative or not
-        double cwnd = (double)s.Cwnd / s.Mss;
-        _wMax = _fastConvergence && cwnd < _wMax ? cwnd * (1 + Beta) / 2 : cwnd;
-        _cwndPrior = cwnd;
-        s.Ssthresh = Math.Max((long)(s.Cwnd * Beta), 2L * s.Mss);
-        _epochStartUs = -1;
+        if (_cwndCnt >= w)
+        {
+            _cwndCnt = 0;
+            cwnd++;
+        }
+        _cwndCnt += acked;
+        if (_cwndCnt >= w)
+        {
+            uint delta = _cwndCnt / w;
+            _cwndCnt -= delta * w;
+            cwnd += delta;
+        }
+        return cwnd;
+    }
+
+    /// <summary><c>cubictcp_recalc_ssthresh</c>: the epoch ends, W_max (with fast convergence) and ssthresh = β·cwnd.</summary>
+    private void RecalcSsthresh(ref TcpCongestionState s)
+    {
+        uint cwnd = (uint)Math.Max(1, s.Cwnd / s.Mss);
+        _epochStartMs = -1;
+        _lastMaxCwnd = _fastConvergence && cwnd < _lastMaxCwnd ? cwnd * (uint)(BetaScale + BetaScaled) / (2 * BetaScale) : cwnd;
+        s.Ssthresh = (long)Math.Max(cwnd * (uint)BetaScaled / BetaScale, 2u) * s.Mss;
+    }
+
+    /// <summary><c>bictcp_reset</c> with <c>bictcp_hystart_reset</c>.</summary>
+    private void Reset()
+    {
+        _cnt = 0;
+        _lastMaxCwnd = _lastCwnd = _originPoint = _tcpCwnd = 0;
+        _lastTimeMs = _epochStartMs = -1;
+        _k = _ackCnt = 0;
+        _delayMinUs = 0;
+        _found = false;
+        _currRttUs = long.MaxValue;
+        _sampleCnt = 0;
     }
 
     private void SaveForUndo(in TcpCongestionState s)
     {
         _priorCwnd = s.Cwnd;
         _priorSsthresh = s.Ssthresh;
-        _priorWMax = _wMax;
-        _priorCwndPrior = _cwndPrior;
         _canUndo = true;
     }
 
-    public override string ToString() => $"{AlgorithmName} (W_max {_wMax:F1}, K {_k:F3} s, W_est {_wEst:F1})";
+    public override string ToString() => $"{AlgorithmName} (W_max {_lastMaxCwnd}, K {K:F3} s, cnt {_cnt})";
 }

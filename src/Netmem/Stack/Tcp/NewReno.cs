@@ -79,6 +79,9 @@ public sealed class NewReno : ICongestionControl
         _bytesAcked = 0;
     }
 
+    /// <summary>Reno's growth counts ACKs, not time: nothing to do after idle.</summary>
+    public void OnTxStart(ref TcpCongestionState s, long lastSendUs, long nowUs) { }
+
     private void SaveForUndo(in TcpCongestionState s)
     {
         _priorCwnd = s.Cwnd;

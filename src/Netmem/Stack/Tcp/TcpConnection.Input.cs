@@ -100,6 +100,12 @@ public sealed partial class TcpConnection
         {
             // SYN-ACK: our SYN is acknowledged; ECE without CWR accepts our ECN request (RFC 3168 6.1.1).
             _ecnOk = Settings.Ecn == 1 && (seg.Flags & (TcpFlags.Ece | TcpFlags.Cwr)) == TcpFlags.Ece;
+            if (_fastOpenSyn && seg.Options.FastOpenCookieLength > 0)
+            {
+                // The server answered our cookie request (tcp_rcv_fastopen_synack): keep it for the next connect.
+                Span<byte> cookie = stackalloc byte[TcpOptions.MaxFastOpenCookie];
+                _layer.FastOpenCookies.Set(Tuple.RemoteAddress, cookie[..seg.Options.CopyFastOpenCookie(cookie)]);
+            }
             AckSyn(seg.Ack);
             _sndWnd = seg.Window; // unscaled in a SYN
             _maxSndWnd = _sndWnd;
@@ -128,6 +134,7 @@ public sealed partial class TcpConnection
         _sndUnaPos = 0;
         if (SeqNum.Lt(_sndNxt, _sndUna)) _sndNxt = _sndUna;
         _retransmits = 0;
+        _retransStampUs = -1;
         _ctx.CancelTimer(_rtoTimer);
         _sack.Reset(_sndUna);
         _rtx.Clear(_sndUna);
@@ -146,7 +153,7 @@ public sealed partial class TcpConnection
             if ((int)(ts.Value - _tsRecent) < 0 && _ctx.NowUs - _tsRecentStampUs < 24L * 86400 * 1_000_000)
             {
                 Drop(skb, TcpDropReason.Paws);
-                SendOutOfWindowAck();
+                SendOutOfWindowAck(seg);
                 return false;
             }
         }
@@ -165,7 +172,7 @@ public sealed partial class TcpConnection
             }
             _layer.Stats.Drop(TcpDropReason.OutOfWindow);
             skb.Free();
-            if (!seg.Rst) SendOutOfWindowAck();
+            if (!seg.Rst) SendOutOfWindowAck(seg);
             return false;
         }
 
@@ -331,7 +338,7 @@ public sealed partial class TcpConnection
         if (SeqNum.Gt(ack, _sndMax))
         {
             _layer.Stats.Drop(TcpDropReason.InvalidAck);
-            SendOutOfWindowAck();
+            SendRateLimitedAck();
             return false;
         }
         if (SeqNum.Lt(ack, _sndUna - (uint)Math.Min(_maxSndWnd, int.MaxValue)))
@@ -350,7 +357,7 @@ public sealed partial class TcpConnection
             _sndWl2 = ack;
             if (_sndWnd > _maxSndWnd) _maxSndWnd = _sndWnd;
         }
-        if (_probing && _sndWnd > 0) { _probing = false; _probesOut = 0; _ctx.CancelTimer(_rtoTimer); _rtt.ResetBackoff(); }
+        if (_probing && _sndWnd > 0) { _probing = false; _probesOut = 0; _probesStampUs = -1; _ctx.CancelTimer(_rtoTimer); _rtt.ResetBackoff(); }
 
         long newlySacked = 0;
         _sackedBeforeAck = _sack.SackedBytes;
@@ -420,6 +427,7 @@ public sealed partial class TcpConnection
             _rtt.AddSample(rttUs);
             _rttTiming = false;
         }
+        long caRttUs = _xmitTimes.Acked(ack, now); // the congestion control's sample: the newest burst this ACK covers
         long newPos = PosOfSeq(ack);
         long dataAcked = Math.Min(newPos, _sndBuf!.EndPos) - Math.Max(0, _sndUnaPos);
         _sndUna = ack;
@@ -430,28 +438,36 @@ public sealed partial class TcpConnection
         if (SeqNum.Lt(_highRxt, _sndUna)) _highRxt = _sndUna;
         _bytesAcked += dataAcked;
         _retransmits = 0;
+        _retransStampUs = -1;
         _rtt.ResetBackoff();
         if (_tlpOutstanding && SeqNum.Ge(ack, _tlpHighSeq)) _tlpOutstanding = false; // the probe's episode is over
 
         Cong.BytesInFlight = InFlight();
-        long delivered = dataAcked + _sack.SackedBytes - _sackedBeforeAck;
+        Cong.SndUna = _sndUna;
+        Cong.SndNxt = _sndMax;
+        Cong.SrttUs = _rtt.SrttUs;
+        long delivered = NewlyDelivered(dataAcked);
         if (_inRecovery)
         {
             if (SeqNum.Ge(ack, _recover))
             {
+                bool afterRto = _lossRecovery;
                 _inRecovery = false;
                 _lossRecovery = false;
                 _dupAcks = 0;
-                _cc.OnExitRecovery(ref Cong, now);
+                // Leaving the Loss state deflates nothing (tcp_end_cwnd_reduction is for Recovery and CWR): the
+                // slow start since the RTO goes on, this ACK included.
+                if (afterRto) _cc.OnAck(ref Cong, dataAcked, caRttUs, now);
+                else _cc.OnExitRecovery(ref Cong, now);
                 if (RackOn)
                 {
                     _rack.OnRecoveryExit();
-                    RackOnAck(delivered, unaAdvanced: true, dataAcked, rttUs, recoveryJustEnded: true); // reordering then loss: a new recovery may start at once
+                    RackOnAck(delivered, unaAdvanced: true, dataAcked, caRttUs, recoveryJustEnded: true); // reordering then loss: a new recovery may start at once
                 }
             }
             else if (!_lossRecovery)
             {
-                if (RackActive) RackOnAck(delivered, unaAdvanced: dataAcked > 0, dataAcked, rttUs, recoveryJustEnded: false);
+                if (RackActive) RackOnAck(delivered, unaAdvanced: dataAcked > 0, dataAcked, caRttUs, recoveryJustEnded: false);
                 else if (_sackOk) PrrSend(delivered, unaAdvanced: dataAcked > 0);
                 else
                 {
@@ -460,20 +476,35 @@ public sealed partial class TcpConnection
                     Cong.Cwnd = Math.Max(_mss, Cong.Cwnd - dataAcked + (dataAcked >= _mss ? _mss : 0));
                 }
             }
-            else _cc.OnAck(ref Cong, dataAcked, rttUs, now); // slow start after an RTO
+            else _cc.OnAck(ref Cong, dataAcked, caRttUs, now); // slow start after an RTO (the scoreboard was reset: re-SACKs would look new)
         }
         else
         {
             _dupAcks = 0;
-            if (RackActive) RackOnAck(delivered, unaAdvanced: true, dataAcked, rttUs, recoveryJustEnded: false);
-            else _cc.OnAck(ref Cong, dataAcked, rttUs, now);
+            if (RackActive) RackOnAck(delivered, unaAdvanced: true, dataAcked, caRttUs, recoveryJustEnded: false);
+            else _cc.OnAck(ref Cong, delivered, caRttUs, now);
         }
 
         if (_sndUna == _sndMax) { _ctx.CancelTimer(_rtoTimer); _probing = false; _reoArmed = false; }
         else if (_reoArmedThisAck) { } // RACK's reorder timer stands (tcp_rack_mark_lost cleared FLAG_SET_XMIT_TIMER)
         else if (!ScheduleLossProbe(advancing: true)) ArmRto(); // RFC 6298 5.3, or a tail loss probe first
         if (dataAcked > 0 && _sndBuf.Bytes == 0) _chrono.Stop(TcpChronoType.Busy, now, queuesEmpty: true); // all acknowledged
-        if (dataAcked > 0 && _sndBuf.Free > 0 && !_finQueued) Notify(TcpEvents.Writable);
+        if (dataAcked > 0 && !_finQueued && StreamWriteable) Notify(TcpEvents.Writable); // sk_stream_write_space
+    }
+
+    /// <summary>
+    /// What this ACK delivered for the congestion control (Linux's <c>tp->delivered</c> delta): bytes newly
+    /// acknowledged or SACKed, less those a SACK had already delivered. Without SACK each duplicate ACK counted
+    /// one segment as delivered (<c>tcp_add_reno_sack</c>), so a cumulative ACK ending a reordering episode
+    /// delivers what the duplicates had not, one segment at least (<c>tcp_remove_reno_sacks</c>). Slow start
+    /// then grows cwnd by one segment, not three, when the ACK after two limited-transmit dupacks covers 3.
+    /// </summary>
+    private long NewlyDelivered(long dataAcked)
+    {
+        if (dataAcked <= 0) return dataAcked;
+        if (_sackOk) return Math.Max(0, dataAcked + _sack.SackedBytes - _sackedBeforeAck);
+        if (_dupAcks <= 0) return dataAcked;
+        return Math.Max(Math.Min(dataAcked, _mss), dataAcked - (long)_dupAcks * _mss);
     }
 
     /// <summary>
@@ -646,13 +677,15 @@ public sealed partial class TcpConnection
                 data.Free();
                 data = null;
                 bool newFin = fin && !_finReceived && seq + (uint)len == _rcvNxt;
-                if (!newFin) { SendAck(); return; } // a pure duplicate: tell the sender (no D-SACK)
+                DsackSet(seq, seq + (uint)len);
+                if (!newFin) { SendAck(); return; } // a pure duplicate: tell the sender at once, with the D-SACK
                 seq = _rcvNxt;
                 len = 0;
             }
             else
             {
                 var trimmed = data!;
+                DsackSet(seq, _rcvNxt); // partly old: the repeated front is reported (seq < rcv.nxt < end)
                 if (!SkBuff.TrimHead(ref trimmed, (int)dup)) { Drop(trimmed, TcpDropReason.BadHeader); return; }
                 data = trimmed;
                 seq += dup;
@@ -705,6 +738,8 @@ public sealed partial class TcpConnection
             if (_rcvQueued + _ooo.Bytes + len > (long)_rcvBuf * 2) { Drop(data, TcpDropReason.RcvBufferFull); SendAck(); return; }
             _ooo.Insert(seq, data);
             TcpStats.Inc(ref _layer.Stats.OfoQueued);
+            var dupOfo = _ooo.LastInsertDuplicate;
+            if (dupOfo.Left != dupOfo.Right) DsackExtend(dupOfo.Left, dupOfo.Right); // tcp_data_queue_ofo's D-SACK
         }
         else data?.Free();
         if (fin) { _oooFin = true; _oooFinSeq = seq + (uint)len; }

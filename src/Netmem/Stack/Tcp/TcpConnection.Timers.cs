@@ -123,7 +123,8 @@ public sealed partial class TcpConnection
             case TcpState.SynReceived:
             {
                 int limit = State == TcpState.SynSent ? Settings.SynRetries : Settings.SynAckRetries;
-                if (_retransmits >= limit) { EnterClosed(Errno.ETIMEDOUT); return; }
+                if (WriteTimedOut(now, limit)) { EnterClosed(Errno.ETIMEDOUT); return; }
+                if (_retransmits == 0) _retransStampUs = _rttSentUs; // the first SYN's send time
                 _retransmits++;
                 _totalRetrans++;
                 TcpStats.Inc(ref _layer.Stats.Timeouts);
@@ -139,7 +140,8 @@ public sealed partial class TcpConnection
                 return;
         }
         if (_sndUna == _sndMax) return; // nothing outstanding
-        if (_retransmits >= Settings.Retries2) { EnterClosed(Errno.ETIMEDOUT); return; }
+        if (WriteTimedOut(now, Settings.Retries2)) { EnterClosed(Errno.ETIMEDOUT); return; }
+        if (_retransmits == 0) _retransStampUs = _xmitTimes.OldestSentUs is >= 0 and var t ? t : now - _rtt.RtoUs; // head's first send
         _retransmits++;
         TcpStats.Inc(ref _layer.Stats.Timeouts);
         Cong.BytesInFlight = InFlight();
@@ -157,8 +159,31 @@ public sealed partial class TcpConnection
         _highRxt = _sndUna;
         if (_finSent && PosOfSeq(_sndUna) <= FinPos) _finSent = false;
         RetransmitAt(_sndUna, _mss);
-        Cong.CwndLimited = true; // cwnd is one segment with more outstanding: slow start must grow it (tcp_is_cwnd_limited)
-        _ctx.ArmTimer(_rtoTimer, now + _rtt.RtoUs);
+        Cong.CwndLimited = Cong.CwndFull = true; // cwnd is one segment with more outstanding: slow start must grow it (tcp_is_cwnd_limited)
+        _ctx.ArmTimer(_rtoTimer, now + ClampToUserTimeout(_rtt.RtoUs, _retransStampUs, now, 1_000));
+    }
+
+    /// <summary>
+    /// <c>tcp_write_timeout</c> / <c>retransmits_timed_out</c>: with TCP_USER_TIMEOUT, whether that long has passed since
+    /// the first send of what is being retransmitted (never before a first retransmission); else the retry count.
+    /// </summary>
+    private bool WriteTimedOut(long now, int retries)
+    {
+        long ut = (long)Settings.UserTimeout.TotalMicroseconds;
+        if (ut <= 0) return _retransmits >= retries;
+        return _retransmits > 0 && _retransStampUs >= 0 && now - _retransStampUs >= ut;
+    }
+
+    /// <summary>
+    /// <c>tcp_clamp_rto_to_user_timeout</c> and <c>tcp_clamp_probe0_to_user_timeout</c>: a timer never waits past
+    /// the user timeout counted from <paramref name="fromUs"/>; once it has passed, <paramref name="minUs"/>.
+    /// </summary>
+    private long ClampToUserTimeout(long intervalUs, long fromUs, long now, long minUs)
+    {
+        long ut = (long)Settings.UserTimeout.TotalMicroseconds;
+        if (ut <= 0 || fromUs < 0) return intervalUs;
+        long remaining = ut - (now - fromUs);
+        return remaining <= 0 ? minUs : Math.Min(intervalUs, remaining);
     }
 
     /// <summary>Zero-window probe (<c>tcp_probe_timer</c>): an old-sequence ACK the peer must answer with its window; backs off to 120 s.</summary>
@@ -170,6 +195,7 @@ public sealed partial class TcpConnection
         {
             _probing = false;
             _probesOut = 0;
+            _probesStampUs = -1;
             // tcp_write_wakeup: one segment goes whatever cork or Nagle say, with PSH; then the normal rules.
             _forcePush = _wakeupPush = true;
             WriteXmit(maxSegments: 1);
@@ -177,13 +203,18 @@ public sealed partial class TcpConnection
             WriteXmit();
             return;
         }
+        long now = _ctx.NowUs;
+        // TCP_USER_TIMEOUT bounds the probing from its first probe, answered or not (a peer that keeps its window
+        // shut that long is as good as dead); the probe count alone only counts unanswered ones.
+        if (_probesStampUs < 0) _probesStampUs = now;
+        else if (Settings.UserTimeout > TimeSpan.Zero && now - _probesStampUs >= (long)Settings.UserTimeout.TotalMicroseconds) { EnterClosed(Errno.ETIMEDOUT); return; }
         if (_probesOut >= Settings.Retries2) { EnterClosed(Errno.ETIMEDOUT); return; }
         _probesOut++;
         TcpStats.Inc(ref _layer.Stats.ZeroWindowProbes);
         SendProbe();
         _rtt.OnTimeout();
         _probing = true;
-        _ctx.ArmTimer(_rtoTimer, _ctx.NowUs + Math.Min(_rtt.RtoUs, ProbeMaxUs));
+        _ctx.ArmTimer(_rtoTimer, now + ClampToUserTimeout(Math.Min(_rtt.RtoUs, ProbeMaxUs), _probesStampUs, now, 2_000));
     }
 
     /// <summary>Keepalive (RFC 9293 3.8.4, Linux's timer): probe after idle, every interval, give up after count probes.</summary>
@@ -195,7 +226,9 @@ public sealed partial class TcpConnection
         if (_sndUna != _sndMax) { _ctx.ArmTimer(_keepaliveTimer, now + idle); return; } // data in flight: the RTO watches
         long since = now - _lastRecvUs;
         if (since < idle && _probesOut == 0) { _ctx.ArmTimer(_keepaliveTimer, _lastRecvUs + idle); return; }
-        if (_probesOut >= Settings.KeepAliveCount) { SendReset(_sndNxt); EnterClosed(Errno.ETIMEDOUT); return; }
+        // TCP_USER_TIMEOUT in place of TCP_KEEPCNT: dead once that long passed without hearing from the peer, probes out.
+        long ut = (long)Settings.UserTimeout.TotalMicroseconds;
+        if (ut > 0 ? _probesOut > 0 && since >= ut : _probesOut >= Settings.KeepAliveCount) { SendReset(_sndNxt); EnterClosed(Errno.ETIMEDOUT); return; }
         _probesOut++;
         TcpStats.Inc(ref _layer.Stats.KeepaliveProbes);
         SendProbe();

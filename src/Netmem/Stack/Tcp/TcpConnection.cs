@@ -36,6 +36,10 @@ public sealed partial class TcpConnection : IStackTimerTarget
     private uint _priorFack;           // the highest SACKed sequence before the ACK being processed
     private uint _ackTsEcr;            // the TSecr of the ACK being processed (0: none)
     private bool _reoArmedThisAck;     // RACK armed the reorder timer on this ACK: the RTO/TLP re-arm leaves it (FLAG_SET_XMIT_TIMER cleared)
+    private readonly TcpXmitTimes _xmitTimes = new(); // send time per burst, for congestion control's per-ACK RTT
+    private bool _fastOpenSyn; // our SYN asks for a Fast Open cookie (RFC 7413 4.1.1)
+    private long _retransStampUs = -1; // first send of the oldest retransmitted data (retrans_stamp), -1: none
+    private long _probesStampUs = -1;  // first zero-window probe of this episode (icsk_probes_tstamp), -1: none
     private readonly TcpOutOfOrderQueue _ooo = new();
     private TcpSendBuffer? _sndBuf;
 
@@ -76,6 +80,9 @@ public sealed partial class TcpConnection : IStackTimerTarget
     private uint _rttSeq; private long _rttSentUs; private bool _rttTiming;
     private long _ackPendingBytes;     // received since the last ACK we sent
     private bool _quickAck;
+    // RFC 2883: a duplicate range to report once, as the first SACK block of the next segment (tcp_dsack_set).
+    private bool _dsackPending;
+    private TcpSackBlock _dsack;
     // Quick-ACK mode (icsk_ack.quick / pingpong): the first segments of a connection, or after an idle
     // longer than the RTO, are ACKed at once so the peer's slow start is not held back by delayed ACKs;
     // once the application answers data within the ACK delay (interactive traffic), ACKs are delayed to
@@ -87,6 +94,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
     // Most bytes in flight during the current window and where that window ends (max_packets_out/seq):
     // in slow start Linux counts the flow cwnd-limited while cwnd < 2 * that (tcp_is_cwnd_limited).
     private long _maxInFlight;
+    private bool _isCwndLimited; // tcp_sock.is_cwnd_limited: cwnd was full in the window ending at _maxInFlightSeq
     private long _cwndBonus;
     private bool _ecnOk; // ECN negotiated: new data goes out ECT(0)
     private long _prrDelivered, _prrOut, _recoverFs; // RFC 6937 state of the current SACK recovery
@@ -96,6 +104,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
     // timer's tcp_write_wakeup.
     private long _pushMarkPos = -1;
     private bool _forcePush, _wakeupPush, _corkedXmit;
+    private long _pacingRate; // sk_pacing_rate (bytes/s) TSO autosizing reads; 0 until first computed
     // Tail loss probe: the retransmit timer is armed as a probe timeout; the probe in flight (tlp_high_seq);
     // where the last new-data transmission started (what a probe re-sends when no new data can go).
     private bool _tlpArmed, _tlpOutstanding;
@@ -187,21 +196,25 @@ public sealed partial class TcpConnection : IStackTimerTarget
     // ------------------------------------------------------------------ socket calls (owner thread)
 
     /// <summary><see cref="StartConnect"/> on the owner's thread, from another (a connect made on a context the flow does not land on).</summary>
-    internal void PostStartConnect(in IpRoute route) => _ctx.Post(new StartConnectWork(this, route));
+    internal void PostStartConnect(in IpRoute route, bool fastOpen = false) => _ctx.Post(new StartConnectWork(this, route, fastOpen));
 
-    private sealed class StartConnectWork(TcpConnection c, IpRoute route) : StackWork
+    private sealed class StartConnectWork(TcpConnection c, IpRoute route, bool fastOpen) : StackWork
     {
         protected internal override void Run(StackContext context)
         {
             if (c._sndBuf is not null) return; // started already
             if (c._released) c._layer.Unregister(c); // closed before its SYN could go out
-            else c.StartConnect(route);
+            else c.StartConnect(route, fastOpen);
         }
     }
 
-    /// <summary>Active open (<c>tcp_v4_connect</c> + <c>tcp_connect</c>): the SYN goes out now.</summary>
-    internal void StartConnect(in IpRoute route)
+    /// <summary>
+    /// Active open (<c>tcp_v4_connect</c> + <c>tcp_connect</c>): the SYN goes out now. With
+    /// <paramref name="fastOpen"/> (MSG_FASTOPEN) or TCP_FASTOPEN_CONNECT it carries a Fast Open cookie request.
+    /// </summary>
+    internal void StartConnect(in IpRoute route, bool fastOpen = false)
     {
+        _fastOpenSyn = fastOpen || Settings.FastOpenConnect;
         _route = route;
         _iss = _layer.Isn.Isn(Tuple, _ctx.NowUs);
         _tsOffset = _layer.Isn.TimestampOffset(Tuple);
@@ -231,7 +244,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
         if (_finQueued) return -(int)Errno.EPIPE;
         if (State is TcpState.Closed or TcpState.Listen) return -(int)Errno.ENOTCONN;
         var sndBuf = _sndBuf!;
-        int n = NotSentLowat == uint.MaxValue ? sndBuf.Append(data) : AppendBelowLowat(data, more);
+        int n = NotSentLowat == uint.MaxValue && data.Length <= sndBuf.Free ? sndBuf.Append(data) : AppendBySizeGoal(data, more);
         if (n > 0) _chrono.Start(TcpChronoType.Busy, _ctx.NowUs); // tcp_add_write_queue_tail
         if (endOfRecord && n == data.Length) PushRecordEnd(sndBuf.EndPos);
         if (!more) _pushMarkPos = sndBuf.EndPos; // tcp_mark_push on the tail
@@ -308,13 +321,22 @@ public sealed partial class TcpConnection : IStackTimerTarget
     public bool StreamMemoryFree(bool wake) => (wake ? NotSentBytes * 2 : NotSentBytes) < NotSentLowat;
 
     /// <summary>
-    /// <c>tcp_sendmsg_locked</c> under a TCP_NOTSENT_LOWAT limit: bytes go into skbs of the size goal,
-    /// the limit is checked only when a new skb is started, and each full skb is pushed at once, so the
-    /// unsent rest of a partly sent burst is topped up to the size goal before the limit stops the write
-    /// (as Linux, which is why a write can leave more than the limit unsent).
+    /// <c>sk_stream_is_writeable</c>: free send buffer of at least half what is queued (<c>sk_stream_min_wspace</c>)
+    /// and, under TCP_NOTSENT_LOWAT, fewer than half the limit unsent. Linux wakes a writer blocked on a full
+    /// send buffer, and reports EPOLLOUT, only then, not as soon as a byte fits.
     /// </summary>
-    private int AppendBelowLowat(ReadOnlySpan<byte> data, bool more)
+    public bool StreamWriteable => SendFree > 0 && SendFree >= SendQueued / 2 && StreamMemoryFree(wake: true);
+
+    /// <summary>
+    /// <c>tcp_sendmsg_locked</c> when the write does not simply fit (the send buffer or a TCP_NOTSENT_LOWAT
+    /// limit stops it): bytes go into skbs of the size goal, SO_SNDBUF and the limit are checked only when a
+    /// new skb is started (<c>sk_stream_memory_free</c>), and each full skb is pushed at once, so the unsent
+    /// rest of a partly sent burst is topped up to the size goal before the check stops the write (as Linux,
+    /// which is why a write can leave more than the limit unsent and queue up to a size goal past SO_SNDBUF).
+    /// </summary>
+    private int AppendBySizeGoal(ReadOnlySpan<byte> data, bool more)
     {
+        var sndBuf = _sndBuf!;
         int goal = WriteSizeGoal();
         int done = 0;
         while (done < data.Length)
@@ -323,12 +345,12 @@ public sealed partial class TcpConnection : IStackTimerTarget
             int tail = notSent == 0 ? 0 : (int)(notSent % goal == 0 ? goal : notSent % goal); // the tail skb's unsent bytes
             if (tail == 0 || tail == goal)
             {
-                if (!StreamMemoryFree(wake: false)) break; // sk_stream_memory_free before a new skb
+                if (sndBuf.Bytes >= sndBuf.Capacity || !StreamMemoryFree(wake: false)) break; // sk_stream_memory_free before a new skb
                 tail = 0;
             }
-            int n = _sndBuf!.Append(data.Slice(done, Math.Min(goal - tail, data.Length - done)));
+            int n = sndBuf.Append(data.Slice(done, Math.Min(goal - tail, data.Length - done)), goal - tail);
             done += n;
-            if (tail + n < goal) break; // out of data or of send buffer
+            if (tail + n < goal) break; // out of data or of arena pages
             if (State is TcpState.Established or TcpState.CloseWait) WriteXmit(cork: more); // tcp_push_one on a full skb
         }
         return done;
@@ -487,6 +509,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
         _lostMarkSeq = _iss;
         _sndUnaPos = -1;
         _recover = _iss;
+        _xmitTimes.Clear();
         var arena = _ctx.SkbCache?.Arena ?? throw new InvalidOperationException($"stack context {_ctx.Name} has no skb cache: TCP needs one for its TX skbs");
         _sndBuf = new TcpSendBuffer(arena, Settings.SendBufferSize);
     }
@@ -498,6 +521,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
         _lastDataRecvUs = _ctx.NowUs; // icsk_ack.lrcvtime starts at the handshake
         _rtt.ResetBackoff();
         _retransmits = 0;
+        _retransStampUs = -1;
         Cong.Mss = _mss;
         _cc.Init(ref Cong, _ctx.NowUs);
         _rcvSpaceStartUs = _ctx.NowUs;

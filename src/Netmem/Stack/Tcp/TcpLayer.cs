@@ -62,6 +62,8 @@ public sealed class TcpLayer : IIpProtocolHandler
     public IIpOutput Ip { get; }
     public TcpIsn Isn { get; }
     public TcpStats Stats { get; } = new();
+    /// <summary>The Fast Open cookies servers gave this host's connections (RFC 7413 client side).</summary>
+    public TcpFastOpenCache FastOpenCookies { get; } = new();
     /// <summary>Settings new sockets start with.</summary>
     public TcpSettings Defaults { get; }
     public ITcpContextSelector Contexts => _contexts;
@@ -237,7 +239,7 @@ public sealed class TcpLayer : IIpProtocolHandler
     /// <paramref name="events"/> is set before the SYN goes out, so no event can be missed.
     /// </summary>
     public Errno Connect(Ipv4Address remote, ushort remotePort, Ipv4Address local, ushort localPort, TcpSettings settings, out TcpConnection? connection,
-        ITcpConnectionEvents? events = null, StackContext? on = null)
+        ITcpConnectionEvents? events = null, StackContext? on = null, bool fastOpen = false)
     {
         connection = null;
         if (remotePort == 0 || remote.IsUnspecified || !remote.IsUnicast) return Errno.EINVAL;
@@ -259,8 +261,8 @@ public sealed class TcpLayer : IIpProtocolHandler
             connection = new TcpConnection(this, ctx, probe, settings) { Events = events };
             _conns.Add(probe, connection);
         }
-        if (on is null || ReferenceEquals(on, ctx)) connection.StartConnect(route);
-        else connection.PostStartConnect(route);
+        if (on is null || ReferenceEquals(on, ctx)) connection.StartConnect(route, fastOpen);
+        else connection.PostStartConnect(route, fastOpen);
         return Errno.None;
     }
 

@@ -19,12 +19,20 @@ public sealed class TcpSendBuffer : IDisposable
     private int _head, _count;
     private long _firstPagePos; // stream position of byte 0 of _pages[_head]
 
+    /// <summary>
+    /// How far past <see cref="Capacity"/> <see cref="Append(ReadOnlySpan{byte}, int)"/> may fill: one skb of the
+    /// largest size goal, since Linux checks sk_sndbuf only when a write starts a new skb.
+    /// </summary>
+    public const int MaxOvershoot = 65536;
+
     public TcpSendBuffer(PageArena arena, int capacity)
     {
         _arena = arena ?? throw new ArgumentNullException(nameof(arena));
         Capacity = capacity;
-        _pages = new NetmemRef[capacity / PageSize + 2];
+        _pages = new NetmemRef[PagesFor(capacity)];
     }
+
+    private static int PagesFor(int capacity) => (capacity + MaxOvershoot) / PageSize + 2;
 
     /// <summary>SO_SNDBUF in bytes: unacknowledged plus unsent bytes may not exceed it.</summary>
     public int Capacity { get; private set; }
@@ -39,7 +47,7 @@ public sealed class TcpSendBuffer : IDisposable
     public void SetCapacity(int capacity)
     {
         Capacity = capacity;
-        int need = capacity / PageSize + 2;
+        int need = PagesFor(capacity);
         if (need > _pages.Length)
         {
             var n = new NetmemRef[need];
@@ -50,10 +58,16 @@ public sealed class TcpSendBuffer : IDisposable
     }
 
     /// <summary>Copies as much of <paramref name="data"/> as fits (capacity and free arena pages allow); returns the count.</summary>
-    public int Append(ReadOnlySpan<byte> data)
+    public int Append(ReadOnlySpan<byte> data) => Append(data, Free);
+
+    /// <summary>
+    /// Copies up to <paramref name="limit"/> bytes of <paramref name="data"/> whatever the capacity says, up to
+    /// <see cref="MaxOvershoot"/> past it (the caller checked the capacity when it started the skb these bytes fill).
+    /// </summary>
+    public int Append(ReadOnlySpan<byte> data, int limit)
     {
         int done = 0;
-        int room = Math.Min(Free, data.Length);
+        int room = (int)Math.Min(Math.Min(limit, data.Length), Math.Max(0, (long)Capacity + MaxOvershoot - Bytes));
         while (done < room)
         {
             int inPage = (int)((EndPos - _firstPagePos) % PageSize);

@@ -33,6 +33,8 @@ public sealed record TcpSettings
     public bool Timestamps { get; set; } = true;
     /// <summary>tcp_sack.</summary>
     public bool Sack { get; set; } = true;
+    /// <summary>tcp_dsack (on): report duplicate segments to a SACK peer with a D-SACK block (RFC 2883).</summary>
+    public bool Dsack { get; set; } = true;
     /// <summary>tcp_syn_retries (6).</summary>
     public int SynRetries { get; set; } = 6;
     /// <summary>tcp_synack_retries (5).</summary>
@@ -47,6 +49,14 @@ public sealed record TcpSettings
     public int MaxSegmentSize { get; set; }
     /// <summary>Use TSO when the route offers it.</summary>
     public bool AllowTso { get; set; } = true;
+    /// <summary>net.ipv4.tcp_slow_start_after_idle (default on): data sent after more than an RTO with nothing in flight starts from a restart cwnd (RFC 5681 4.1).</summary>
+    public bool SlowStartAfterIdle { get; set; } = true;
+    /// <summary>net.ipv4.tcp_min_tso_segs (default 2): the fewest segments TSO autosizing puts in one burst, whatever the pacing rate.</summary>
+    public int MinTsoSegs { get; set; } = 2;
+    /// <summary>net.ipv4.tcp_pacing_ss_ratio in percent (default 200): the pacing rate in slow start (cwnd below ssthresh/2) is cwnd·mss/srtt times this.</summary>
+    public int PacingSsRatio { get; set; } = 200;
+    /// <summary>net.ipv4.tcp_pacing_ca_ratio in percent (default 120): the pacing rate past slow start is cwnd·mss/srtt times this.</summary>
+    public int PacingCaRatio { get; set; } = 120;
     /// <summary>ECN (RFC 3168) as net.ipv4.tcp_ecn: 0 off, 1 request it on active opens and accept it, 2 accept it only (default 0). Negotiation and ECT(0) on new data; no reaction to CE marks yet.</summary>
     public int Ecn { get; set; }
     /// <summary>TCP_CORK: hold partial segments until uncorked, a full MSS, a FIN, or the probe timer (about one RTO: Linux's 200 ms ceiling) (default off).</summary>
@@ -59,4 +69,17 @@ public sealed record TcpSettings
     public uint NotSentLowat { get; set; }
     /// <summary>net.ipv4.tcp_notsent_lowat, used while <see cref="NotSentLowat"/> is 0 (default UINT_MAX: no limit).</summary>
     public uint NotSentLowatSysctl { get; set; } = uint.MaxValue;
+    /// <summary>
+    /// TCP_FASTOPEN_CONNECT: an active open asks the server for a Fast Open cookie (RFC 7413: the SYN carries an
+    /// empty Fast Open option) and, once one is cached for that server, the connect returns at once and the SYN
+    /// goes with the first write (default off).
+    /// </summary>
+    public bool FastOpenConnect { get; set; }
+    /// <summary>
+    /// TCP_USER_TIMEOUT (0, the default: off): how long transmitted data may stay unacknowledged, counted from the
+    /// first send of the oldest retransmitted segment, before the connection fails with ETIMEDOUT in place of
+    /// tcp_retries2's count; it also bounds zero-window probing (from the first probe, answered or not) and
+    /// replaces TCP_KEEPCNT while keepalive probes go unanswered. The RTO and probe timers are cut to what is left.
+    /// </summary>
+    public TimeSpan UserTimeout { get; set; }
 }

@@ -8,7 +8,7 @@ public sealed class TcpStats
 {
     private readonly long[] _drops = new long[(int)TcpDropReason.Count];
     internal long InSegs, OutSegs, RetransSegs, OutRsts, InErrs, ActiveOpens, PassiveOpens, AttemptFails, EstabResets, IcmpErrs;
-    internal long ChallengeAcks, ChallengeAcksLimited, LossProbes, FastRetransmits, SackRecoveries, Timeouts, ZeroWindowProbes, KeepaliveProbes, TimeWaitExpired, DelayedAcks, Handoffs, OfoQueued;
+    internal long ChallengeAcks, ChallengeAcksLimited, LossProbes, FastRetransmits, SackRecoveries, Timeouts, ZeroWindowProbes, KeepaliveProbes, TimeWaitExpired, DelayedAcks, Handoffs, OfoQueued, DsacksSent;
 
     public long GetDrops(TcpDropReason reason) => Interlocked.Read(ref _drops[(int)reason]);
     public long TotalDrops { get { long s = 0; for (int i = 0; i < _drops.Length; i++) s += Interlocked.Read(ref _drops[i]); return s; } }
@@ -37,6 +37,8 @@ public sealed class TcpStats
     public long HandoffCount => Interlocked.Read(ref Handoffs);
     /// <summary>TcpExt TCPOFOQueue: data segments that arrived out of order and were kept in the out-of-order queue.</summary>
     public long OutOfOrderQueuedCount => Interlocked.Read(ref OfoQueued);
+    /// <summary>TcpExt TCPDSACKOldSent + TCPDSACKOfoSent: D-SACK blocks sent for duplicate data (RFC 2883).</summary>
+    public long DsackSentCount => Interlocked.Read(ref DsacksSent);
 
     internal static void Inc(ref long field) => Interlocked.Increment(ref field);
 }

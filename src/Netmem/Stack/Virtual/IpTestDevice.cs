@@ -1,5 +1,7 @@
 using System.Buffers.Binary;
 using Netmem.Devices;
+using Netmem.Memory;
+using Netmem.Pool;
 using Netmem.Skb;
 using Netmem.Wire;
 
@@ -60,6 +62,15 @@ public sealed class IpTestDevice : IIpOutput
     public IIpProtocolHandler? Udp { get; set; }
     /// <summary>Allocates the skbs injected datagrams are delivered in.</summary>
     public SkbCache? Cache { get; set; }
+    /// <summary>
+    /// Header/data split (tcp-data-split on) when set: an injected TCP segment's IP and TCP headers land in
+    /// the skb's linear area and its payload in page_pool pages of this pool, as frags, the way a NIC with
+    /// header split builds the skb (VirtualNic does the same with DMA). Null (default): the whole datagram
+    /// is copied into the linear area.
+    /// </summary>
+    public PagePool? DataPool { get; set; }
+    /// <summary>Segments delivered split (headers linear, payload in <see cref="DataPool"/> frags).</summary>
+    public long HdsSplit { get; private set; }
     public int SentCount => _sent.Count;
     public long Injected { get; private set; }
     public long Transmitted { get; private set; }
@@ -76,7 +87,8 @@ public sealed class IpTestDevice : IIpOutput
         if (destination.IsUnspecified) return Errno.ENETUNREACH;
         bool onLink = (destination.ToUInt32() & Mask) == (Local.ToUInt32() & Mask);
         if (!onLink && Gateway.IsUnspecified) return Errno.ENETUNREACH;
-        route = new IpRoute(Local, onLink ? destination : Gateway, 1, Mtu, Features, (Features & NetdevFeatures.Tso) != 0 ? 65536 : 0);
+        // GSO (software segmentation here) lets TCP build the same large skbs as TSO does, as Linux's TCP always does.
+        route = new IpRoute(Local, onLink ? destination : Gateway, 1, Mtu, Features, (Features & (NetdevFeatures.Tso | NetdevFeatures.Gso)) != 0 ? 65536 : 0);
         return Errno.None;
     }
 
@@ -105,10 +117,47 @@ public sealed class IpTestDevice : IIpOutput
             BinaryPrimitives.WriteUInt16BigEndian(payload[16..],
                 PseudoHeader.Checksum(source, destination, protocol, len, InetChecksum.Partial(payload)));
         }
+        int gsoSize = skb.Shinfo.GsoSize;
         skb.Free();
+        if (gsoSize > 0 && (Features & NetdevFeatures.Tso) == 0 && protocol == IpProtocol.Tcp) { Segment(bytes, gsoSize); return Errno.None; }
         Transmitted++;
         _sent.Enqueue(new IpTestPacket(bytes, _now()));
         return Errno.None;
+    }
+
+    /// <summary>
+    /// <c>skb_gso_segment</c> for a device without TSO: the TCP datagram goes out as one datagram per
+    /// <paramref name="mss"/> payload bytes, each with its own IP ID and checksums; PSH and FIN stay on
+    /// the last segment only, CWR on the first (tcp_gso_segment).
+    /// </summary>
+    private void Segment(byte[] whole, int mss)
+    {
+        const int ipLen = Ipv4Packet.MinHeaderLength;
+        int thl = (whole[ipLen + 12] >> 4) * 4;
+        int payload = whole.Length - ipLen - thl;
+        uint seq = BinaryPrimitives.ReadUInt32BigEndian(whole.AsSpan(ipLen + 4));
+        ushort id = BinaryPrimitives.ReadUInt16BigEndian(whole.AsSpan(4));
+        var source = Ipv4Address.Read(whole.AsSpan(12));
+        var destination = Ipv4Address.Read(whole.AsSpan(16));
+        for (int off = 0, i = 0; off < payload; off += mss, i++)
+        {
+            int n = Math.Min(mss, payload - off);
+            var seg = new byte[ipLen + thl + n];
+            whole.AsSpan(0, ipLen + thl).CopyTo(seg);
+            whole.AsSpan(ipLen + thl + off, n).CopyTo(seg.AsSpan(ipLen + thl));
+            BinaryPrimitives.WriteUInt16BigEndian(seg.AsSpan(2), (ushort)seg.Length);
+            BinaryPrimitives.WriteUInt16BigEndian(seg.AsSpan(4), (ushort)(id + i));
+            seg[10] = seg[11] = 0;
+            BinaryPrimitives.WriteUInt16BigEndian(seg.AsSpan(10), InetChecksum.Compute(seg.AsSpan(0, ipLen)));
+            var tcp = seg.AsSpan(ipLen);
+            BinaryPrimitives.WriteUInt32BigEndian(tcp[4..], seq + (uint)off);
+            if (off + n < payload) tcp[13] &= unchecked((byte)~(byte)(TcpFlags.Psh | TcpFlags.Fin));
+            if (i > 0) tcp[13] &= unchecked((byte)~(byte)TcpFlags.Cwr);
+            tcp[16] = tcp[17] = 0;
+            BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], PseudoHeader.Checksum(source, destination, IpProtocol.Tcp, tcp.Length, InetChecksum.Partial(tcp)));
+            Transmitted++;
+            _sent.Enqueue(new IpTestPacket(seg, _now()));
+        }
     }
 
     /// <summary>Takes the oldest packet the stack sent, if any.</summary>
@@ -132,6 +181,8 @@ public sealed class IpTestDevice : IIpOutput
         var payload = ip.Payload;
         switch (ip.Protocol)
         {
+            case IpProtocol.Tcp when Tcp is not null && DataPool is not null && SplitPoint(payload) is int thl and > 0:
+                return DeliverSplit(Tcp, meta, datagram[..ip.TotalLength], ip.HeaderLength, ip.HeaderLength + thl);
             case IpProtocol.Tcp when Tcp is not null: return Deliver(Tcp, meta, datagram[..ip.TotalLength], ip.HeaderLength);
             case IpProtocol.Udp when Udp is not null: return Deliver(Udp, meta, datagram[..ip.TotalLength], ip.HeaderLength);
             case IpProtocol.Icmp: return IcmpError(meta, payload);
@@ -150,6 +201,48 @@ public sealed class IpTestDevice : IIpOutput
         skb.Pull(ihl);
         skb.ResetTransportHeader();
         skb.IpSummed = SkbChecksumState.None; // the handler verifies, as for a device without RX checksum
+        handler.Receive(meta, skb);
+        return true;
+    }
+
+    // The TCP header length when the segment has payload to split off; 0 otherwise (pure ACKs, and
+    // segments too short or with a bad data offset go whole, for TCP to count as malformed).
+    private static int SplitPoint(ReadOnlySpan<byte> tcp)
+    {
+        if (tcp.Length < TcpPacket.MinHeaderLength) return 0;
+        int thl = (tcp[12] >> 4) * 4;
+        return thl >= TcpPacket.MinHeaderLength && thl < tcp.Length ? thl : 0;
+    }
+
+    private bool DeliverSplit(IIpProtocolHandler handler, in Ipv4Meta meta, ReadOnlySpan<byte> datagram, int ihl, int headerLen)
+    {
+        var cache = Cache ?? throw new InvalidOperationException("IpTestDevice.Cache must be set before packets are injected");
+        var pool = DataPool!;
+        var payload = datagram[headerLen..];
+        if ((payload.Length + PageArena.PageSize - 1) / PageArena.PageSize > SkBuff.MaxSkbFrags)
+            return Deliver(handler, meta, datagram, ihl); // more than a NIC would scatter: deliver it linear
+        var skb = cache.Alloc(headerLen + SkBuff.NetSkbPad);
+        if (skb is null) return Drop(IpTestDrop.NoMemory);
+        skb.Reserve(SkBuff.NetSkbPad);
+        datagram[..headerLen].CopyTo(skb.Put(headerLen));
+        skb.MarkForRecycle();
+        for (int off = 0; off < payload.Length; off += PageArena.PageSize)
+        {
+            int n = Math.Min(PageArena.PageSize, payload.Length - off);
+            var netmem = pool.AllocNetmem();
+            if (netmem.IsNull)
+            {
+                skb.Free(); // returns the pages already attached
+                return Drop(IpTestDrop.NoMemory);
+            }
+            payload.Slice(off, n).CopyTo(netmem.GetSpan(0, n));
+            skb.AddRxFragNetmem(netmem, 0, n, PageArena.PageSize);
+        }
+        skb.ResetNetworkHeader();
+        skb.Pull(ihl);
+        skb.ResetTransportHeader();
+        skb.IpSummed = SkbChecksumState.None;
+        HdsSplit++;
         handler.Receive(meta, skb);
         return true;
     }

@@ -1,4 +1,5 @@
 using Netmem.Memory;
+using Netmem.Pool;
 using Netmem.Skb;
 using Netmem.Stack.Tcp;
 using Netmem.Wire;
@@ -22,6 +23,11 @@ public sealed record VirtualTcpHostOptions
     public TcpSettings? Tcp { get; init; }
     /// <summary>Seed of the ISN and port secret, so runs repeat exactly (default 1).</summary>
     public long IsnSeed { get; init; } = 1;
+    /// <summary>
+    /// Header/data split on the test device (default false): received TCP payload arrives in page_pool
+    /// frags behind linear headers, as from a NIC with tcp-data-split on. TCP must behave the same.
+    /// </summary>
+    public bool TcpDataSplit { get; init; }
 }
 
 /// <summary>
@@ -44,6 +50,8 @@ public sealed class VirtualTcpHost : IDisposable
         Cache = new SkbCache(new SkbCacheOptions { Arena = Arena, Capacity = 1024 });
         Context = new StackContext("virtual", Clock, Cache);
         Device = new IpTestDevice(Options.Local, Options.PrefixLength, Options.Gateway, () => Context.NowUs, Options.Mtu) { Cache = Cache };
+        if (Options.TcpDataSplit)
+            Device.DataPool = DataPool = PagePool.Create(new PagePoolParams { PoolSize = 1024, Arena = Arena, TimeProvider = Clock });
         Tcp = new TcpLayer(Device, Context, Options.Tcp, Options.IsnSeed);
         Device.Tcp = Tcp;
     }
@@ -54,6 +62,8 @@ public sealed class VirtualTcpHost : IDisposable
     public SkbCache Cache { get; }
     public StackContext Context { get; }
     public IpTestDevice Device { get; }
+    /// <summary>The pool received payload lands in with <see cref="VirtualTcpHostOptions.TcpDataSplit"/> (else null).</summary>
+    public PagePool? DataPool { get; }
     public TcpLayer Tcp { get; }
     /// <summary>Virtual microseconds since the host was made.</summary>
     public long NowUs => Context.NowUs;
@@ -117,8 +127,10 @@ public sealed class VirtualTcpHost : IDisposable
         Device.ClearSent();
         Context.Dispose();
         Cache.Dispose();
-        bool leak = Cache.HeadPool.Inflight != 0 || Arena.FreePages != Arena.TotalPages;
-        string why = $"virtual host leak: head pool inflight {Cache.HeadPool.Inflight}, {Arena.TotalPages - Arena.FreePages} pages out";
+        DataPool?.Dispose(); // empties its caches: what stays inflight after that is held by someone
+        long dataInflight = DataPool?.Inflight ?? 0;
+        bool leak = Cache.HeadPool.Inflight != 0 || dataInflight != 0 || Arena.FreePages != Arena.TotalPages;
+        string why = $"virtual host leak: head pool inflight {Cache.HeadPool.Inflight}, data pool inflight {dataInflight}, {Arena.TotalPages - Arena.FreePages} pages out";
         if (!leak) Arena.Dispose();
         if (leak) throw new NetmemException(why);
     }
