@@ -46,4 +46,24 @@ public sealed class TcpRtxQueueTests
         Assert.Equal(0, q.RetransBytes);
         Assert.Equal(0, q.SackedBytes);
     }
+
+    [Fact]
+    public void Rack_FirstDeliveryIsTaken_WhateverTheSequenceHalf_AndNothingAboveItIsLost()
+    {
+        // Sequence numbers in the upper half of the space at time 0 compare "before" the zero state (0, 0):
+        // the first delivery must still become the RACK segment, and nothing sent after it may be marked.
+        const uint iss = 0x9000_0000;
+        var q = new TcpRtxQueue();
+        q.Clear(iss);
+        for (uint i = 0; i < 10; i++) q.OnTransmit(iss + i * 1000, iss + (i + 1) * 1000, 0, push: false);
+        var rack = new Rack();
+        Assert.Equal(0, rack.DetectLoss(q, 0, 0, out _)); // no delivery yet: nothing to judge by
+        q.SetFlags(3, TcpRtxFlags.Sacked);
+        rack.Advance(TcpRtxFlags.None, q[3].End, q[3].XmitUs, 0, 0);
+        Assert.Equal(iss + 4000, rack.EndSeq);
+        long lost = rack.DetectLoss(q, 0, 0, out long wait);
+        Assert.Equal(3000, lost); // the three below it, sent at the same instant; none above
+        Assert.Equal(0, wait);
+        for (int i = 4; i < q.Count; i++) Assert.Equal(TcpRtxFlags.None, q[i].Flags);
+    }
 }

@@ -115,9 +115,7 @@ public class TcpTransferTests
     public void SackRecoveryRetransmitsOnlyTheHoles()
     {
         using var net = new TcpTestNet(features: NetdevFeatures.Sg | NetdevFeatures.IpCsum);
-        // The RFC 6675 scoreboard path (tcp_recovery = 0). With RACK on this zero-latency wire the reorder timer
-        // can fire while SACKs are still queued and mark in-flight segments lost (open; see the RACK tests).
-        var (c, s) = Connect(net, new TcpSettings { Recovery = TcpRecoveryFlags.None });
+        var (c, s) = Connect(net); // RACK (the default); the RFC 6675 path is checked in RackTests and SackScoreboard tests
         Transfer(net, 300_000, (c, s));
         int dataSegs = 0;
         var dropped = new HashSet<uint>();
@@ -169,8 +167,7 @@ public class TcpTransferTests
     public void TailLossProbeResendsTheLastSegmentAfterTwoSrtt()
     {
         using var net = new TcpTestNet(features: NetdevFeatures.Sg | NetdevFeatures.IpCsum); // MSS segments on the wire
-        // Without RACK (tcp_recovery = 0): with it the probe's SACK marks the fourth lost and it goes at once.
-        var (c, s) = Connect(net, new TcpSettings { Recovery = TcpRecoveryFlags.None });
+        var (c, s) = Connect(net);
         c.Send(new byte[100]); // an RTT sample (about 0 here): the probe timeout becomes 2 SRTT + 2 ms
         net.Pump();
         Assert.Equal(100, s.Receive(new byte[200]));

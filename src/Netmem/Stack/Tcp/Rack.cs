@@ -27,12 +27,14 @@ public sealed class Rack
     /// <summary>rack.dsack_seen: a D-SACK arrived since the window was last adjusted.</summary>
     public bool DsackSeen { get; set; }
     private long _lastStepUs = long.MinValue / 2;
+    private bool _valid; // a delivery has been recorded: sequence comparisons with the zero state would depend on the ISN
 
     /// <summary>Forgets the delivery state (a new connection).</summary>
     public void Reset()
     {
         XmitUs = 0;
         EndSeq = 0;
+        _valid = false;
         RttUs = 0;
         Advanced = false;
         ReoWndSteps = 1;
@@ -51,10 +53,11 @@ public sealed class Rack
         if ((flags & (TcpRtxFlags.Retrans | TcpRtxFlags.EverRetrans)) != 0 && rtt < minRttUs) return;
         Advanced = true;
         RttUs = rtt;
-        if (SentAfter(xmitUs, endSeq, XmitUs, EndSeq))
+        if (!_valid || SentAfter(xmitUs, endSeq, XmitUs, EndSeq))
         {
             XmitUs = xmitUs;
             EndSeq = endSeq;
+            _valid = true;
         }
     }
 
@@ -86,6 +89,7 @@ public sealed class Rack
     {
         waitUs = 0;
         long marked = 0;
+        if (!_valid) return 0;
         for (int i = 0; i < q.Count; i++)
         {
             ref var e = ref q[i];
