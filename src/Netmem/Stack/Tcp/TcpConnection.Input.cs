@@ -286,8 +286,11 @@ public sealed partial class TcpConnection
     private void PurgeOnReset()
     {
         _ooo.Purge();
-        // Like tcp_reset: the receive queue stays readable only after a clean close; a reset discards it.
-        PurgeReceive();
+        // A reset discards what the reader has not taken, unless the peer's FIN already completed the
+        // stream: then (TIME-WAIT, CLOSING, LAST-ACK) every byte was delivered in order and stays readable,
+        // as with Linux, where the socket left for the timewait sock at the FIN and a reset reaching the
+        // timewait sock never touches the application's receive queue.
+        if (!_finReceived || _orphan) PurgeReceive();
     }
 
     /// <summary>RFC 9293 3.10.7.4 first check, with the four cases of zero/non-zero length and window.</summary>

@@ -333,7 +333,8 @@ public sealed partial class TcpConnection
     /// <summary>The ACK owed to an unacceptable segment, at most one per 500 ms (tcp_invalid_ratelimit), so two confused ends cannot ACK each other forever.</summary>
     /// <summary>
     /// <c>tcp_send_dupack</c> for a segment outside the window. Data below rcv.nxt is a retransmission the
-    /// peer did not need: the ACK (at most one per tcp_invalid_ratelimit) carries a D-SACK for the old part.
+    /// peer did not need: it gets a D-SACK for the old part and the ACK goes at once; only data-less
+    /// segments are rate limited (tcp_oow_rate_limited: data does not start ACK loops).
     /// </summary>
     private void SendOutOfWindowAck(in TcpSegment seg)
     {
@@ -345,9 +346,7 @@ public sealed partial class TcpConnection
                 DsackSet(seg.Seq, SeqNum.Lt(end, _rcvNxt) ? end : _rcvNxt);
             }
         }
-        // Linux answers every data segment here (tcp_oow_rate_limited exempts data); answering them all
-        // made the TAP reordering test lose bytes between the queue and the reader (under investigation,
-        // see docs/conformance.md), so data is rate limited like the rest for now.
+        if (seg.PayloadLength > 0 && !seg.Syn) { SendAck(); return; } // data is never rate limited (tcp_oow_rate_limited)
         SendRateLimitedAck();
     }
 
