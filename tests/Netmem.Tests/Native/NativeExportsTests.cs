@@ -219,21 +219,45 @@ public sealed unsafe class NativeExportsTests(ITestOutputHelper output)
         Assert.Equal(0, api.Close(api.H, l2));
     }
 
+    /// <summary>
+    /// A listener on :8080 and one passive open through the library's device (the peer: MSS 1000, SACK,
+    /// wscale 7, SYN window <paramref name="synWindow"/>; the ACK after <paramref name="rttUs"/> virtual µs
+    /// with window <paramref name="ackWindow"/>). Returns the accepted fd; the listener and our ISN come out.
+    /// </summary>
+    private static int PassiveOpen(Api api, ushort synWindow, ushort ackWindow, uint rttUs, out int listener, out uint iss)
+    {
+        listener = api.Socket(api.H, AF_INET, SOCK_STREAM, 0);
+        var sa = Sockaddr(Ipv4Address.Unspecified, 8080);
+        fixed (byte* p = sa) Assert.Equal(0, api.Bind(api.H, listener, p, 16));
+        Assert.Equal(0, api.Listen(api.H, listener, 1));
+        var opts = new TcpOptions { MaxSegmentSize = 1000, SackPermitted = true, WindowScale = 7 };
+        api.Send(IpPacketBuilder.Tcp(Remote, Local, 40000, 8080, 0, 0, TcpFlags.Syn, synWindow, opts));
+        iss = IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out _).SequenceNumber;
+        Assert.Equal(0, api.Usleep(api.H, rttUs));
+        api.Send(IpPacketBuilder.Tcp(Remote, Local, 40000, 8080, 1, iss + 1, TcpFlags.Ack, ackWindow));
+        int c = api.Accept(api.H, listener, null, null);
+        Assert.True(c >= 3);
+        return c;
+    }
+
+    /// <summary>Runs <paramref name="body"/> with a private sysctl tree holding the given net/ipv4 files, removed after.</summary>
+    private static void WithSysctls(Action<string> body, params (string Name, string Value)[] files)
+    {
+        string root = Path.Combine(Path.GetTempPath(), "netmem-sysctl-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Path.Combine(root, "net", "ipv4"));
+        try
+        {
+            foreach (var (name, value) in files) File.WriteAllText(Path.Combine(root, "net", "ipv4", name), value + "\n");
+            body(root);
+        }
+        finally { Directory.Delete(root, recursive: true); }
+    }
+
     /// <summary>Handshake (MSS 1000), TCP_NODELAY, a 2500-byte write: the payload sizes and PSH bits of what the library sends.</summary>
     private static List<(int Len, bool Psh)> WriteThroughLibrary(string flags, byte[] data)
     {
         using var api = new Api(flags);
-        int l = api.Socket(api.H, AF_INET, SOCK_STREAM, 0);
-        var sa = Sockaddr(Ipv4Address.Unspecified, 8080);
-        fixed (byte* p = sa) Assert.Equal(0, api.Bind(api.H, l, p, 16));
-        Assert.Equal(0, api.Listen(api.H, l, 1));
-        var opts = new TcpOptions { MaxSegmentSize = 1000, SackPermitted = true, WindowScale = 7 };
-        api.Send(IpPacketBuilder.Tcp(Remote, Local, 40000, 8080, 0, 0, TcpFlags.Syn, 65535, opts));
-        var r = IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out _);
-        Assert.Equal(0, api.Usleep(api.H, 10_000));
-        api.Send(IpPacketBuilder.Tcp(Remote, Local, 40000, 8080, 1, r.SequenceNumber + 1, TcpFlags.Ack, 511));
-        int c = api.Accept(api.H, l, null, null);
-        Assert.True(c >= 3);
+        int c = PassiveOpen(api, 65535, 511, 10_000, out int l, out uint iss);
         int one = 1;
         Assert.Equal(0, api.SetSockOpt(api.H, c, IPPROTO_TCP, TCP_NODELAY, (byte*)&one, 4));
         fixed (byte* p = data) Assert.Equal(data.Length, (int)api.Write(api.H, c, p, (nuint)data.Length));
@@ -242,7 +266,7 @@ public sealed unsafe class NativeExportsTests(ITestOutputHelper output)
         while (got.Length < data.Length)
         {
             var h = IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out var payload);
-            Assert.Equal(r.SequenceNumber + 1 + (uint)got.Length, h.SequenceNumber);
+            Assert.Equal(iss + 1 + (uint)got.Length, h.SequenceNumber);
             segs.Add((payload.Length, (h.Flags & TcpFlags.Psh) != 0));
             got.Write(payload);
         }
@@ -281,23 +305,10 @@ public sealed unsafe class NativeExportsTests(ITestOutputHelper output)
     public void MinTsoSegsSysctlSizesBursts()
     {
         if (Skip()) return;
-        string root = Path.Combine(Path.GetTempPath(), "netmem-sysctl-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(Path.Combine(root, "net", "ipv4"));
-        try
+        WithSysctls(root =>
         {
-            File.WriteAllText(Path.Combine(root, "net", "ipv4", "tcp_min_tso_segs"), "10\n");
             using var api = new Api("sysctl=" + root);
-            int l = api.Socket(api.H, AF_INET, SOCK_STREAM, 0);
-            var sa = Sockaddr(Ipv4Address.Unspecified, 8080);
-            fixed (byte* p = sa) Assert.Equal(0, api.Bind(api.H, l, p, 16));
-            Assert.Equal(0, api.Listen(api.H, l, 1));
-            var opts = new TcpOptions { MaxSegmentSize = 1000, SackPermitted = true, WindowScale = 7 };
-            api.Send(IpPacketBuilder.Tcp(Remote, Local, 40000, 8080, 0, 0, TcpFlags.Syn, 65535, opts));
-            var r = IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out _);
-            Assert.Equal(0, api.Usleep(api.H, 100_000));
-            api.Send(IpPacketBuilder.Tcp(Remote, Local, 40000, 8080, 1, r.SequenceNumber + 1, TcpFlags.Ack, 511));
-            int c = api.Accept(api.H, l, null, null);
-            Assert.True(c >= 3);
+            int c = PassiveOpen(api, 65535, 511, 100_000, out int l, out _);
             var data = new byte[10000];
             new Random(13).NextBytes(data);
             fixed (byte* p = data) Assert.Equal(10000, (int)api.Write(api.H, c, p, (nuint)data.Length));
@@ -312,8 +323,7 @@ public sealed unsafe class NativeExportsTests(ITestOutputHelper output)
             Assert.Equal(data, sent.ToArray());
             Assert.Equal(0, api.Close(api.H, c));
             Assert.Equal(0, api.Close(api.H, l));
-        }
-        finally { Directory.Delete(root, recursive: true); }
+        }, ("tcp_min_tso_segs", "10"));
     }
 
     [Fact]
@@ -321,23 +331,10 @@ public sealed unsafe class NativeExportsTests(ITestOutputHelper output)
     {
         if (Skip()) return;
         const int TCP_NOTSENT_LOWAT = 25;
-        string root = Path.Combine(Path.GetTempPath(), "netmem-sysctl-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(Path.Combine(root, "net", "ipv4"));
-        try
+        WithSysctls(root =>
         {
-            File.WriteAllText(Path.Combine(root, "net", "ipv4", "tcp_notsent_lowat"), "4000\n");
             using var api = new Api("sysctl=" + root);
-            int l = api.Socket(api.H, AF_INET, SOCK_STREAM, 0);
-            var sa = Sockaddr(Ipv4Address.Unspecified, 8080);
-            fixed (byte* p = sa) Assert.Equal(0, api.Bind(api.H, l, p, 16));
-            Assert.Equal(0, api.Listen(api.H, l, 1));
-            var opts = new TcpOptions { MaxSegmentSize = 1000, SackPermitted = true, WindowScale = 7 };
-            api.Send(IpPacketBuilder.Tcp(Remote, Local, 40000, 8080, 0, 0, TcpFlags.Syn, 32792, opts));
-            var r = IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out _);
-            Assert.Equal(0, api.Usleep(api.H, 10_000));
-            api.Send(IpPacketBuilder.Tcp(Remote, Local, 40000, 8080, 1, r.SequenceNumber + 1, TcpFlags.Ack, 257));
-            int c = api.Accept(api.H, l, null, null);
-            Assert.True(c >= 3);
+            int c = PassiveOpen(api, 32792, 257, 10_000, out int l, out uint iss);
             // The sysctl applies while the socket option is unset; getsockopt reports the option (0).
             int lowat = -1;
             uint len = 4;
@@ -349,7 +346,7 @@ public sealed unsafe class NativeExportsTests(ITestOutputHelper output)
             fixed (byte* p = data) Assert.Equal(26000, (int)api.Write(api.H, c, p, (nuint)data.Length));
             var sent = new MemoryStream();
             var first = IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out var payload);
-            Assert.Equal(r.SequenceNumber + 1, first.SequenceNumber);
+            Assert.Equal(iss + 1, first.SequenceNumber);
             sent.Write(payload);
             while (sent.Length < 10000) // the initial window in TSO-autosized bursts
             {
@@ -362,7 +359,7 @@ public sealed unsafe class NativeExportsTests(ITestOutputHelper output)
             {
                 Assert.Equal(0, api.Poll(api.H, &pfd, 1, 0)); // 16000 .. 4000 unsent: not below 2000
                 Assert.Equal(0, api.Usleep(api.H, 10_000));
-                api.Send(IpPacketBuilder.Tcp(Remote, Local, 40000, 8080, 1, r.SequenceNumber + 1 + acked, TcpFlags.Ack, 257));
+                api.Send(IpPacketBuilder.Tcp(Remote, Local, 40000, 8080, 1, iss + 1 + acked, TcpFlags.Ack, 257));
                 long before = sent.Length;
                 while (sent.Length < before + 4000)
                 {
@@ -382,8 +379,7 @@ public sealed unsafe class NativeExportsTests(ITestOutputHelper output)
             Assert.Equal(-1, lowat);
             Assert.Equal(0, api.Close(api.H, c));
             Assert.Equal(0, api.Close(api.H, l));
-        }
-        finally { Directory.Delete(root, recursive: true); }
+        }, ("tcp_notsent_lowat", "4000"));
     }
 
     [Fact]
