@@ -18,6 +18,20 @@ internal static class IpPacketBuilder
         return bytes;
     }
 
+    /// <summary>packetdrill's remote end (192.0.2.1:50000) talking to the host under test (192.168.0.1:8080).</summary>
+    public static readonly Ipv4Address PeerAddress = new(192, 0, 2, 1), HostAddress = new(192, 168, 0, 1);
+
+    /// <summary>
+    /// A pure ACK from the peer: <paramref name="ack"/> and the SACK blocks are relative to our ISN
+    /// <paramref name="iss"/> (as packetdrill writes them), sequence 1, window <paramref name="window"/>.
+    /// </summary>
+    public static byte[] PeerAck(uint iss, uint ack, ushort window, params (uint L, uint R)[] sacks)
+    {
+        var o = default(TcpOptions);
+        foreach (var (l, r) in sacks) o.AddSackBlock(new TcpSackBlock(iss + l, iss + r));
+        return Tcp(PeerAddress, HostAddress, 50000, 8080, 1, iss + ack, TcpFlags.Ack, window, o);
+    }
+
     public static void WriteIpHeader(Span<byte> b, Ipv4Address src, Ipv4Address dst, IpProtocol proto)
     {
         b[0] = 0x45;

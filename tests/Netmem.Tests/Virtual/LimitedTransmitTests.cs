@@ -31,12 +31,7 @@ public sealed class LimitedTransmitTests
         return (c, r.SequenceNumber);
     }
 
-    private static byte[] Ack(uint iss, uint ack, params (uint L, uint R)[] sacks)
-    {
-        var o = default(TcpOptions);
-        foreach (var (l, r) in sacks) o.AddSackBlock(new TcpSackBlock(iss + l, iss + r));
-        return IpPacketBuilder.Tcp(Remote, Local, PeerPort, Port, 1, iss + ack, TcpFlags.Ack, 320, o);
-    }
+    private static byte[] Ack(uint iss, uint ack, params (uint L, uint R)[] sacks) => IpPacketBuilder.PeerAck(iss, ack, 320, sacks);
 
     /// <summary>Takes every datagram sent so far; returns (first relative seq, total payload), checking the payload against <paramref name="data"/>.</summary>
     private static (uint Seq, int Bytes) TakeAll(VirtualTcpHost host, uint iss, byte[] data)

@@ -15,12 +15,7 @@ public sealed class RackTests
 {
     private static readonly Ipv4Address Local = new(192, 168, 0, 1), Remote = new(192, 0, 2, 1);
 
-    private static byte[] Ack(uint iss, uint ack, params (uint L, uint R)[] sacks)
-    {
-        var o = default(TcpOptions);
-        foreach (var (l, r) in sacks) o.AddSackBlock(new TcpSackBlock(iss + l, iss + r));
-        return IpPacketBuilder.Tcp(Remote, Local, 50000, 8080, 1, iss + ack, TcpFlags.Ack, 257, o);
-    }
+    private static byte[] Ack(uint iss, uint ack, params (uint L, uint R)[] sacks) => IpPacketBuilder.PeerAck(iss, ack, 257, sacks);
 
     private static (TcpConnection C, uint Iss, byte[] Data) SendTen(VirtualTcpHost host, int bytes = 10000)
     {
