@@ -246,6 +246,7 @@ public sealed partial class TcpConnection
         }
         if (!ProcessAck(seg)) { skb.Free(); return false; }
         if (State == TcpState.Closed) { skb.Free(); return false; }
+        EcnReceive(seg);
 
         // 5. data; 6. FIN
         bool fin = seg.Fin;
@@ -381,6 +382,7 @@ public sealed partial class TcpConnection
 
         // An ACK below snd.una (reordered on the way) acknowledges nothing new; only its SACKs count (tcp_ack's old-ACK case).
         long acked = SeqNum.Gt(ack, _sndUna) ? (uint)(ack - _sndUna) : 0;
+        EcnAck(seg, ack); // CWR ends or starts before this ACK's congestion update, as tcp_fastretrans_alert precedes tcp_cong_control
         if (acked > 0)
         {
             OnNewAck(ack, acked, now);
@@ -485,6 +487,7 @@ public sealed partial class TcpConnection
         {
             _dupAcks = 0;
             if (RackActive) RackOnAck(delivered, unaAdvanced: true, dataAcked, caRttUs, recoveryJustEnded: false);
+            else if (_inCwr) CwrReduce(delivered, unaAdvanced: true); // tcp_in_cwnd_reduction: PRR, no growth
             else _cc.OnAck(ref Cong, delivered, caRttUs, now);
         }
 
@@ -602,7 +605,8 @@ public sealed partial class TcpConnection
         _recover = _sndMax;
         _highRxt = _sndUna;
         Cong.BytesInFlight = (long)(uint)(_sndMax - _sndUna);
-        _cc.OnEnterRecovery(ref Cong, now);
+        if (_inCwr) _inCwr = false; // already reduced for an ECN echo: recovery goes on from there (tcp_enter_recovery)
+        else _cc.OnEnterRecovery(ref Cong, now);
         TcpStats.Inc(ref _layer.Stats.FastRetransmits);
         if (_sackOk)
         {

@@ -376,7 +376,8 @@ public sealed partial class TcpConnection
     /// </summary>
     private bool Transmit(uint seq, TcpFlags flags, long pos, int len, bool synOptions)
     {
-        if (_inRecovery && !_lossRecovery) _prrOut += len; // RFC 6937 prr_out
+        flags = EcnFlags(seq, len, flags);
+        if ((_inRecovery && !_lossRecovery) || _inCwr) _prrOut += len; // RFC 6937 prr_out
         var cache = _ctx.SkbCache!;
         var opts = default(TcpOptions);
         bool syn = (flags & TcpFlags.Syn) != 0;

@@ -155,7 +155,8 @@ public sealed partial class TcpConnection
             // tcp_cong_control counts what this ACK delivered, SACKed bytes included, but while reordering stays
             // at its default (3) only an ACK that moves snd.una may raise cwnd (tcp_may_raise_cwnd).
             bool mayRaise = _reordering > DefaultReordering ? delivered > 0 : dataAcked > 0;
-            if (mayRaise && delivered > 0 && !recoveryJustEnded) _cc.OnAck(ref Cong, delivered, rttUs, now);
+            if (_inCwr) CwrReduce(delivered, unaAdvanced); // tcp_in_cwnd_reduction: PRR, no growth
+            else if (mayRaise && delivered > 0 && !recoveryJustEnded) _cc.OnAck(ref Cong, delivered, rttUs, now);
             return;
         }
         PrrSend(delivered, unaAdvanced);

@@ -485,7 +485,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
         SndWscale = _sndWscale,
         RcvWscale = _rcvWscale,
         InRecovery = _inRecovery,
-        CaState = (byte)(_lossRecovery ? 4 : _inRecovery ? 3 : _sack.SackedBytes >= _mss || (!_sackOk && _dupAcks > 0 && _sndUna != _sndMax) ? 1 : 0),
+        CaState = (byte)(_lossRecovery ? 4 : _inRecovery ? 3 : _inCwr ? 2 : _sack.SackedBytes >= _mss || (!_sackOk && _dupAcks > 0 && _sndUna != _sndMax) ? 1 : 0),
         SinceDataSentUs = _dataSegsOut == 0 ? 0 : _ctx.NowUs - _lastDataSentUs,
         SinceDataRecvUs = IsSynchronized ? _ctx.NowUs - _lastDataRecvUs : 0,
         SinceAckRecvUs = _ctx.NowUs - _lastRecvUs,

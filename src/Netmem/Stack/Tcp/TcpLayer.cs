@@ -84,7 +84,7 @@ public sealed class TcpLayer : IIpProtocolHandler
         var header = skb.Data[..hlen];
         if (TcpPacket.TryCreate(header, out var pkt) != ParseResult.Ok) { DropSkb(skb, TcpDropReason.BadHeader); return; }
         if (TcpOptions.Parse(pkt.Options, out var opts) != ParseResult.Ok) { DropSkb(skb, TcpDropReason.BadOption); return; }
-        var seg = new TcpSegment(pkt.SequenceNumber, pkt.AcknowledgmentNumber, pkt.Flags, pkt.WindowSize, skb.Len - hlen, opts);
+        var seg = new TcpSegment(pkt.SequenceNumber, pkt.AcknowledgmentNumber, pkt.Flags, pkt.WindowSize, skb.Len - hlen, opts, (byte)(ip.Tos & 3));
         var tuple = new TcpFourTuple(ip.Destination, pkt.DestinationPort, ip.Source, pkt.SourcePort);
         var rxContext = _contexts.ForRxQueue(ip.IfIndex, ip.RxQueue);
         var conn = Lookup(tuple, out var listener);
@@ -107,7 +107,9 @@ public sealed class TcpLayer : IIpProtocolHandler
         int hlen = (skb.Data[12] >> 4) * 4;
         if (TcpPacket.TryCreate(skb.Data[..hlen], out var pkt) != ParseResult.Ok
             || TcpOptions.Parse(pkt.Options, out var opts) != ParseResult.Ok) { DropSkb(skb, TcpDropReason.BadHeader); return; }
-        var seg = new TcpSegment(pkt.SequenceNumber, pkt.AcknowledgmentNumber, pkt.Flags, pkt.WindowSize, skb.Len - hlen, opts);
+        // The IPv4 header is still in front of the TCP header: its TOS byte carries the ECN field.
+        byte ecn = skb.NetworkOffset is < 0 and >= -60 ? (byte)(skb.GetHeadSpan(skb.NetworkHeader + 1, 1)[0] & 3) : (byte)0;
+        var seg = new TcpSegment(pkt.SequenceNumber, pkt.AcknowledgmentNumber, pkt.Flags, pkt.WindowSize, skb.Len - hlen, opts, ecn);
         skb.Pull(hlen);
         Dispatch(owner.Tuple, seg, skb, owner.Context);
     }

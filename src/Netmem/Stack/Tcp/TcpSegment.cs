@@ -10,10 +10,12 @@ internal readonly struct TcpSegment
     public readonly ushort Window;
     public readonly int PayloadLength;
     public readonly TcpOptions Options;
+    /// <summary>The IP header's ECN field (0 Not-ECT, 1 ECT(1), 2 ECT(0), 3 CE).</summary>
+    public readonly byte Ecn;
 
-    public TcpSegment(uint seq, uint ack, TcpFlags flags, ushort window, int payloadLength, in TcpOptions options)
+    public TcpSegment(uint seq, uint ack, TcpFlags flags, ushort window, int payloadLength, in TcpOptions options, byte ecn = 0)
     {
-        Seq = seq; Ack = ack; Flags = flags; Window = window; PayloadLength = payloadLength; Options = options;
+        Seq = seq; Ack = ack; Flags = flags; Window = window; PayloadLength = payloadLength; Options = options; Ecn = ecn;
     }
 
     public bool Syn => (Flags & TcpFlags.Syn) != 0;

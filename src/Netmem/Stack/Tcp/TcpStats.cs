@@ -8,7 +8,7 @@ public sealed class TcpStats
 {
     private readonly long[] _drops = new long[(int)TcpDropReason.Count];
     internal long InSegs, OutSegs, RetransSegs, OutRsts, InErrs, ActiveOpens, PassiveOpens, AttemptFails, EstabResets, IcmpErrs;
-    internal long ChallengeAcks, ChallengeAcksLimited, LossProbes, FastRetransmits, SackRecoveries, Timeouts, ZeroWindowProbes, KeepaliveProbes, TimeWaitExpired, DelayedAcks, Handoffs, OfoQueued, DsacksSent;
+    internal long ChallengeAcks, ChallengeAcksLimited, LossProbes, FastRetransmits, SackRecoveries, Timeouts, ZeroWindowProbes, KeepaliveProbes, TimeWaitExpired, DelayedAcks, Handoffs, OfoQueued, DsacksSent, EcnCeReceived, EcnReductions;
 
     public long GetDrops(TcpDropReason reason) => Interlocked.Read(ref _drops[(int)reason]);
     public long TotalDrops { get { long s = 0; for (int i = 0; i < _drops.Length; i++) s += Interlocked.Read(ref _drops[i]); return s; } }
@@ -39,6 +39,10 @@ public sealed class TcpStats
     public long OutOfOrderQueuedCount => Interlocked.Read(ref OfoQueued);
     /// <summary>TcpExt TCPDSACKOldSent + TCPDSACKOfoSent: D-SACK blocks sent for duplicate data (RFC 2883).</summary>
     public long DsackSentCount => Interlocked.Read(ref DsacksSent);
+    /// <summary>Data segments that arrived CE-marked and started an ECE echo (TcpExt TCPECNCeReceived-like).</summary>
+    public long EcnCeReceivedCount => Interlocked.Read(ref EcnCeReceived);
+    /// <summary>Window reductions for an ECN echo (entries into the CWR state).</summary>
+    public long EcnReductionCount => Interlocked.Read(ref EcnReductions);
 
     internal static void Inc(ref long field) => Interlocked.Increment(ref field);
 }
