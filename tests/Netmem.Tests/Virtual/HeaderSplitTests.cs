@@ -51,7 +51,7 @@ public sealed class HeaderSplitTests
             host.Advance(200_000);    // delayed ACK, if one is owed
             Drain();
             hds = host.Device.HdsSplit;
-            allocs = host.DataPool is { } pool ? pool.GetStats().AllocFast + pool.GetStats().AllocSlow : 0;
+            allocs = host.DataPool?.GetStats() is { } st ? st.AllocFast + st.AllocSlow : 0;
         } // Dispose throws if a page or skb did not come back (data pool inflight included)
         return new Outcome(sent, got.ToArray(), hds, allocs);
     }

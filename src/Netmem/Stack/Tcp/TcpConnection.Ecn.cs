@@ -50,7 +50,7 @@ public sealed partial class TcpConnection
             _inCwr = false;
             if (Cong.Ssthresh != long.MaxValue) Cong.Cwnd = Cong.Ssthresh;
         }
-        if ((seg.Flags & TcpFlags.Ece) == 0 || seg.Syn || _inCwr || _inRecovery || _lossRecovery) return;
+        if ((seg.Flags & TcpFlags.Ece) == 0 || seg.Syn || _inCwr || _inRecovery) return; // _inRecovery covers the RTO's loss state too
         if (State is not (TcpState.Established or TcpState.CloseWait or TcpState.FinWait1 or TcpState.Closing or TcpState.LastAck)) return;
         if (_sndUna == _sndMax) return; // nothing in flight to reduce for
         long prior = Cong.Cwnd;
@@ -72,15 +72,7 @@ public sealed partial class TcpConnection
     /// </summary>
     private void CwrReduce(long delivered, bool unaAdvanced)
     {
-        if (delivered <= 0) return;
-        _prrDelivered += delivered;
-        long pipe = InFlight();
-        long ssthresh = Cong.Ssthresh;
-        long sndcnt = pipe > ssthresh
-            ? (_prrDelivered * ssthresh + _recoverFs - 1) / _recoverFs - _prrOut
-            : Math.Min(ssthresh - pipe, Math.Max(_prrDelivered - _prrOut, delivered) + (unaAdvanced ? _mss : 0));
-        if (_prrOut == 0) sndcnt = Math.Max(sndcnt, _mss);
-        Cong.Cwnd = Math.Max(_mss, pipe + Math.Max(0, sndcnt));
+        if (delivered > 0) Cong.Cwnd = Math.Max(_mss, PrrCwnd(delivered, unaAdvanced, InFlight()));
     }
 
     /// <summary><c>tcp_ecn_send</c>: ECE on what we send while the peer's CWR is owed; CWR once, on the next new data.</summary>

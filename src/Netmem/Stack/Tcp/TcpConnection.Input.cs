@@ -636,8 +636,19 @@ public sealed partial class TcpConnection
     private void PrrSend(long delivered, bool unaAdvanced = false)
     {
         if (delivered < 0) delivered = 0;
+        Cong.Cwnd = PrrCwnd(delivered, unaAdvanced, RecoveryPipe());
+        if (!RackActive && _prrOut == 0 && !_sack.IsSacked(_sndUna)) RetransmitAt(_sndUna, _mss); // RFC 6675 4.3: the first loss goes now (RACK: the first marked lost, below)
+        SackRecoverySend();
+    }
+
+    /// <summary>
+    /// RFC 6937's cwnd for one ACK that delivered <paramref name="delivered"/> bytes with <paramref name="pipe"/> in
+    /// flight (<c>tcp_cwnd_reduction</c>, shared by recovery and the ECN CWR state): proportional to ssthresh over
+    /// RecoverFS while pipe is above ssthresh, else back up towards it (PRR-SSRB when snd.una advanced, PRR-CRB not).
+    /// </summary>
+    private long PrrCwnd(long delivered, bool unaAdvanced, long pipe)
+    {
         _prrDelivered += delivered;
-        long pipe = RecoveryPipe();
         long ssthresh = Cong.Ssthresh;
         long sndcnt = pipe > ssthresh
             ? (_prrDelivered * ssthresh + _recoverFs - 1) / _recoverFs - _prrOut
@@ -645,9 +656,7 @@ public sealed partial class TcpConnection
                 ? Math.Min(ssthresh - pipe, Math.Max(_prrDelivered - _prrOut, delivered) + _mss) // PRR-SSRB
                 : Math.Min(ssthresh - pipe, delivered);                                          // PRR-CRB (Linux without snd.una progress)
         if (_prrOut == 0) sndcnt = Math.Max(sndcnt, _mss);
-        Cong.Cwnd = pipe + Math.Max(0, sndcnt);
-        if (!RackActive && _prrOut == 0 && !_sack.IsSacked(_sndUna)) RetransmitAt(_sndUna, _mss); // RFC 6675 4.3: the first loss goes now (RACK: the first marked lost, below)
-        SackRecoverySend();
+        return pipe + Math.Max(0, sndcnt);
     }
 
     private void SackRecoverySend()
