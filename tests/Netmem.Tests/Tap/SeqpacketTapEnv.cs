@@ -42,6 +42,26 @@ internal sealed unsafe class SeqpacketTapEnv : IDisposable
         Dev.CollectRxPagePools(_pools);
     }
 
+    /// <summary>
+    /// One measured round of the zero-allocation tests: the peer sends <paramref name="frames"/> (its allocations
+    /// are not counted), then the device polls them in and transmits <paramref name="tx"/> <paramref name="txCount"/>
+    /// times. Returns the bytes this thread allocated while polling and transmitting.
+    /// </summary>
+    public long MeasuredRxTxRound(byte[][] frames, byte[] tx, int txCount = 32)
+    {
+        foreach (var f in frames) PeerSend(default, f);
+        long a = GC.GetAllocatedBytesForCurrentThread();
+        Dev.PollAll();
+        for (int i = 0; i < txCount; i++)
+        {
+            var skb = TxCache.Alloc(tx.Length + 64)!;
+            skb.Reserve(64);
+            skb.PutData(tx);
+            Dev.Transmit(skb);
+        }
+        return GC.GetAllocatedBytesForCurrentThread() - a;
+    }
+
     /// <summary>The kernel's side: one message of vnet header + frame.</summary>
     public void PeerSend(in VirtioNetHdr hdr, ReadOnlySpan<byte> frame)
     {

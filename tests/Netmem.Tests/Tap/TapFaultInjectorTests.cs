@@ -40,17 +40,7 @@ public sealed class TapFaultInjectorTests
         long allocated = 0, txSeen = 0, txCorrupt = 0;
         for (int round = 0; round < 6; round++)
         {
-            foreach (var f in frames) env.PeerSend(default, f); // the peer's side allocates; it is not measured
-            long a = GC.GetAllocatedBytesForCurrentThread();
-            env.Dev.PollAll();
-            for (int i = 0; i < 32; i++)
-            {
-                var skb = env.TxCache.Alloc(tx.Length + 64)!;
-                skb.Reserve(64);
-                skb.PutData(tx);
-                env.Dev.Transmit(skb);
-            }
-            long used = GC.GetAllocatedBytesForCurrentThread() - a;
+            long used = env.MeasuredRxTxRound(frames, tx); // the peer's side allocates; it is not measured
             if (round >= 2) allocated += used; // rounds 0 and 1 warm the caches
             while (env.PeerReceive() is { } m)
             {
