@@ -63,6 +63,11 @@ public sealed unsafe class NetIovArea : IDisposable
     public ulong BaseVirtual => _desc->BaseVirtual;
     /// <summary>Whoever owns the area (a dma-buf binding, a zcrx interface queue).</summary>
     public object? Owner { get; set; }
+    /// <summary>
+    /// The id of the dma-buf binding these net_iovs belong to (<c>net_devmem_iov_binding_id</c>): what
+    /// devmem receive reports as <c>dmabuf_id</c>. 0 for an area no binding owns.
+    /// </summary>
+    public uint DmabufId { get; internal set; }
     /// <summary>Host address that backs the area, for IOMMU mappings only.</summary>
     internal nint BackingAddress { get; }
     public int Id => _desc->Id;
