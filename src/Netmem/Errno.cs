@@ -44,6 +44,8 @@ public enum Errno
     EHOSTUNREACH = 113,
     EALREADY = 114,
     EINPROGRESS = 115,
+    /// <summary>The kernel-internal ETOOSMALL that devmem receive returns when no control record fits (put_cmsg_notrunc).</summary>
+    ETOOSMALL = 524,
 }
 
 /// <summary>An operation failed with a Linux error code; the message says what was wrong.</summary>

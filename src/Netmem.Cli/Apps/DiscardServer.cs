@@ -26,9 +26,8 @@ public sealed class DiscardServer(NetStack stack, ushort port = 9, bool hash = t
             using var lease = await socket.ReceiveLeaseAsync(ct: ct);
             if (lease.Length == 0) break;
             if (hash)
-                for (int i = 0; i < lease.Count; i++)
-                    foreach (var seg in lease.GetSequence(i))
-                        h.AppendData(seg.Span);
+                foreach (var seg in lease.GetSequence())
+                    h.AppendData(seg.Span);
             total += lease.Length;
             CountIn(lease.Length);
         }

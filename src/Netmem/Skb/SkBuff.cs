@@ -114,6 +114,21 @@ public sealed unsafe partial class SkBuff
     public bool Unreadable { get; internal set; }
     /// <summary><c>skb_frags_readable</c>.</summary>
     public bool FragsReadable => !Unreadable;
+    /// <summary>
+    /// Whether this skb or any skb of its frag_list is unreadable: what a helper that reads past the
+    /// linear head must check (chaining propagates the flag to the root, this also covers a chain built
+    /// before that rule).
+    /// </summary>
+    public bool AnyUnreadable
+    {
+        get
+        {
+            if (Unreadable) return true;
+            for (var m = ShinfoField?.FragList; m is not null; m = m.Next)
+                if (m.AnyUnreadable) return true;
+            return false;
+        }
+    }
     /// <summary><c>pfmemalloc</c>: a frag came from the emergency reserves.</summary>
     public bool Pfmemalloc { get; internal set; }
     /// <summary><c>cloned</c>: this skb was cloned at some point (the data may be shared).</summary>

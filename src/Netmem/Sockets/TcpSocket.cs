@@ -8,8 +8,8 @@ namespace Netmem.Sockets;
 /// <summary>
 /// A TCP socket (SOCK_STREAM) over a <see cref="TcpLayer"/>. Calls come from any thread; each one is
 /// posted to the connection's <see cref="StackContext"/> and completes through a reused value-task
-/// source, so a steady stream of sends and receives allocates nothing. One send and one receive may be
-/// in flight at a time (EALREADY otherwise). Errors are <see cref="NetmemErrnoException"/> with Linux's errno.
+/// source, so a steady stream of sends and receives allocates nothing. One send and one receive (copying, lease or
+/// devmem) may be in flight at a time (EALREADY otherwise); any number of leases and devmem tokens may be held. Errors are <see cref="NetmemErrnoException"/> with Linux's errno.
 /// </summary>
 public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
 {
@@ -19,7 +19,8 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
     private volatile StackContext? _ctx;
     private bool _connectIssued;
     private Ipv4Address _remote; private ushort _remotePort;
-    private TcpReceiveLease? _lease;
+    private readonly Stack<TcpReceiveLease> _freeLeases = new(); // disposed leases, reused (locked: any thread disposes)
+    private readonly DevmemTokenTable _tokens = new();
 
     /// <summary>A socket on <paramref name="stack"/>'s TCP (<c>socket(AF_INET, SOCK_STREAM)</c>).</summary>
     public TcpSocket(NetStack stack) : this((stack ?? throw new ArgumentNullException(nameof(stack))).Tcp) { }
@@ -114,20 +115,83 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
     }
 
     /// <summary>
-    /// Zero-copy receive: the queued skbs themselves (up to <paramref name="maxBytes"/>, at least one),
-    /// handed over as a lease the caller disposes. An empty lease means end of stream. One lease at a time.
+    /// Zero-copy receive: up to <paramref name="maxBytes"/> in-order bytes (at least one) as a lease of netmem
+    /// segments, each holding a reference on its memory; the skbs they came from are freed at once. An empty
+    /// lease means end of stream. A socket may hold several leases at a time; one lease never mixes readable
+    /// and unreadable payload.
     /// </summary>
     [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<TcpReceiveLease> ReceiveLeaseAsync(int maxBytes = int.MaxValue, CancellationToken ct = default)
     {
         var c = RequireConnected();
-        if (_lease is { IsActive: true }) throw new NetmemErrnoException(Errno.EALREADY, $"{this}: dispose the previous receive lease first");
-        _lease ??= new TcpReceiveLease(this);
-        _lease.Reset();
+        if (maxBytes <= 0) throw new NetmemErrnoException(Errno.EINVAL, $"a lease of {maxBytes} bytes");
+        var lease = RentLease();
         _recv.Start(TcpOpKind.Lease, ct);
+        _recv.Lease = lease;
         _recv.MaxBytes = maxBytes;
-        await new ValueTask<int>(_recv, _recv.Submit(c.Context)).ConfigureAwait(false);
-        return _lease;
+        try
+        {
+            await new ValueTask<int>(_recv, _recv.Submit(c.Context)).ConfigureAwait(false);
+        }
+        catch
+        {
+            lease.Dispose();
+            throw;
+        }
+        return lease;
+    }
+
+    /// <summary>
+    /// <c>recvmsg(MSG_SOCK_DEVMEM)</c>: reads up to <paramref name="maxBytes"/> in-order bytes (by default the
+    /// linear buffer's length, as the kernel's iov length bounds a read) and describes them in
+    /// <paramref name="records"/>, in stream order: bytes in host memory are copied to
+    /// <paramref name="linear"/> (with an SO_DEVMEM_LINEAR record when they belong to device-memory skbs, with
+    /// none for an all-readable read, as the kernel does); payload in device memory becomes SO_DEVMEM_DMABUF
+    /// records with tokens, released by <see cref="DevmemDontNeed"/> or when the socket closes. One call
+    /// never mixes readable and device-memory skbs. Completes with 0 bytes at end of stream; ETOOSMALL when
+    /// not even one record or byte fits. Allocates nothing per call.
+    /// </summary>
+    public ValueTask<DevmemReceiveResult> ReceiveDevmemAsync(Memory<byte> linear, Memory<DevmemCmsg> records, int maxBytes = -1, CancellationToken ct = default)
+    {
+        var c = RequireConnected();
+        if (maxBytes < 0) maxBytes = linear.Length;
+        if (maxBytes == 0) throw new NetmemErrnoException(Errno.EINVAL, "a devmem receive of 0 bytes (give a linear buffer or maxBytes)");
+        _recv.Start(TcpOpKind.Devmem, ct);
+        _recv.ReceiveBuffer = linear;
+        _recv.DevmemRecords = records;
+        _recv.MaxBytes = maxBytes;
+        return new ValueTask<DevmemReceiveResult>(_recv, _recv.Submit(c.Context));
+    }
+
+    /// <summary>
+    /// <c>setsockopt(SO_DEVMEM_DONTNEED)</c>: releases the devmem tokens in <paramref name="tokens"/> (at most
+    /// <see cref="Devmem.MaxDontneedTokens"/> ranges, EINVAL beyond; at most
+    /// <see cref="Devmem.MaxDontneedFrags"/> tokens looked at, the rest ignored). Tokens this socket does not
+    /// hold (never handed out, already released, another socket's) are skipped. Returns how many frags were
+    /// freed: their net_iovs go back to the page_pool. Any thread; allocates nothing.
+    /// </summary>
+    public int DevmemDontNeed(ReadOnlySpan<DmabufToken> tokens)
+    {
+        if (tokens.Length > Devmem.MaxDontneedTokens)
+            throw new NetmemErrnoException(Errno.EINVAL, $"SO_DEVMEM_DONTNEED with {tokens.Length} token ranges (the most is {Devmem.MaxDontneedTokens})");
+        return _tokens.Release(tokens);
+    }
+
+    /// <summary>Devmem tokens the application holds on this socket.</summary>
+    public int DevmemTokensOutstanding => _tokens.Outstanding;
+
+    private TcpReceiveLease RentLease()
+    {
+        TcpReceiveLease? lease;
+        lock (_freeLeases) _freeLeases.TryPop(out lease);
+        lease ??= new TcpReceiveLease(this);
+        lease.Reset();
+        return lease;
+    }
+
+    internal void ReturnLease(TcpReceiveLease lease)
+    {
+        lock (_freeLeases) _freeLeases.Push(lease);
     }
 
     /// <summary><c>shutdown(SHUT_WR)</c>: a FIN after the queued data.</summary>
@@ -140,6 +204,7 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
     /// <summary><c>close()</c>: a FIN after the data, completing when the FIN exchange is done (TIME_WAIT or CLOSED); the data lingers until then.</summary>
     public ValueTask CloseAsync(CancellationToken ct = default)
     {
+        _tokens.Close(); // the descriptor goes: the application can no longer release tokens, so they are freed
         if (_conn is null) return ValueTask.CompletedTask;
         _ctl.Start(TcpOpKind.Close, ct);
         return new ValueTask(_ctl, _ctl.Submit(_ctx!));
@@ -148,6 +213,7 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
     /// <summary>SO_LINGER 0 + close: RST now, queued data discarded.</summary>
     public void Abort()
     {
+        _tokens.Close();
         if (_conn is { } c) _ctx!.Post(new ActionWork(c.Abort));
     }
 
@@ -221,23 +287,24 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
             }
             case TcpOpKind.Receive:
             {
-                int n = c!.Receive(op.ReceiveBuffer.Span);
-                if (n == -(int)Errno.EAGAIN) return;
-                if (n < 0) op.Fail(new NetmemErrnoException((Errno)(-n), $"receive on {this}"));
-                else op.Complete(n);
+                var actor = new TcpCopyActor(op.ReceiveBuffer.Span);
+                Finish(op, c!.Read(ref actor, op.ReceiveBuffer.Length), "receive");
                 return;
             }
             case TcpOpKind.Lease:
             {
-                var lease = _lease!;
-                while (lease.Length < op.MaxBytes && lease.Count < TcpReceiveLease.MaxSkbs && c!.TryTakeReceived(out var skb))
-                    lease.Add(skb);
-                if (lease.Count > 0) { op.Complete(lease.Length); return; }
-                if (c!.IsReadable)
-                {
-                    if (c.Error != Errno.None && c.Error != Errno.EPIPE) op.Fail(new NetmemErrnoException(c.Error, $"receive on {this}"));
-                    else op.Complete(0); // end of stream
-                }
+                var actor = new TcpLeaseActor(op.Lease!);
+                Finish(op, c!.Read(ref actor, op.MaxBytes), "zero-copy receive");
+                return;
+            }
+            case TcpOpKind.Devmem:
+            {
+                var actor = new TcpDevmemActor(op.ReceiveBuffer.Span, op.DevmemRecords.Span, _tokens);
+                int n = c!.Read(ref actor, op.MaxBytes);
+                op.LinearBytes = actor.LinearBytes;
+                op.Records = actor.Records;
+                if (actor.Frags > 0) TcpStats.Add(ref _layer.Stats.DevmemFrags, actor.Frags);
+                Finish(op, n, "devmem receive");
                 return;
             }
             case TcpOpKind.Close:
@@ -247,10 +314,18 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
         }
     }
 
-    internal void ReleaseLease(TcpReceiveLease lease) => _ctx!.Post(lease.FreeWork);
+    // A read's result: bytes (0 = end of stream), EAGAIN (wait for Readable), or an error.
+    private void Finish(TcpSocketOperation op, int n, string what)
+    {
+        if (n == -(int)Errno.EAGAIN) return;
+        if (n < 0) op.Fail(new NetmemErrnoException((Errno)(-n), $"{what} on {this}"));
+        else op.Complete(n);
+    }
 
+    /// <summary><c>close()</c> without waiting: a FIN after the data (RST when unread data is left); devmem tokens still out are released.</summary>
     public void Dispose()
     {
+        _tokens.Close();
         if (_conn is { } c) _ctx!.Post(new ActionWork(c.Close));
     }
 

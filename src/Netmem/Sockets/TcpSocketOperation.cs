@@ -3,14 +3,14 @@ using Netmem.Stack;
 
 namespace Netmem.Sockets;
 
-internal enum TcpOpKind : byte { None, Connect, Send, Receive, Lease, Close, Shutdown, Abort }
+internal enum TcpOpKind : byte { None, Connect, Send, Receive, Lease, Devmem, Close, Shutdown, Abort }
 
 /// <summary>
 /// One pending socket call: posted to the connection's context as <see cref="StackWork"/> and completed
 /// there through a reusable <see cref="IValueTaskSource{TResult}"/> (continuations run on the thread pool,
 /// never on the stack's thread). A socket owns one per direction, so a call allocates nothing.
 /// </summary>
-internal sealed class TcpSocketOperation : StackWork, IValueTaskSource<int>, IValueTaskSource
+internal sealed class TcpSocketOperation : StackWork, IValueTaskSource<int>, IValueTaskSource, IValueTaskSource<DevmemReceiveResult>
 {
     private ManualResetValueTaskSourceCore<int> _core = new() { RunContinuationsAsynchronously = true };
     private CancellationTokenRegistration _reg;
@@ -26,6 +26,9 @@ internal sealed class TcpSocketOperation : StackWork, IValueTaskSource<int>, IVa
     public Memory<byte> ReceiveBuffer;
     public int Done;
     public int MaxBytes;
+    public TcpReceiveLease? Lease;
+    public Memory<DevmemCmsg> DevmemRecords;
+    public int LinearBytes, Records; // a devmem receive's result beside Done (set before it completes)
     public bool IsPending => Volatile.Read(ref _pending) == Pending;
     public short Version => _core.Version;
 
@@ -69,6 +72,8 @@ internal sealed class TcpSocketOperation : StackWork, IValueTaskSource<int>, IVa
         _reg.Unregister();
         SendBuffer = default;
         ReceiveBuffer = default;
+        DevmemRecords = default;
+        Lease = null;
         _core.SetResult(result);
     }
 
@@ -78,10 +83,17 @@ internal sealed class TcpSocketOperation : StackWork, IValueTaskSource<int>, IVa
         _reg.Unregister();
         SendBuffer = default;
         ReceiveBuffer = default;
+        DevmemRecords = default;
+        Lease = null;
         _core.SetException(e);
     }
 
     public int GetResult(short token) => _core.GetResult(token);
+    DevmemReceiveResult IValueTaskSource<DevmemReceiveResult>.GetResult(short token)
+    {
+        int lin = LinearBytes, rec = Records; // written before the completion that GetResult observes
+        return new DevmemReceiveResult(_core.GetResult(token), lin, rec);
+    }
     void IValueTaskSource.GetResult(short token) => _core.GetResult(token);
     public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
     public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>

@@ -31,10 +31,9 @@ public class TcpNetSocketTests(ITestOutputHelper output)
             long got = 0;
             while (true)
             {
-                using var lease = await s.ReceiveLeaseAsync(); // zero copy: the skbs themselves
+                using var lease = await s.ReceiveLeaseAsync(); // zero copy: the received memory itself
                 if (lease.Length == 0) break;
-                for (int i = 0; i < lease.Count; i++)
-                    foreach (var m in lease.GetSequence(i)) h.Append(m.Span);
+                foreach (var m in lease.GetSequence()) h.Append(m.Span);
                 got += lease.Length;
             }
             await s.CloseAsync();

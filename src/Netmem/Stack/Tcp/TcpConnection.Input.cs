@@ -751,7 +751,7 @@ public sealed partial class TcpConnection
         // Out of order: keep it, and ACK at once with SACK blocks (RFC 5681 4.2, RFC 2018).
         if (data is not null && len > 0)
         {
-            if (_rcvQueued + _ooo.Bytes + len > (long)_rcvBuf * 2) { Drop(data, TcpDropReason.RcvBufferFull); SendAck(); return; }
+            if (_rcvQueue.Bytes + _ooo.Bytes + len > (long)_rcvBuf * 2) { Drop(data, TcpDropReason.RcvBufferFull); SendAck(); return; }
             _ooo.Insert(seq, data);
             TcpStats.Inc(ref _layer.Stats.OfoQueued);
             var dupOfo = _ooo.LastInsertDuplicate;
@@ -793,10 +793,7 @@ public sealed partial class TcpConnection
 
     private void Enqueue(SkBuff skb, int len)
     {
-        skb.Next = null;
-        if (_rcvTail is null) _rcvHead = skb; else _rcvTail.Next = skb;
-        _rcvTail = skb;
-        _rcvQueued += len;
+        _rcvQueue.Enqueue(skb);
         _bytesReceived += len;
     }
 

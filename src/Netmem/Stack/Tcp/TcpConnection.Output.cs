@@ -469,7 +469,7 @@ public sealed partial class TcpConnection
     /// </summary>
     private ushort SelectWindow()
     {
-        long space = Math.Max(0, _rcvBuf - _rcvQueued - _ooo.Bytes);
+        long space = Math.Max(0, _rcvBuf - _rcvQueue.Bytes - _ooo.Bytes);
         long cur = (long)_rcvWnd - (uint)(_rcvNxt - _rcvWup); // what is left of the last offer
         if (cur < 0) cur = 0;
         long wnd = space;
@@ -497,12 +497,12 @@ public sealed partial class TcpConnection
         AdjustReceiveSpace(bytes);
         // tcp_cleanup_rbuf: an ACK still owed goes now when more than a segment awaits it, or when the
         // reader drained the queue (outside interactive mode): the sender's next runt may be waiting for it.
-        if (_ackPendingBytes > 0 && IsSynchronized && (_ackPendingBytes > _rcvMss || (_rcvQueued == 0 && !_pingpong)))
+        if (_ackPendingBytes > 0 && IsSynchronized && (_ackPendingBytes > _rcvMss || (_rcvQueue.Bytes == 0 && !_pingpong)))
         {
             SendAck();
             return;
         }
-        long space = Math.Max(0, _rcvBuf - _rcvQueued - _ooo.Bytes);
+        long space = Math.Max(0, _rcvBuf - _rcvQueue.Bytes - _ooo.Bytes);
         long cur = Math.Max(0, (long)_rcvWnd - (uint)(_rcvNxt - _rcvWup));
         // tcp_cleanup_rbuf: only when the window left is at most half what could be offered (window_clamp).
         long clamp = Math.Min(_rcvBuf, 65535L << _rcvWscale);

@@ -61,8 +61,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
     private byte _rcvWscale;           // our shift
     private int _rcvMss = DefaultMss;  // estimate of the peer's segment size (icsk_ack.rcv_mss)
     private int _rcvBuf;
-    private SkBuff? _rcvHead, _rcvTail; // in-order data, linked through SkBuff.Next
-    private long _rcvQueued;
+    private readonly TcpReceiveQueue _rcvQueue = new(); // in-order data the application has not read
     private bool _finReceived;
     private uint _oooFinSeq; private bool _oooFin;
 
@@ -170,7 +169,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
     /// <summary>The receiver's RTT estimate auto-tuning runs on (µs, 0 until measured).</summary>
     public long ReceiveRttUs => _rcvRttUs;
     /// <summary>Bytes waiting to be read (in order).</summary>
-    public long ReceiveQueued => _rcvQueued;
+    public long ReceiveQueued => _rcvQueue.Bytes;
     public long OutOfOrderBytes => _ooo.Bytes;
     /// <summary>Bytes accepted by <see cref="Send(ReadOnlySpan{byte})"/> and not yet acknowledged.</summary>
     public int SendQueued => _sndBuf?.Bytes ?? 0;
@@ -255,57 +254,36 @@ public sealed partial class TcpConnection : IStackTimerTarget
     /// <summary>
     /// <c>tcp_recvmsg</c> (copying): copies queued in-order data into <paramref name="into"/>. Returns the
     /// bytes copied, 0 at EOF, -EAGAIN when nothing is there yet, or a negative errno (ECONNRESET; EFAULT
-    /// when the payload is unreadable device memory, which only a lease can hand out).
+    /// when the next byte is unreadable device memory, which only devmem receive or a lease hands out:
+    /// it stays queued, and bytes before it are returned first).
     /// </summary>
     public int Receive(Span<byte> into)
     {
-        int done = 0;
-        while (done < into.Length && _rcvHead is not null)
-        {
-            var skb = _rcvHead;
-            if (skb.Unreadable) return done > 0 ? done : -(int)Errno.EFAULT;
-            int n = Math.Min(into.Length - done, skb.Len);
-            skb.CopyBits(0, into.Slice(done, n));
-            done += n;
-            if (n == skb.Len) FreeRcvHead();
-            else
-            {
-                var next = skb.Next;
-                SkBuff.TrimHead(ref skb, n); // never reads payload; a shared skb becomes a private clone
-                if (!ReferenceEquals(skb, _rcvHead))
-                {
-                    skb.Next = next;
-                    if (ReferenceEquals(_rcvTail, _rcvHead)) _rcvTail = skb;
-                    _rcvHead = skb;
-                }
-            }
-            _rcvQueued -= n;
-        }
+        var actor = new TcpCopyActor(into);
+        return Read(ref actor, into.Length);
+    }
+
+    /// <summary>
+    /// The one read of the receive queue (<c>tcp_recvmsg_locked</c>'s loop): offers up to
+    /// <paramref name="maxBytes"/> in-order bytes to <paramref name="actor"/>, then does what a read does
+    /// afterwards (receive-space sample, window update, ACK). Returns the bytes read, 0 at EOF, or a
+    /// negative errno: the actor's when it stopped at the first byte (EFAULT for unreadable data without
+    /// devmem), else EAGAIN when nothing is queued, or the connection's error.
+    /// </summary>
+    internal int Read<TActor>(ref TActor actor, int maxBytes) where TActor : ITcpReadActor, allows ref struct
+    {
+        var stop = Errno.None;
+        int done = maxBytes > 0 ? _rcvQueue.Read(ref actor, maxBytes, out stop) : 0;
         if (done > 0) { AfterRead(done); return done; }
+        if (stop != Errno.None) { TcpStats.Inc(ref _layer.Stats.ReadFaults); return -(int)stop; }
         if (Error != Errno.None && Error != Errno.EPIPE) return -(int)Error;
         if (_finReceived) return 0;
         if (State is TcpState.Closed or TcpState.Listen or TcpState.SynSent) return State == TcpState.Closed && _released ? 0 : -(int)Errno.ENOTCONN;
         return -(int)Errno.EAGAIN;
     }
 
-    /// <summary>
-    /// Takes the first in-order skb off the receive queue whole (zero copy): the caller owns it and frees
-    /// it. False when nothing is queued.
-    /// </summary>
-    public bool TryTakeReceived(out SkBuff skb)
-    {
-        if (_rcvHead is null) { skb = null!; return false; }
-        skb = _rcvHead;
-        _rcvHead = skb.Next;
-        if (_rcvHead is null) _rcvTail = null;
-        skb.Next = null;
-        _rcvQueued -= skb.Len;
-        AfterRead(skb.Len);
-        return true;
-    }
-
     /// <summary>Whether a read would not block: data, EOF or an error.</summary>
-    public bool IsReadable => _rcvHead is not null || _finReceived || (Error != Errno.None && Error != Errno.EPIPE) || (State == TcpState.Closed && _released);
+    public bool IsReadable => !_rcvQueue.IsEmpty || _finReceived || (Error != Errno.None && Error != Errno.EPIPE) || (State == TcpState.Closed && _released);
 
     /// <summary><c>tcp_notsent_lowat</c>: the socket option, else the sysctl.</summary>
     private long NotSentLowat => Settings.NotSentLowat > 0 ? Settings.NotSentLowat : Settings.NotSentLowatSysctl;
@@ -409,7 +387,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
     {
         if (_orphan) return;
         _orphan = true;
-        if (_rcvHead is not null && State != TcpState.Closed)
+        if (!_rcvQueue.IsEmpty && State != TcpState.Closed)
         {
             Abort();
             return;
@@ -578,20 +556,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
         _sndBuf?.Dispose();
     }
 
-    private void PurgeReceive()
-    {
-        while (_rcvHead is not null) FreeRcvHead();
-        _rcvQueued = 0;
-    }
-
-    private void FreeRcvHead()
-    {
-        var skb = _rcvHead!;
-        _rcvHead = skb.Next;
-        if (_rcvHead is null) _rcvTail = null;
-        skb.Next = null;
-        skb.Free();
-    }
+    private void PurgeReceive() => _rcvQueue.Purge();
 
     private void Notify(TcpEvents ev)
     {

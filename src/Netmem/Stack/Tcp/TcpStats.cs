@@ -8,7 +8,7 @@ public sealed class TcpStats
 {
     private readonly long[] _drops = new long[(int)TcpDropReason.Count];
     internal long InSegs, OutSegs, RetransSegs, OutRsts, InErrs, ActiveOpens, PassiveOpens, AttemptFails, EstabResets, IcmpErrs;
-    internal long ChallengeAcks, ChallengeAcksLimited, LossProbes, FastRetransmits, SackRecoveries, Timeouts, ZeroWindowProbes, KeepaliveProbes, TimeWaitExpired, DelayedAcks, Handoffs, OfoQueued, DsacksSent, EcnCeReceived, EcnReductions;
+    internal long ChallengeAcks, ChallengeAcksLimited, LossProbes, FastRetransmits, SackRecoveries, Timeouts, ZeroWindowProbes, KeepaliveProbes, TimeWaitExpired, DelayedAcks, Handoffs, OfoQueued, DsacksSent, EcnCeReceived, EcnReductions, ReadFaults, DevmemFrags;
 
     public long GetDrops(TcpDropReason reason) => Interlocked.Read(ref _drops[(int)reason]);
     public long TotalDrops { get { long s = 0; for (int i = 0; i < _drops.Length; i++) s += Interlocked.Read(ref _drops[i]); return s; } }
@@ -43,6 +43,11 @@ public sealed class TcpStats
     public long EcnCeReceivedCount => Interlocked.Read(ref EcnCeReceived);
     /// <summary>Window reductions for an ECN echo (entries into the CWR state).</summary>
     public long EcnReductionCount => Interlocked.Read(ref EcnReductions);
+    /// <summary>Reads that failed at their first byte (EFAULT: unreadable data read without devmem; ENODEV, ETOOSMALL: devmem receive).</summary>
+    public long ReadFaultCount => Interlocked.Read(ref ReadFaults);
+    /// <summary>Dmabuf frags handed to applications as devmem tokens.</summary>
+    public long DevmemFragCount => Interlocked.Read(ref DevmemFrags);
 
     internal static void Inc(ref long field) => Interlocked.Increment(ref field);
+    internal static void Add(ref long field, long n) => Interlocked.Add(ref field, n);
 }
