@@ -213,7 +213,7 @@ public sealed unsafe partial class SkBuff
         if (delta < 0 || delta > DataLenField)
             throw new ArgumentOutOfRangeException(nameof(delta), $"__pskb_pull_tail of {delta} bytes on {this}, which has {DataLenField} outside the head");
         if (delta == 0) return;
-        if (Unreadable) ThrowUnreadable("__pskb_pull_tail", HeadLen, delta);
+        if (AnyUnreadable) ThrowUnreadable("__pskb_pull_tail", HeadLen, delta);
 
         int eat = TailOff + delta - EndOff;
         if (eat > 0 || IsCloned)
@@ -312,7 +312,7 @@ public sealed unsafe partial class SkBuff
     {
         _ = Shinfo;
         if (len <= HeadLen) return true;
-        if (len > LenField || Unreadable) return false;
+        if (len > LenField || AnyUnreadable) return false;
         PullTail(len - HeadLen);
         return true;
     }
@@ -332,7 +332,7 @@ public sealed unsafe partial class SkBuff
     {
         _ = Shinfo;
         if (DataLenField == 0) return;
-        if (Unreadable) ThrowUnreadable("skb_linearize", HeadLen, DataLenField);
+        if (AnyUnreadable) ThrowUnreadable("skb_linearize", HeadLen, DataLenField);
         PullTail(DataLenField);
         Debug.Assert(NrFrags == 0 && !HasFragList);
     }

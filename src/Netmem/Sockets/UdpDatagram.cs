@@ -22,7 +22,7 @@ public struct UdpDatagram : IDisposable
     public readonly int Length => Skb.Len;
     /// <summary>The skb (data = payload). Valid until disposed.</summary>
     public readonly SkBuff Skb => _skb ?? throw new ObjectDisposedException(nameof(UdpDatagram));
-    public readonly bool IsReadable => !Skb.Unreadable;
+    public readonly bool IsReadable => !Skb.AnyUnreadable;
     /// <summary>The payload in place (no copy); throws for unreadable payload.</summary>
     public readonly ReadOnlySequence<byte> Payload => Skb.AsSequence();
     /// <summary>Copies the payload (throws for unreadable payload).</summary>

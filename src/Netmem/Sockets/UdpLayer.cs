@@ -140,7 +140,7 @@ public sealed class UdpLayer : IIpProtocolHandler
         ushort check = BinaryPrimitives.ReadUInt16BigEndian(h[6..]);
         if (check != 0 && !skb.CsumUnnecessary)
         {
-            if (skb.Unreadable && skb.Len > skb.HeadLen)
+            if (skb.AnyUnreadable && skb.Len > skb.HeadLen)
             {
                 Drop(skb, UdpMib.CsumUnverifiable);
                 return;

@@ -57,6 +57,8 @@ public sealed class UdpSocket : IDisposable
     public int SegmentSize { get; set; }
     /// <summary>Datagrams dropped because the receive buffer was full.</summary>
     public long ReceiveBufferDrops;
+    /// <summary>Datagrams dropped because a copying receive met unreadable payload (EFAULT to the caller).</summary>
+    public long CopyFaultDrops;
     /// <summary>Bytes (truesize) queued now.</summary>
     public long QueuedBytes => Interlocked.Read(ref _rmem);
 
@@ -300,8 +302,11 @@ public sealed class UdpSocket : IDisposable
         }
         int len = skb.Len;
         int n = Math.Min(len, op.Buffer.Length);
-        if (skb.Unreadable && n > skb.HeadLen)
+        if (skb.AnyUnreadable && n > skb.HeadLen)
         {
+            // udp_recvmsg: a failed copy drops the datagram and counts it (sk_drops, UDP_MIB_INERRORS).
+            _layer.Stats.Inc(UdpMib.InErrors);
+            Interlocked.Increment(ref CopyFaultDrops);
             skb.Free(); // deferred back to the RX cache's NAPI when freed elsewhere
             op.Fail(Errno.EFAULT, "the datagram's payload is unreadable device memory: use ReceiveLeaseAsync");
             return;

@@ -28,7 +28,7 @@ public static class GsoSegment
         var d = gso.Data;
         int hlen = tcpOff + (d[tcpOff + 12] >> 4) * 4;
         if (hlen > gso.HeadLen || d[9] != (byte)IpProtocol.Tcp) return null;
-        if (gso.Unreadable && !hwCsum) { why = IpDropReason.Unreadable; return null; }
+        if (gso.AnyUnreadable && !hwCsum) { why = IpDropReason.Unreadable; return null; }
         if (sh.FragList is not null && gso.Unreadable) { why = IpDropReason.Unreadable; return null; }
 
         int mss = sh.GsoSize;

@@ -38,7 +38,7 @@ public sealed class IcmpLayer : IIpProtocolHandler
         }
         if (skb.IpSummed != SkbChecksumState.Unnecessary)
         {
-            if (skb.Unreadable && skb.Len > skb.HeadLen)
+            if (skb.AnyUnreadable && skb.Len > skb.HeadLen)
             {
                 Drop(skb, IpDropReason.Unreadable);
                 return;
@@ -81,7 +81,7 @@ public sealed class IcmpLayer : IIpProtocolHandler
             Drop(req, IpDropReason.IcmpEchoBroadcast);
             return;
         }
-        if (req.Unreadable && req.Len > req.HeadLen)
+        if (req.AnyUnreadable && req.Len > req.HeadLen)
         {
             Drop(req, IpDropReason.Unreadable);
             return;

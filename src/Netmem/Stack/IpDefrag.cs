@@ -172,6 +172,7 @@ internal sealed class IpDefrag
             f.Next = null;
             if (prev is null) head.Shinfo.FragList = f; else prev.Next = f;
             prev = f;
+            if (f.AnyUnreadable) head.Unreadable = true; // the chain is unreadable if any part is: checks look at the root
             added += f.Len;
             truesize += f.Truesize;
         }

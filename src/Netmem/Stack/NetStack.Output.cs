@@ -107,7 +107,7 @@ public sealed partial class NetStack
     {
         int start = skb.CsumStart - skb.Headroom;
         int field = start + skb.CsumOffset;
-        if (skb.Unreadable || start < 0 || field + 2 > skb.HeadLen)
+        if (skb.AnyUnreadable || start < 0 || field + 2 > skb.HeadLen)
         {
             Drop(skb, IpDropReason.Unreadable);
             return Errno.EINVAL;
@@ -133,7 +133,7 @@ public sealed partial class NetStack
             var e = ChecksumHelp(skb);
             if (e != Errno.None) { Stats.Inc(IpMib.FragFails); return e; }
         }
-        if (skb.Unreadable)
+        if (skb.AnyUnreadable)
         {
             Stats.Inc(IpMib.FragFails);
             Drop(skb, IpDropReason.Unreadable);

@@ -67,7 +67,7 @@ internal sealed class PingRequest : StackWork, IStackTimerTarget, IValueTaskSour
         bool match = len == Payload.Length;
         if (match && len > 0)
         {
-            if (skb.Unreadable && skb.Len > skb.HeadLen) match = false;
+            if (skb.AnyUnreadable && skb.Len > skb.HeadLen) match = false;
             else
             {
                 var got = new byte[len];

@@ -158,7 +158,7 @@ public sealed class TcpLayer : IIpProtocolHandler
         // CHECKSUM_COMPLETE: the device's sum; a mismatch may mean it covers something else, so verify in full below.
         if (skb.IpSummed == SkbChecksumState.Complete
             && InetChecksum.Fold(PseudoHeader.Sum(ip.Source, ip.Destination, IpProtocol.Tcp, skb.Len, skb.Csum)) == 0) return true;
-        if (skb.Unreadable) { why = TcpDropReason.UnverifiableChecksum; return false; }
+        if (skb.AnyUnreadable) { why = TcpDropReason.UnverifiableChecksum; return false; }
         uint sum = skb.Checksum(0, skb.Len);
         return PseudoHeader.Checksum(ip.Source, ip.Destination, IpProtocol.Tcp, skb.Len, sum) == 0;
     }
