@@ -59,36 +59,45 @@ internal sealed class DevmemTestEnv : IDisposable
 
     public TcpListenEndpoint Listen() => Net.Listen(Net.B, Port);
 
-    /// <summary>Polls until <paramref name="op"/> completes and returns its result.</summary>
+    /// <summary>
+    /// Polls until <paramref name="op"/> completes and returns its result. It watches the operation itself,
+    /// not a Task (whose completion would wait for the thread pool while virtual time ran on).
+    /// </summary>
     public T Run<T>(ValueTask<T> op)
     {
-        if (op.IsCompleted) return op.Result;
-        var t = op.AsTask();
-        Net.RunUntil(() => t.IsCompleted, what: "the socket call");
-        return t.GetAwaiter().GetResult();
+        Net.RunUntil(() => op.IsCompleted, what: "the socket call");
+        return op.GetAwaiter().GetResult();
     }
 
     public void Run(ValueTask op)
     {
-        if (op.IsCompleted) { op.GetAwaiter().GetResult(); return; }
-        var t = op.AsTask();
-        Net.RunUntil(() => t.IsCompleted, what: "the socket call");
-        t.GetAwaiter().GetResult();
+        Net.RunUntil(() => op.IsCompleted, what: "the socket call");
+        op.GetAwaiter().GetResult();
     }
 
     /// <summary>Runs <paramref name="op"/>, which must fail, and returns its errno.</summary>
     public Errno Fails<T>(ValueTask<T> op)
     {
-        var t = op.AsTask();
-        Net.RunUntil(() => t.IsCompleted, what: "the failing socket call");
-        return Assert.IsType<NetmemErrnoException>(t.Exception!.InnerException).Errno;
+        Net.RunUntil(() => op.IsCompleted, what: "the failing socket call");
+        try
+        {
+            op.GetAwaiter().GetResult();
+        }
+        catch (NetmemErrnoException e)
+        {
+            return e.Errno;
+        }
+        Assert.Fail("the call succeeded");
+        return Errno.None;
     }
 
     public void Dispose()
     {
         Net.Poll();
+        var pool = Pool;
         Net.Pair.B.CloseMemoryProvider(Queue, Provider); // unbind: the queue restarts on host pages
         Net.Poll();
+        Assert.True(Provider.FreeCount == Provider.Area.Count, $"provider {Provider.FreeCount}/{Provider.Area.Count}; old pool freed {pool.IsFreed} inflight {pool.Inflight} {pool.GetStats()}; B skbs live {Net.B.Interfaces[0]}");
         Provider.Dispose(); // every net_iov is back with the provider (asserted)
         Net.Dispose();      // every page_pool freed with inflight 0 (asserted)
     }
