@@ -24,14 +24,14 @@ public sealed class TcpReceiveLease : IDisposable
 {
     /// <summary>The most segments one lease holds; a read stops (at a segment boundary) when it is full.</summary>
     public const int MaxSegments = 128;
-    private readonly TcpSocket _socket;
+    private readonly TcpSocket? _socket; // the socket that reuses it (null: a lease used alone)
     private readonly NetmemSegment[] _segs = new NetmemSegment[MaxSegments];
     private readonly bool[] _pp = new bool[MaxSegments];       // how each reference goes back (page_pool or page)
     private readonly bool[] _released = new bool[MaxSegments];
     private SkbSequenceSegment[]? _sequence;
     private int _count, _releasedCount;
 
-    internal TcpReceiveLease(TcpSocket socket) => _socket = socket;
+    internal TcpReceiveLease(TcpSocket? socket) => _socket = socket;
 
     /// <summary>Segments in the lease (0 with <see cref="Length"/> 0: end of stream).</summary>
     public int Count => _count;
@@ -177,6 +177,6 @@ public sealed class TcpReceiveLease : IDisposable
         _count = _releasedCount = 0;
         Length = 0;
         IsActive = false;
-        _socket.ReturnLease(this);
+        _socket?.ReturnLease(this);
     }
 }
