@@ -120,25 +120,15 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
     /// lease means end of stream. A socket may hold several leases at a time; one lease never mixes readable
     /// and unreadable payload.
     /// </summary>
-    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<TcpReceiveLease> ReceiveLeaseAsync(int maxBytes = int.MaxValue, CancellationToken ct = default)
+    public ValueTask<TcpReceiveLease> ReceiveLeaseAsync(int maxBytes = int.MaxValue, CancellationToken ct = default)
     {
         var c = RequireConnected();
         if (maxBytes <= 0) throw new NetmemErrnoException(Errno.EINVAL, $"a lease of {maxBytes} bytes");
-        var lease = RentLease();
         _recv.Start(TcpOpKind.Lease, ct);
-        _recv.Lease = lease;
+        var lease = RentLease();
+        _recv.Lease = _recv.LeaseResult = lease;
         _recv.MaxBytes = maxBytes;
-        try
-        {
-            await new ValueTask<int>(_recv, _recv.Submit(c.Context)).ConfigureAwait(false);
-        }
-        catch
-        {
-            lease.Dispose();
-            throw;
-        }
-        return lease;
+        return new ValueTask<TcpReceiveLease>(_recv, _recv.Submit(c.Context));
     }
 
     /// <summary>
@@ -252,7 +242,12 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
     internal void Progress(TcpSocketOperation op, StackContext? on = null)
     {
         if (!op.IsPending) return;
-        if (op.CancelRequested) { op.Fail(new OperationCanceledException($"{op.Kind} on {this} was cancelled")); return; }
+        if (op.CancelRequested)
+        {
+            op.Lease?.Dispose(); // a cancelled lease receive read nothing into it
+            op.Fail(new OperationCanceledException($"{op.Kind} on {this} was cancelled"));
+            return;
+        }
         var c = _conn;
         switch (op.Kind)
         {
@@ -294,7 +289,9 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
             case TcpOpKind.Lease:
             {
                 var actor = new TcpLeaseActor(op.Lease!);
-                Finish(op, c!.Read(ref actor, op.MaxBytes), "zero-copy receive");
+                int n = c!.Read(ref actor, op.MaxBytes);
+                if (n < 0 && n != -(int)Errno.EAGAIN) op.Lease!.Dispose(); // back to the socket's spares
+                Finish(op, n, "zero-copy receive");
                 return;
             }
             case TcpOpKind.Devmem:

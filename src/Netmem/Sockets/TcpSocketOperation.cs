@@ -10,7 +10,7 @@ internal enum TcpOpKind : byte { None, Connect, Send, Receive, Lease, Devmem, Cl
 /// there through a reusable <see cref="IValueTaskSource{TResult}"/> (continuations run on the thread pool,
 /// never on the stack's thread). A socket owns one per direction, so a call allocates nothing.
 /// </summary>
-internal sealed class TcpSocketOperation : StackWork, IValueTaskSource<int>, IValueTaskSource, IValueTaskSource<DevmemReceiveResult>
+internal sealed class TcpSocketOperation : StackWork, IValueTaskSource<int>, IValueTaskSource, IValueTaskSource<DevmemReceiveResult>, IValueTaskSource<TcpReceiveLease>
 {
     private ManualResetValueTaskSourceCore<int> _core = new() { RunContinuationsAsynchronously = true };
     private CancellationTokenRegistration _reg;
@@ -26,7 +26,8 @@ internal sealed class TcpSocketOperation : StackWork, IValueTaskSource<int>, IVa
     public Memory<byte> ReceiveBuffer;
     public int Done;
     public int MaxBytes;
-    public TcpReceiveLease? Lease;
+    public TcpReceiveLease? Lease;       // the lease a lease receive fills (cleared at completion)
+    public TcpReceiveLease? LeaseResult; // what GetResult hands over
     public Memory<DevmemCmsg> DevmemRecords;
     public int LinearBytes, Records; // a devmem receive's result beside Done (set before it completes)
     public bool IsPending => Volatile.Read(ref _pending) == Pending;
@@ -89,6 +90,13 @@ internal sealed class TcpSocketOperation : StackWork, IValueTaskSource<int>, IVa
     }
 
     public int GetResult(short token) => _core.GetResult(token);
+    TcpReceiveLease IValueTaskSource<TcpReceiveLease>.GetResult(short token)
+    {
+        var lease = LeaseResult!; // written before the completion that GetResult observes
+        _core.GetResult(token);
+        return lease;
+    }
+
     DevmemReceiveResult IValueTaskSource<DevmemReceiveResult>.GetResult(short token)
     {
         int lin = LinearBytes, rec = Records; // written before the completion that GetResult observes
