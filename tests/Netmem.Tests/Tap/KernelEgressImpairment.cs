@@ -20,10 +20,12 @@ internal readonly record struct ImpairmentCounters(long Passed, long Dropped, lo
 /// </summary>
 internal sealed class KernelEgressImpairment
 {
-    // Delay substitute: frames queue behind 10 Mbit/s; 1 s of queue (1.25 MB) holds a whole test burst, so nothing is tail dropped.
-    private const int DelayRateMbit = 10, DelayLatencyMs = 1000;
-    // Reorder substitute: the diverted frames cross 5 Mbit/s (~2.2 ms a full frame, more as they queue), 1 s of queue (625 kB), no tail drops.
-    private const int SlowRateMbit = 5, SlowLatencyMs = 1000;
+    // Delay substitute: frames queue behind 4 Mbit/s, which even a sender slowed by a loaded machine overruns;
+    // 2 s of queue (1 MB) holds a whole test burst, so nothing is tail dropped.
+    private const int DelayRateMbit = 4, DelayLatencyMs = 2000;
+    // Reorder substitute: the diverted frames cross 2 Mbit/s (~5.6 ms a full frame, more as they queue) while
+    // the rest pass at once; 2 s of queue (500 kB), no tail drops.
+    private const int SlowRateMbit = 2, SlowLatencyMs = 2000;
 
     private readonly TapStackEnv _env;
     private readonly string? _slowPath; // the reorder substitute's ifb

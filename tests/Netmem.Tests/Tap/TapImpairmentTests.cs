@@ -138,7 +138,7 @@ else: print("ok")
     /// <summary>
     /// Rows in netem's words. Without netem: loss and duplicate by the eBPF filter; corruption in the
     /// IPv4 header (see <see cref="TcpSpecs"/>), so both offload rows check the stack's count of it;
-    /// delay as queueing behind a 10 Mbit/s TBF that the burst overruns (every frame after the first
+    /// delay as queueing behind a 4 Mbit/s TBF that the burst overruns (every frame after the first
     /// few waits, longer as the queue grows; no jitter, so no jitter-made reordering: reordering has its
     /// own row); reorder by a quarter of the frames taking a slow path, so later frames overtake them.
     /// </summary>

@@ -148,9 +148,11 @@ print(h.hexdigest(), top)
         sock.Bind(new UdpEndpoint(env.OurAddress, 5555));
         Assert.Equal(4, await sock.SendToAsync(TapUdpPy.Pattern(0, 4), new UdpEndpoint(env.KernelAddress, 9))); // ARP before the impairment
         await TapStackEnv.WaitUntilAsync(() => env.Iface.Neighbours.Lookup(env.KernelAddress) is { State: NeighbourState.Reachable }, TimeSpan.FromSeconds(5));
-        // A slow path (2 Mbit/s, ~4.5 ms per datagram, its queue building up) holds the diverted datagrams
-        // long enough that later ones overtake them even when a loaded machine spaces our sends out.
-        KernelShaping.AddReorder(env, ingress: true, fraction: 0.2, slowRateMbit: 2, latencyMs: 400);
+        // A slow path (256 kbit/s, ~24 ms per average datagram, its queue building up) holds the diverted
+        // datagrams long enough that later ones overtake them even when a loaded machine spaces our sends
+        // out by milliseconds (at 2 Mbit/s, with the machine's two cores far overloaded, none did). 4 s of
+        // queue (128 kB) holds nearly all the diverted ones; any it drops are counted below.
+        KernelShaping.AddReorder(env, ingress: true, fraction: 0.2, slowRateMbit: 0.256, latencyMs: 4000);
         // The kernel's receiver: every datagram checked against the pattern; prints distinct, copies, bad, out of order, seq:len list.
         const string recv = """
 import socket, struct, sys
