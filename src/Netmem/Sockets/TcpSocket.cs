@@ -105,7 +105,10 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
         return new ValueTask<int>(_send, _send.Submit(c.Context));
     }
 
-    /// <summary><c>recv()</c> (copying): the bytes read, 0 at end of stream.</summary>
+    /// <summary>
+    /// <c>recv()</c> (copying): the bytes read, 0 at end of stream. Device memory (unreadable payload) is EFAULT and
+    /// stays queued, after any readable bytes before it were returned: read it with <see cref="ReceiveDevmemAsync"/>.
+    /// </summary>
     public ValueTask<int> ReceiveAsync(Memory<byte> into, CancellationToken ct = default)
     {
         var c = RequireConnected();

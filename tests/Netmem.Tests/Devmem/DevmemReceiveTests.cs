@@ -1,6 +1,5 @@
 using Netmem.Sockets;
 using Netmem.Stack.Tcp;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.DevmemRx;
 
