@@ -286,6 +286,7 @@ public abstract partial class NetDevice : IDisposable
     {
         if (_disposed) return;
         Close();
+        UninstallMemoryProviders();
         DisposeCore();
         _disposed = true;
         lock (s_all) s_all.Remove(this);

@@ -235,7 +235,7 @@ public sealed unsafe class TapDevice : NetDevice
             for (; started < RealNumRxQueues; started++)
             {
                 var q = GetRxQueue(started);
-                var err = _qmgmt.QueueMemAlloc(q, q.MemoryProvider, out var mem);
+                var err = _qmgmt.QueueMemAlloc(q, out var mem);
                 if (err != Errno.None) { StopRxQueues(started); return err; }
                 _qmgmt.Start(q, (TapRxQueueMem)mem!);
             }
@@ -327,10 +327,9 @@ public sealed unsafe class TapDevice : NetDevice
     /// </summary>
     private sealed class QueueMgmt(TapDevice dev) : IQueueMgmtOps
     {
-        public Errno QueueMemAlloc(NetdevRxQueue queue, IMemoryProvider? memoryProvider, out INetdevQueueMem? mem)
+        public Errno QueueMemAlloc(NetdevRxQueue queue, out INetdevQueueMem? mem)
         {
             mem = null;
-            if (memoryProvider is not null) return Errno.EOPNOTSUPP;
             var m = new TapRxQueueMem(dev, queue, dev._channels[queue.Index].Napi);
             if (!m.Refill(dev.RxBuffersWanted))
             {
