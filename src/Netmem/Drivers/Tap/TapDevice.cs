@@ -153,7 +153,7 @@ public sealed unsafe class TapDevice : NetDevice
     public override string DriverName => "tun";
     /// <summary>ETH_MAX_MTU less the Ethernet header and a VLAN tag, so a frame fits the 64 KiB read budget.</summary>
     public override int MaxMtu => 65535 - 18;
-    public DmaDevice Dma { get; }
+    public override DmaDevice Dma { get; }
     public PageArena Arena { get; }
     /// <summary>TUNSETPERSIST was set: the interface stays after the fds close.</summary>
     public bool Persistent { get; }

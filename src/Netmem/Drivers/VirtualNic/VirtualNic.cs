@@ -60,7 +60,7 @@ public sealed class VirtualNic : NetDevice, IWireSink
     public override string DriverName => "virtual_nic";
     public override int MaxMtu => WireFrame.MaxFrameSize - 18;
     /// <summary>The device's DMA domain (its IOMMU): RX buffers and TX skbs are mapped here.</summary>
-    public DmaDevice Dma { get; }
+    public override DmaDevice Dma { get; }
     /// <summary>Where RX buffers and skb heads come from.</summary>
     public PageArena Arena { get; }
     public override IQueueMgmtOps? QueueMgmtOps => _qmgmt;
