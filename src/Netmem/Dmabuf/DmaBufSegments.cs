@@ -37,6 +37,7 @@ internal static class DmaBufSegments
 
     public static void Unmap(DmaDevice device, DmaBufSgTable table)
     {
+        if (device.IsDisposed) return; // the IOMMU domain went with the device, and its mappings with it
         foreach (var e in table.Entries) device.Unmap(e.DmaAddress, e.Length, table.Direction);
     }
 }
