@@ -3,7 +3,6 @@ using System.Runtime.InteropServices;
 using Netmem.Drivers.Tap;
 using Netmem.Tests.Virtual;
 using Netmem.Wire;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.Native;
 
@@ -12,7 +11,7 @@ namespace Netmem.Tests.Native;
 /// from the loaded library, Linux structures in unmanaged memory, errno read after each failing call.
 /// The stack behind it runs on virtual time over the IP test device (netmem_netdev_send/receive).
 /// </summary>
-public sealed unsafe class NativeExportsTests(ITestOutputHelper output)
+public sealed unsafe class NativeExportsTests
 {
     private const int AF_INET = 2, AF_INET6 = 10, SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_NONBLOCK = 0x800;
     private const int F_GETFL = 3, F_SETFL = 4, O_NONBLOCK = 0x800;
@@ -91,12 +90,6 @@ public sealed unsafe class NativeExportsTests(ITestOutputHelper output)
         return b;
     }
 
-    private bool Skip()
-    {
-        if (NetmemNative.Unavailable is { } why) { output.WriteLine($"skipped: {why}"); return true; }
-        return false;
-    }
-
     private static void ExpectErrno(int expected, long result)
     {
         int e = NetmemNative.Errno;
@@ -107,7 +100,7 @@ public sealed unsafe class NativeExportsTests(ITestOutputHelper output)
     [Fact]
     public void SocketErrnosAreLinuxs()
     {
-        if (Skip()) return;
+        Requires.NativeLibrary();
         using var api = new Api();
         ExpectErrno(EAFNOSUPPORT, api.Socket(api.H, AF_INET6, SOCK_STREAM, 0));
         ExpectErrno(EPROTONOSUPPORT, api.Socket(api.H, AF_INET, SOCK_STREAM, 17));
@@ -136,7 +129,7 @@ public sealed unsafe class NativeExportsTests(ITestOutputHelper output)
     [Fact]
     public void ListenAcceptAndTransferOverTheIpDevice()
     {
-        if (Skip()) return;
+        Requires.NativeLibrary();
         using var api = new Api();
         int l = api.Socket(api.H, AF_INET, SOCK_STREAM, 0);
         int one = 1;
@@ -279,9 +272,9 @@ public sealed unsafe class NativeExportsTests(ITestOutputHelper output)
     [Fact]
     public void TunOffloadsTurnedOffMakeTheDeviceSegmentGsoBursts()
     {
-        if (Skip()) return;
-        if (!Netmem.Tests.Tap.TapTestEnv.CanRun(output)) return;
-        if (!HostCommand.Run("ethtool", ["--version"], TimeSpan.FromSeconds(5)).Succeeded) { output.WriteLine("skipped: ethtool is missing"); return; }
+        Requires.NativeLibrary();
+        Requires.Tap();
+        Requires.Tools("ethtool");
         // A tun of our own with TSO and GSO off, as a script's `ethtool -K tun0 tso off gso off` leaves
         // tun0 (no address, no traffic; deleted at the end).
         string name = $"nmsegs{Environment.ProcessId % 100000}";
@@ -304,7 +297,7 @@ public sealed unsafe class NativeExportsTests(ITestOutputHelper output)
     [Fact]
     public void MinTsoSegsSysctlSizesBursts()
     {
-        if (Skip()) return;
+        Requires.NativeLibrary();
         WithSysctls(root =>
         {
             using var api = new Api("sysctl=" + root);
@@ -329,7 +322,7 @@ public sealed unsafe class NativeExportsTests(ITestOutputHelper output)
     [Fact]
     public void NotSentLowatSysctlLimitsWritesAndPollout()
     {
-        if (Skip()) return;
+        Requires.NativeLibrary();
         const int TCP_NOTSENT_LOWAT = 25;
         WithSysctls(root =>
         {
@@ -385,7 +378,7 @@ public sealed unsafe class NativeExportsTests(ITestOutputHelper output)
     [Fact]
     public void FastOpenClientAsksForACookieCachesItAndDefersTheNextConnect()
     {
-        if (Skip()) return;
+        Requires.NativeLibrary();
         const int TCP_FASTOPEN_CONNECT = 30, MSG_FASTOPEN = 0x20000000, EISCONN = 106;
         using var api = new Api();
         int one = 1;
@@ -445,7 +438,7 @@ public sealed unsafe class NativeExportsTests(ITestOutputHelper output)
     [Fact]
     public void NonBlockingConnectRetransmitsTheSynOnVirtualTime()
     {
-        if (Skip()) return;
+        Requires.NativeLibrary();
         using var api = new Api();
         int fd = api.Socket(api.H, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
         var sa = Sockaddr(Remote, 80);
@@ -476,7 +469,7 @@ public sealed unsafe class NativeExportsTests(ITestOutputHelper output)
     [Fact]
     public void EpollReportsReadableListenerAndEdgeTriggersOnce()
     {
-        if (Skip()) return;
+        Requires.NativeLibrary();
         using var api = new Api();
         int l = api.Socket(api.H, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
         var sa = Sockaddr(Local, 8080);

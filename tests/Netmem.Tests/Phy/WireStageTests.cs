@@ -2,7 +2,6 @@ using System.Diagnostics;
 using Microsoft.Extensions.Time.Testing;
 using Netmem.Memory;
 using Netmem.Phy;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.Phy;
 
@@ -18,7 +17,7 @@ internal sealed class CollectingSink : IWireSink
     }
 }
 
-public class WireStageTests(ITestOutputHelper output)
+public class WireStageTests
 {
     private static WireFrame Frame(int i, int len = 100)
     {
@@ -186,46 +185,54 @@ public class WireStageTests(ITestOutputHelper output)
         Assert.Equal(0, shaper.Stats.QueuedBytes);
     }
 
+    private static readonly int[] CaptureLengths = [60, 1514, 300, 9000];
+
+    /// <summary>Writes frames of <see cref="CaptureLengths"/> through a <see cref="PcapCapture"/> into <paramref name="path"/>.</summary>
+    private static void WriteCapture(string path)
+    {
+        var sink = new CollectingSink();
+        using (var cap = new PcapCapture(sink, File.Create(path)))
+            for (int i = 0; i < CaptureLengths.Length; i++) cap.Transmit(Frame(i, CaptureLengths[i]));
+        Assert.Equal(CaptureLengths.Length, sink.Frames.Count);
+    }
+
     [Fact]
-    public void Pcap_file_has_the_libpcap_headers_and_tshark_reads_it()
+    public void Pcap_file_has_the_libpcap_headers()
     {
         string path = Path.Combine(Path.GetTempPath(), $"netmem-{Guid.NewGuid():N}.pcap");
         try
         {
-            var sink = new CollectingSink();
-            var lengths = new[] { 60, 1514, 300, 9000 };
-            using (var cap = new PcapCapture(sink, File.Create(path)))
-                for (int i = 0; i < lengths.Length; i++) cap.Transmit(Frame(i, lengths[i]));
-            Assert.Equal(4, sink.Frames.Count);
+            WriteCapture(path);
             var bytes = File.ReadAllBytes(path);
             Assert.Equal(PcapWriter.MagicMicroseconds, BitConverter.ToUInt32(bytes, 0));
             Assert.Equal(2, BitConverter.ToUInt16(bytes, 4));
             Assert.Equal(4, BitConverter.ToUInt16(bytes, 6));
             Assert.Equal(1u, BitConverter.ToUInt32(bytes, 20));
             int off = 24;
-            foreach (int len in lengths)
+            foreach (int len in CaptureLengths)
             {
                 Assert.Equal((uint)len, BitConverter.ToUInt32(bytes, off + 8));
                 Assert.Equal((uint)len, BitConverter.ToUInt32(bytes, off + 12));
                 off += 16 + len;
             }
             Assert.Equal(bytes.Length, off);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
 
-            var tshark = FindOnPath("tshark");
-            if (tshark is null)
-            {
-                output.WriteLine("tshark not found on PATH; checked the file by hand only (CI installs tshark)");
-                return;
-            }
-            var psi = new ProcessStartInfo(tshark, ["-r", path, "-T", "fields", "-e", "frame.len"])
-            { RedirectStandardOutput = true, RedirectStandardError = true };
-            using var p = Process.Start(psi)!;
-            string stdout = p.StandardOutput.ReadToEnd();
-            string stderr = p.StandardError.ReadToEnd();
-            Assert.True(p.WaitForExit(60_000), "tshark did not finish in 60 s");
-            Assert.Equal(0, p.ExitCode);
-            Assert.DoesNotContain("error", stderr, StringComparison.OrdinalIgnoreCase);
-            Assert.Equal(lengths.Select(l => l.ToString()), stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(s => s.Trim()));
+    [Fact]
+    public void Pcap_file_is_read_by_tshark()
+    {
+        Requires.Tools("tshark");
+        string path = Path.Combine(Path.GetTempPath(), $"netmem-{Guid.NewGuid():N}.pcap");
+        try
+        {
+            WriteCapture(path);
+            var lines = Tshark(path, "frame.len");
+            Assert.Equal(CaptureLengths.Select(l => l.ToString()), lines.Select(s => s.Trim()));
         }
         finally
         {
@@ -253,6 +260,17 @@ public class WireStageTests(ITestOutputHelper output)
         public void Transmit(WireFrame frame) => Count++;
     }
 
-    internal static string? FindOnPath(string exe) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, exe)).FirstOrDefault(File.Exists);
+    /// <summary>Runs tshark over capture <paramref name="path"/> and returns one line per frame with <paramref name="fields"/> (tab separated); fails on any error tshark reports.</summary>
+    internal static string[] Tshark(string path, params string[] fields)
+    {
+        var psi = new ProcessStartInfo(Requires.FindTool("tshark")!, ["-r", path, "-T", "fields", .. fields.SelectMany(f => new[] { "-e", f })])
+        { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        string stdout = p.StandardOutput.ReadToEnd();
+        Assert.True(p.WaitForExit(60_000), "tshark did not finish in 60 s");
+        Assert.Equal(0, p.ExitCode);
+        Assert.DoesNotContain("error", stderr.Result, StringComparison.OrdinalIgnoreCase);
+        return stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+    }
 }

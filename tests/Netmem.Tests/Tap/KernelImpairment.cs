@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.Json;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.Tap;
 
@@ -93,9 +92,9 @@ print('loaded', len(code) // 8)
 
     /// <summary>
     /// Attaches the filter on <paramref name="ingress"/> (frames from the stack into the kernel) or egress
-    /// (frames from the kernel to the stack); false with the reason printed when this kernel cannot.
+    /// (frames from the kernel to the stack); the test is skipped with the reason when this kernel cannot.
     /// </summary>
-    public static bool TryAttach(TapStackEnv env, bool ingress, double loss, double duplicate, double corrupt, ITestOutputHelper output)
+    public static void Attach(TapStackEnv env, bool ingress, double loss, double duplicate, double corrupt)
     {
         if (!ingress && corrupt > 0) throw new ArgumentException("egress corruption would be hidden by the checksums the kernel fills in after tc", nameof(corrupt));
         string dir = ingress ? "ingress" : "egress", pin = $"/sys/fs/bpf/nm_{dir}";
@@ -103,9 +102,8 @@ print('loaded', len(code) // 8)
         string script = $"mount -t bpf bpf /sys/fs/bpf && python3 -c \"$NM_PY\" {pin} $(cat /sys/class/net/{env.Ifname}/ifindex) {F(loss)} {F(duplicate)} {F(corrupt)} {(ingress ? 1 : 0)}" +
             $" && (tc qdisc add dev {env.Ifname} clsact 2>/dev/null; true) && tc filter add dev {env.Ifname} {dir} bpf da object-pinned {pin}";
         var r = env.Link.Exec(TimeSpan.FromSeconds(20), "env", $"NM_PY={PyLoader}", "sh", "-c", script);
-        if (r.Succeeded) return true;
-        output.WriteLine($"kernel-side eBPF impairment not attached: {r.Stdout.Trim()} {r.Stderr.Trim()} (needs CONFIG_BPF_SYSCALL, CONFIG_NET_CLS_BPF and clsact)");
-        return false;
+        if (!r.Succeeded)
+            Requires.Skip($"kernel-side eBPF impairment not attached: {r.Stdout.Trim()} {r.Stderr.Trim()} (needs CONFIG_BPF_SYSCALL, CONFIG_NET_CLS_BPF and clsact)");
     }
 
     /// <summary>Frames the clsact filters saw and dropped so far (both directions together).</summary>

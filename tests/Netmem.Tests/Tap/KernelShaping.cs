@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.Json;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.Tap;
 
@@ -45,27 +44,27 @@ print('loaded')
 
     /// <summary>
     /// A TBF bottleneck of <paramref name="rateMbit"/> holding at most <paramref name="latencyMs"/> of
-    /// queue, on frames into the kernel (<paramref name="ingress"/>) or out of it; false with the reason printed when this kernel cannot.
+    /// queue, on frames into the kernel (<paramref name="ingress"/>) or out of it; the test is skipped with the reason when this kernel cannot.
     /// </summary>
-    public static bool TryAddDelay(TapStackEnv env, bool ingress, int rateMbit, int latencyMs, ITestOutputHelper output)
+    public static void AddDelay(TapStackEnv env, bool ingress, int rateMbit, int latencyMs)
     {
         string script = ingress
             ? $"{AddIfb(Ifb(ingress, false), rateMbit, latencyMs)} && {Clsact(env)} && tc filter add dev {env.Ifname} ingress pref 10 u32 match u32 0 0 action mirred egress redirect dev {Ifb(ingress, false)}"
             : $"tc qdisc replace dev {env.Ifname} root {Tbf(rateMbit, latencyMs)}";
-        return Run(env, script, "delay", output);
+        Run(env, script, "delay");
     }
 
     /// <summary>
     /// Sends a random <paramref name="fraction"/> of the frames of one direction through an ifb with a
     /// TBF of <paramref name="slowRateMbit"/> (at most <paramref name="latencyMs"/> queued), so they fall behind the rest.
     /// </summary>
-    public static bool TryAddReorder(TapStackEnv env, bool ingress, double fraction, int slowRateMbit, int latencyMs, ITestOutputHelper output)
+    public static void AddReorder(TapStackEnv env, bool ingress, double fraction, int slowRateMbit, int latencyMs)
     {
         string dir = ingress ? "ingress" : "egress", pin = $"/sys/fs/bpf/nm_match_{dir}";
         string script = $"{AddIfb(Ifb(ingress, true), slowRateMbit, latencyMs, reorder: true)} && {Clsact(env)} && mount -t bpf bpf /sys/fs/bpf" +
             $" && python3 -c \"$NM_PY\" {pin} {fraction.ToString("0.####", CultureInfo.InvariantCulture)}" +
             $" && tc filter add dev {env.Ifname} {dir} pref 20 bpf object-pinned {pin} action mirred egress redirect dev {Ifb(ingress, true)}";
-        return Run(env, script, "reorder", output);
+        Run(env, script, "reorder");
     }
 
     private static string AddIfb(string name, int rateMbit, int latencyMs, bool reorder = false) =>
@@ -73,12 +72,11 @@ print('loaded')
 
     private static string Clsact(TapStackEnv env) => $"(tc qdisc add dev {env.Ifname} clsact 2>/dev/null; true)";
 
-    private static bool Run(TapStackEnv env, string script, string what, ITestOutputHelper output)
+    private static void Run(TapStackEnv env, string script, string what)
     {
         var r = env.Link.Exec(TimeSpan.FromSeconds(20), "env", $"NM_PY={PyMatch}", "sh", "-c", script);
-        if (r.Succeeded) return true;
-        output.WriteLine($"kernel-side {what} not set up: {r.Stdout.Trim()} {r.Stderr.Trim()} (needs sch_tbf, ifb, act_mirred, cls_u32, cls_bpf and clsact)");
-        return false;
+        if (!r.Succeeded)
+            Requires.Skip($"kernel-side {what} not set up: {r.Stdout.Trim()} {r.Stderr.Trim()} (needs sch_tbf, ifb, act_mirred, cls_u32, cls_bpf and clsact)");
     }
 
     /// <summary>The TBF on <paramref name="dev"/>: packets sent, dropped, and overlimits (times a packet had to wait for tokens).</summary>

@@ -1,17 +1,16 @@
 using System.Text.Json;
 using Netmem.Cli;
 using Netmem.Drivers.Tap;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.Tap;
 
 /// <summary><c>netmem tap up</c> leaves a persistent, addressed tap in its namespace; <c>tap down</c> removes both.</summary>
-public sealed class TapCliTests(ITestOutputHelper output)
+public sealed class TapCliTests
 {
     [Fact]
     public void Tap_up_creates_an_addressed_persistent_tap_in_a_namespace_and_tap_down_removes_it()
     {
-        if (!TapTestEnv.CanRun(output)) return;
+        Requires.Tap();
         string name = $"nmc{Environment.ProcessId:x}";
         string ns = "nm-" + name;
         var o = new StringWriter();

@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using Netmem.Cli.Apps;
 using Netmem.Drivers.Tap;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.Tap;
 
@@ -25,7 +24,7 @@ public sealed class TapHttpTests(ITestOutputHelper output)
     [Fact]
     public async Task Curl_gets_pages_over_one_kept_alive_connection_with_content_length_and_error_statuses()
     {
-        if (!TapStackEnv.CanRun(output, "curl")) return;
+        Requires.TapStack("curl");
         using var env = new TapStackEnv(output: output);
         await using var http = new HttpServer(env.Stack, 80);
         string url = $"http://{env.OurAddress}";
@@ -62,7 +61,7 @@ public sealed class TapHttpTests(ITestOutputHelper output)
     [Fact]
     public async Task Malformed_and_pipelined_requests_from_a_raw_socket()
     {
-        if (!TapStackEnv.CanRun(output)) return;
+        Requires.TapStack();
         using var env = new TapStackEnv(output: output);
         await using var http = new HttpServer(env.Stack, 80);
         const string py = """
@@ -96,7 +95,7 @@ print(r.split(b'\r\n')[0].decode(), r.endswith(bytes([0, 1, 2])))
     [Fact]
     public async Task Curl_downloads_one_gibibyte_with_the_right_sha256()
     {
-        if (!TapStackEnv.CanRun(output, "curl")) return;
+        Requires.TapStack("curl");
         using var env = new TapStackEnv(new TapOptions { ThreadedNapi = true }, output: output);
         await using var http = new HttpServer(env.Stack, 80);
         const long n = 1L << 30;

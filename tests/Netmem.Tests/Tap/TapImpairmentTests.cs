@@ -7,7 +7,6 @@ using Netmem.Sockets;
 using Netmem.Stack;
 using Netmem.Stack.Tcp;
 using Netmem.Wire;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.Tap;
 
@@ -58,7 +57,7 @@ else: print("ok")
     [InlineData(true)]
     public async Task Tcp_both_ways_stays_byte_exact_under_the_stack_side_fault_wrapper(bool offloads)
     {
-        if (!TapStackEnv.CanRun(output, "curl")) return;
+        Requires.TapStack("curl");
         using var env = new TapStackEnv(new TapOptions { ThreadedNapi = true, Offloads = offloads }, output: output);
         await using var discard = new DiscardServer(env.Stack, 9);
         await using var http = new HttpServer(env.Stack, 80);
@@ -89,13 +88,12 @@ else: print("ok")
 
     // ------------------------------------------------------------------ tc netem on the kernel side
 
-    /// <summary>Puts netem with <paramref name="spec"/> on the kernel side of the tap; false (and why) when the kernel has no netem.</summary>
-    private bool AddNetem(TapStackEnv env, string spec)
+    /// <summary>Puts netem with <paramref name="spec"/> on the kernel side of the tap; the test is skipped when the kernel has no netem.</summary>
+    private static void AddNetem(TapStackEnv env, string spec)
     {
         var r = env.Sh(TimeSpan.FromSeconds(10), $"tc qdisc add dev {env.Ifname} root netem {spec}");
-        if (r.Succeeded) return true;
-        output.WriteLine($"netem test not run: 'tc qdisc add ... netem {spec}' failed: {r.Stderr.Trim()} (this kernel lacks CONFIG_NET_SCH_NETEM)");
-        return false;
+        if (!r.Succeeded)
+            Requires.Skip($"'tc qdisc add ... netem {spec}' failed: {r.Stderr.Trim()} (this kernel lacks CONFIG_NET_SCH_NETEM)");
     }
 
     private static (long Packets, long Drops) QdiscStats(TapStackEnv env)
@@ -129,11 +127,11 @@ else: print("ok")
     [MemberData(nameof(NetemSpecs))]
     public async Task Tcp_under_kernel_netem_stays_byte_exact(string spec, bool offloads)
     {
-        if (!TapStackEnv.CanRun(output, "curl", "tc")) return;
+        Requires.TapStack("curl", "tc");
         using var env = new TapStackEnv(new TapOptions { ThreadedNapi = true, Offloads = offloads }, output: output);
         await using var discard = new DiscardServer(env.Stack, 9);
         await using var http = new HttpServer(env.Stack, 80);
-        if (!AddNetem(env, spec)) return;
+        AddNetem(env, spec);
         await SinkToDiscard(env, discard, 4 << 20); // impaired data
         await Download(env, 8 << 20);               // impaired ACKs (netem is on the kernel's egress only)
         var (packets, drops) = QdiscStats(env);
@@ -145,10 +143,10 @@ else: print("ok")
     [MemberData(nameof(NetemSpecs))]
     public async Task Udp_under_kernel_netem_is_accounted_for(string spec, bool offloads)
     {
-        if (!TapStackEnv.CanRun(output, "tc")) return;
+        Requires.TapStack("tc");
         using var env = new TapStackEnv(new TapOptions { ThreadedNapi = true, Offloads = offloads }, output: output);
         env.PinKernelNeighbour(); // no ARP crosses the impaired link: only the test's datagrams do
-        if (!AddNetem(env, spec)) return;
+        AddNetem(env, spec);
         using var sock = new UdpSocket(env.Stack) { ReceiveBufferSize = 32 << 20 };
         sock.Bind(new UdpEndpoint(env.OurAddress, 9000));
         var sizes = TapUdpPy.Sizes(500, 1400, seed: 9); // no IP fragments: one datagram, one frame

@@ -5,7 +5,6 @@ using Netmem.Sockets;
 using Netmem.Stack;
 using Netmem.Stack.Tcp;
 using Netmem.Wire;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.Tap;
 
@@ -98,12 +97,12 @@ print(h.hexdigest(), top)
     [InlineData(true)]
     public async Task Tcp_both_ways_stays_byte_exact_under_kernel_side_delay(bool offloads)
     {
-        if (!TapStackEnv.CanRun(output, "tc")) return;
+        Requires.TapStack("tc");
         using var env = new TapStackEnv(new TapOptions { ThreadedNapi = true, Offloads = offloads }, output: output);
         // 10 Mbit/s holding up to 100 ms (125 kB) each way: a window above ~19 kB queues 15 ms or more. Our
         // window stays within the queue (64 kB send buffer: ~50 ms of it), so our data queues without tail drops.
-        if (!KernelShaping.TryAddDelay(env, ingress: false, rateMbit: 10, latencyMs: 100, output)) return;
-        if (!KernelShaping.TryAddDelay(env, ingress: true, rateMbit: 10, latencyMs: 100, output)) return;
+        KernelShaping.AddDelay(env, ingress: false, rateMbit: 10, latencyMs: 100);
+        KernelShaping.AddDelay(env, ingress: true, rateMbit: 10, latencyMs: 100);
         var x = await Exchange(env, up: 1 << 20, down: 1 << 20, sendBuffer: 64 << 10);
         var egress = KernelShaping.TbfStats(env, env.Ifname);
         var ingress = KernelShaping.TbfStats(env, KernelShaping.Ifb(ingress: true, reorder: false));
@@ -120,10 +119,10 @@ print(h.hexdigest(), top)
     [InlineData(true)]
     public async Task Tcp_both_ways_stays_byte_exact_under_kernel_side_reordering(bool offloads)
     {
-        if (!TapStackEnv.CanRun(output, "tc")) return;
+        Requires.TapStack("tc");
         using var env = new TapStackEnv(new TapOptions { ThreadedNapi = true, Offloads = offloads }, output: output);
-        if (!KernelShaping.TryAddReorder(env, ingress: false, fraction: 0.1, slowRateMbit: 20, latencyMs: 100, output)) return;
-        if (!KernelShaping.TryAddReorder(env, ingress: true, fraction: 0.1, slowRateMbit: 20, latencyMs: 100, output)) return;
+        KernelShaping.AddReorder(env, ingress: false, fraction: 0.1, slowRateMbit: 20, latencyMs: 100);
+        KernelShaping.AddReorder(env, ingress: true, fraction: 0.1, slowRateMbit: 20, latencyMs: 100);
         long kernelOfo0 = KernelShaping.Netstat(env, "TcpExt", "TCPOFOQueue");
         long kernelFr0 = KernelShaping.Netstat(env, "TcpExt", "TCPFastRetrans");
         var x = await Exchange(env, up: 2 << 20, down: 2 << 20);
@@ -142,10 +141,10 @@ print(h.hexdigest(), top)
     [Fact]
     public async Task Kernel_udp_through_a_reordering_path_is_reordered_and_accounted_for()
     {
-        if (!TapStackEnv.CanRun(output, "tc")) return;
+        Requires.TapStack("tc");
         using var env = new TapStackEnv(output: output);
         env.PinKernelNeighbour(); // no ARP crosses the impaired link: only the test's datagrams do
-        if (!KernelShaping.TryAddReorder(env, ingress: false, fraction: 0.2, slowRateMbit: 5, latencyMs: 200, output)) return;
+        KernelShaping.AddReorder(env, ingress: false, fraction: 0.2, slowRateMbit: 5, latencyMs: 200);
         using var sock = new UdpSocket(env.Stack) { ReceiveBufferSize = 32 << 20 };
         sock.Bind(new UdpEndpoint(env.OurAddress, 9000));
         var sizes = TapUdpPy.Sizes(800, 1400, seed: 31); // no IP fragments: one datagram, one frame
@@ -170,7 +169,7 @@ print(h.hexdigest(), top)
     [Fact]
     public async Task Stack_udp_through_a_reordering_path_reaches_the_kernel_reordered_and_accounted_for()
     {
-        if (!TapStackEnv.CanRun(output, "tc")) return;
+        Requires.TapStack("tc");
         using var env = new TapStackEnv(output: output);
         using var sock = new UdpSocket(env.Stack);
         sock.Bind(new UdpEndpoint(env.OurAddress, 5555));
@@ -178,7 +177,7 @@ print(h.hexdigest(), top)
         await TapStackEnv.WaitUntilAsync(() => env.Iface.Neighbours.Lookup(env.KernelAddress) is { State: NeighbourState.Reachable }, TimeSpan.FromSeconds(5));
         // A slow path (2 Mbit/s, ~4.5 ms per datagram, its queue building up) holds the diverted datagrams
         // long enough that later ones overtake them even when a loaded machine spaces our sends out.
-        if (!KernelShaping.TryAddReorder(env, ingress: true, fraction: 0.2, slowRateMbit: 2, latencyMs: 400, output)) return;
+        KernelShaping.AddReorder(env, ingress: true, fraction: 0.2, slowRateMbit: 2, latencyMs: 400);
         // The kernel's receiver: every datagram checked against the pattern; prints distinct, copies, bad, out of order, seq:len list.
         const string recv = """
 import socket, struct, sys

@@ -3,7 +3,6 @@ using Netmem.Drivers.Tap;
 using Netmem.Sockets;
 using Netmem.Stack;
 using Netmem.Wire;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.Tap;
 
@@ -27,10 +26,10 @@ public sealed class TapKernelImpairmentTests(ITestOutputHelper output)
     [Fact]
     public async Task Kernel_udp_under_loss_and_duplication_is_accounted_for()
     {
-        if (!TapStackEnv.CanRun(output, "tc")) return;
+        Requires.TapStack("tc");
         using var env = new TapStackEnv(output: output);
         env.PinKernelNeighbour(); // no ARP crosses the impaired link: only the test's datagrams do
-        if (!KernelImpairment.TryAttach(env, ingress: false, loss: 0.1, duplicate: 0.1, corrupt: 0, output)) return;
+        KernelImpairment.Attach(env, ingress: false, loss: 0.1, duplicate: 0.1, corrupt: 0);
         using var sock = new UdpSocket(env.Stack) { ReceiveBufferSize = 32 << 20 };
         sock.Bind(new UdpEndpoint(env.OurAddress, 9000));
         var sizes = TapUdpPy.Sizes(500, 1400, seed: 21);
@@ -55,7 +54,7 @@ public sealed class TapKernelImpairmentTests(ITestOutputHelper output)
     [Fact]
     public async Task Stack_udp_under_loss_duplication_and_corruption_reaches_the_kernel_intact_or_counted()
     {
-        if (!TapStackEnv.CanRun(output, "tc")) return;
+        Requires.TapStack("tc");
         // Offloads off: our frames carry full checksums the kernel verifies (a partial one it would trust).
         using var env = new TapStackEnv(new TapOptions { ThreadedNapi = true, Offloads = false }, output: output);
         using var sock = new UdpSocket(env.Stack);
@@ -63,7 +62,7 @@ public sealed class TapKernelImpairmentTests(ITestOutputHelper output)
         var dst = new UdpEndpoint(env.KernelAddress, 9001);
         Assert.Equal(4, await sock.SendToAsync(TapUdpPy.Pattern(0, 4), new UdpEndpoint(env.KernelAddress, 9))); // ARP before the impairment
         await TapStackEnv.WaitUntilAsync(() => env.Iface.Neighbours.Lookup(env.KernelAddress) is { State: NeighbourState.Reachable }, TimeSpan.FromSeconds(5));
-        if (!KernelImpairment.TryAttach(env, ingress: true, loss: 0.05, duplicate: 0.05, corrupt: 0.1, output)) return;
+        KernelImpairment.Attach(env, ingress: true, loss: 0.05, duplicate: 0.05, corrupt: 0.1);
         const string recv = """
 import socket, struct, sys
 exec(sys.argv[4])
@@ -121,15 +120,15 @@ def pattern(seq, n):
     [InlineData(true)]
     public async Task Tcp_both_ways_stays_byte_exact_under_kernel_side_impairment(bool offloads)
     {
-        if (!TapStackEnv.CanRun(output, "tc", "curl")) return;
+        Requires.TapStack("tc", "curl");
         using var env = new TapStackEnv(new TapOptions { ThreadedNapi = true, Offloads = offloads }, output: output);
         await using var discard = new DiscardServer(env.Stack, 9);
         await using var http = new HttpServer(env.Stack, 80);
         // Corruption only where the kernel checks a full checksum: our frames without offloads.
         // 4% loss on our frames into the kernel: with offloads they are 64 KiB GSO frames, so the 8 MiB
         // download below is ~130 frames and the chance that none is lost (no retransmission) is ~0.5%.
-        if (!KernelImpairment.TryAttach(env, ingress: true, loss: 0.04, duplicate: 0.02, corrupt: offloads ? 0 : 0.02, output)) return;
-        if (!KernelImpairment.TryAttach(env, ingress: false, loss: 0.02, duplicate: 0.02, corrupt: 0, output)) return;
+        KernelImpairment.Attach(env, ingress: true, loss: 0.04, duplicate: 0.02, corrupt: offloads ? 0 : 0.02);
+        KernelImpairment.Attach(env, ingress: false, loss: 0.02, duplicate: 0.02, corrupt: 0);
         long csum0 = KernelImpairment.Snmp(env, "Tcp", "InCsumErrors");
 
         const string sink = """

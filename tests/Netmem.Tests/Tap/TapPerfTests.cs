@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Netmem.Cli;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.Tap;
 
@@ -10,7 +9,7 @@ public sealed class TapPerfTests(ITestOutputHelper output)
     [Fact]
     public void Perf_tap_prints_goodput_beside_the_kernel_veth_figure_and_small_packet_rates()
     {
-        if (!TapStackEnv.CanRun(output)) return;
+        Requires.TapStack();
         var o = new StringWriter();
         var err = new StringWriter();
         int rc = PerfTapCommand.RunTap(o, err, seconds: 0.3, offloads: true, json: true);

@@ -1,5 +1,4 @@
 using Netmem.Drivers.Tap;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.Tap;
 
@@ -13,7 +12,7 @@ public sealed class TapPingTests(ITestOutputHelper output)
     [Fact]
     public void Ping_from_the_namespace_is_answered_with_deterministic_polling()
     {
-        if (!TapTestEnv.CanRun(output)) return;
+        Requires.Tap();
         using var env = new TapTestEnv();
         var r = env.RunPolling(TimeSpan.FromSeconds(10), NsTools.Ping(env.OurAddress.ToString()));
         output.WriteLine(r.Stdout);
@@ -30,7 +29,7 @@ public sealed class TapPingTests(ITestOutputHelper output)
     [Fact]
     public void Ping_is_answered_by_the_interrupt_and_napi_threads()
     {
-        if (!TapTestEnv.CanRun(output)) return;
+        Requires.Tap();
         using var env = new TapTestEnv(new TapOptions { ThreadedNapi = true });
         var r = env.Link.Exec(TimeSpan.FromSeconds(10), NsTools.Ping(env.OurAddress.ToString()));
         output.WriteLine(r.Stdout);
@@ -43,7 +42,7 @@ public sealed class TapPingTests(ITestOutputHelper output)
     [Fact]
     public void A_jumbo_ping_scatters_over_frags_and_its_reply_goes_out_from_those_frags()
     {
-        if (!TapTestEnv.CanRun(output)) return;
+        Requires.Tap();
         using var env = new TapTestEnv(new TapOptions { Mtu = 9000 }, kernelMtu: 9000);
         var r = env.RunPolling(TimeSpan.FromSeconds(10), NsTools.Ping(env.OurAddress.ToString(), count: 2, size: 8900));
         output.WriteLine(r.Stdout);

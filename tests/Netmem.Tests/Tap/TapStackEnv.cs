@@ -5,7 +5,6 @@ using Netmem.Memory;
 using Netmem.Pool;
 using Netmem.Stack;
 using Netmem.Wire;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.Tap;
 
@@ -23,28 +22,6 @@ internal sealed class TapStackEnv : IDisposable
     private readonly HashSet<PagePool> _pools = [];
     private readonly ITestOutputHelper? _output;
     private bool _disposed;
-
-    /// <summary>TAP tests need root, /dev/net/tun and iproute2; these also need python3 (and each tool in <paramref name="tools"/>).</summary>
-    public static bool CanRun(ITestOutputHelper output, params string[] tools)
-    {
-        if (!TapTestEnv.CanRun(output)) return false;
-        foreach (var tool in (string[])["python3", .. tools])
-        {
-            if (FindTool(tool) is null)
-            {
-                output.WriteLine($"TAP stack test not run: '{tool}' is not installed (.ci/run installs it on CI).");
-                return false;
-            }
-        }
-        return true;
-    }
-
-    public static string? FindTool(string name)
-    {
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':'))
-            if (dir.Length > 0 && File.Exists(Path.Combine(dir, name))) return Path.Combine(dir, name);
-        return null;
-    }
 
     public TapStackEnv(TapOptions? tap = null, int? kernelMtu = null, NetStackOptions? options = null, int pages = 8192,
         ITestOutputHelper? output = null)

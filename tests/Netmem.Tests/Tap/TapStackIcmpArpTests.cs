@@ -1,6 +1,5 @@
 using Netmem.Drivers.Tap;
 using Netmem.Stack;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.Tap;
 
@@ -16,7 +15,7 @@ public sealed class TapStackIcmpArpTests(ITestOutputHelper output)
     [InlineData(false)]
     public void Kernel_ping_is_answered_by_the_stack_and_the_kernel_learns_our_mac(bool offloads)
     {
-        if (!TapStackEnv.CanRun(output)) return;
+        Requires.TapStack();
         using var env = new TapStackEnv(new TapOptions { ThreadedNapi = true, Offloads = offloads }, output: output);
         var r = env.Exec(TimeSpan.FromSeconds(15), NsTools.Ping(env.OurAddress.ToString(), count: 3, size: 1000));
         output.WriteLine(r.Stdout);
@@ -42,7 +41,7 @@ public sealed class TapStackIcmpArpTests(ITestOutputHelper output)
     [Fact]
     public async Task The_stack_pings_the_kernel_after_resolving_it_with_arp()
     {
-        if (!TapStackEnv.CanRun(output)) return;
+        Requires.TapStack();
         using var env = new TapStackEnv(output: output);
         Assert.Null(env.KernelNeighbour(env.OurAddress)?.LlAddr); // nothing known yet (the gratuitous ARP teaches nothing to a host without an entry)
         var payload = new byte[1200];
@@ -71,7 +70,7 @@ public sealed class TapStackIcmpArpTests(ITestOutputHelper output)
     [Fact]
     public void A_jumbo_kernel_ping_is_reassembled_and_answered_in_fragments_over_a_1500_byte_link()
     {
-        if (!TapStackEnv.CanRun(output)) return;
+        Requires.TapStack();
         using var env = new TapStackEnv(output: output);
         // 6000 bytes of ICMP over MTU 1500: the kernel fragments, the stack reassembles and fragments its reply.
         var r = env.Exec(TimeSpan.FromSeconds(15), NsTools.Ping(env.OurAddress.ToString(), count: 2, size: 6000));

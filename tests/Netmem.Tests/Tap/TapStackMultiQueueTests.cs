@@ -2,7 +2,6 @@ using Netmem.Drivers.Tap;
 using Netmem.Sockets;
 using Netmem.Stack;
 using Netmem.Wire;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.Tap;
 
@@ -19,7 +18,7 @@ public sealed class TapStackMultiQueueTests(ITestOutputHelper output)
     [Fact]
     public async Task Kernel_flows_spread_over_the_rx_queues_and_all_reach_one_socket()
     {
-        if (!TapStackEnv.CanRun(output)) return;
+        Requires.TapStack();
         using var env = new TapStackEnv(new TapOptions { Queues = Queues, ThreadedNapi = true }, output: output);
         Assert.Equal(Queues, env.Dev.RealNumRxQueues);
         Assert.Equal(Queues, env.Iface.ContextCount);
@@ -52,7 +51,7 @@ public sealed class TapStackMultiQueueTests(ITestOutputHelper output)
     [Fact]
     public async Task Sockets_on_each_context_send_on_their_own_tx_queue()
     {
-        if (!TapStackEnv.CanRun(output)) return;
+        Requires.TapStack();
         using var env = new TapStackEnv(new TapOptions { Queues = Queues, ThreadedNapi = true }, output: output);
         var socks = new UdpSocket[Queues];
         try

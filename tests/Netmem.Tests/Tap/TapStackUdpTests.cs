@@ -3,7 +3,6 @@ using Netmem.Drivers.Tap;
 using Netmem.Sockets;
 using Netmem.Stack;
 using Netmem.Wire;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.Tap;
 
@@ -65,7 +64,7 @@ public sealed class TapStackUdpTests(ITestOutputHelper output)
     [InlineData(false)]
     public async Task Kernel_datagrams_reach_a_stack_socket_byte_exact_including_fragmented_ones(bool offloads)
     {
-        if (!TapStackEnv.CanRun(output)) return;
+        Requires.TapStack();
         using var env = new TapStackEnv(new TapOptions { ThreadedNapi = true, Offloads = offloads }, output: output);
         using var sock = new UdpSocket(env.Stack) { ReceiveBufferSize = 32 << 20 };
         sock.Bind(new UdpEndpoint(env.OurAddress, 9000));
@@ -92,7 +91,7 @@ public sealed class TapStackUdpTests(ITestOutputHelper output)
     [InlineData(false)]
     public async Task Stack_datagrams_reach_a_kernel_socket_byte_exact_including_fragmented_ones(bool offloads)
     {
-        if (!TapStackEnv.CanRun(output)) return;
+        Requires.TapStack();
         using var env = new TapStackEnv(new TapOptions { ThreadedNapi = true, Offloads = offloads }, output: output);
         using var sock = new UdpSocket(env.Stack);
         sock.Bind(new UdpEndpoint(env.OurAddress, 5555));
@@ -121,7 +120,7 @@ public sealed class TapStackUdpTests(ITestOutputHelper output)
     [Fact]
     public async Task A_stack_socket_echoes_kernel_datagrams_back()
     {
-        if (!TapStackEnv.CanRun(output)) return;
+        Requires.TapStack();
         using var env = new TapStackEnv(output: output);
         using var sock = new UdpSocket(env.Stack);
         sock.Bind(new UdpEndpoint(Ipv4Address.Unspecified, 7));

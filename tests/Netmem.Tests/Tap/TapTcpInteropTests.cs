@@ -3,7 +3,6 @@ using Netmem.Cli.Apps;
 using Netmem.Drivers.Tap;
 using Netmem.Sockets;
 using Netmem.Stack.Tcp;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.Tap;
 
@@ -77,7 +76,7 @@ print('sent', total, h.hexdigest())
     [InlineData(false)]
     public async Task Echo_server_returns_random_data_from_a_python_client_byte_exact(bool offloads)
     {
-        if (!TapStackEnv.CanRun(output)) return;
+        Requires.TapStack();
         using var env = new TapStackEnv(new TapOptions { ThreadedNapi = true, Offloads = offloads }, output: output);
         await using var echo = new EchoServer(env.Stack, 7);
         const int total = 8 << 20;
@@ -109,7 +108,7 @@ print('sent', total, h.hexdigest())
     [Fact]
     public async Task Echo_server_answers_socat_with_the_same_file()
     {
-        if (!TapStackEnv.CanRun(output, "socat")) return;
+        Requires.TapStack("socat");
         using var env = new TapStackEnv(output: output);
         await using var echo = new EchoServer(env.Stack, 7);
         string input = WriteRandom("in", 3 << 20), outPath = Path.Combine(_dir, "out");
@@ -122,7 +121,7 @@ print('sent', total, h.hexdigest())
     [Fact]
     public async Task Discard_server_sees_exactly_what_python_and_socat_sent()
     {
-        if (!TapStackEnv.CanRun(output, "socat")) return;
+        Requires.TapStack("socat");
         using var env = new TapStackEnv(output: output);
         await using var discard = new DiscardServer(env.Stack, 9);
         const int total = 16 << 20;
@@ -144,7 +143,7 @@ print('sent', total, h.hexdigest())
     [Fact]
     public async Task Chargen_stream_read_by_socat_and_python_is_the_rfc_864_pattern()
     {
-        if (!TapStackEnv.CanRun(output, "socat")) return;
+        Requires.TapStack("socat");
         using var env = new TapStackEnv(output: output);
         await using var chargen = new ChargenServer(env.Stack, 19);
         const int n = 3_000_000;
@@ -177,7 +176,7 @@ print('ok' if bytes(buf[:want]) == exp else 'mismatch', len(buf))
     [Fact]
     public async Task The_stack_connects_to_kernel_servers_python_and_socat()
     {
-        if (!TapStackEnv.CanRun(output, "socat")) return;
+        Requires.TapStack("socat");
         using var env = new TapStackEnv(output: output);
         // A Python server: reads to EOF, answers with the SHA-256 of what came, closes.
         const string server = """

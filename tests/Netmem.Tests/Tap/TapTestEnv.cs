@@ -4,7 +4,6 @@ using Netmem.Memory;
 using Netmem.Pool;
 using Netmem.Skb;
 using Netmem.Wire;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.Tap;
 
@@ -18,26 +17,6 @@ internal sealed class TapTestEnv : IDisposable
 {
     private static int s_subnet;
     private readonly HashSet<PagePool> _pools = [];
-
-    /// <summary>
-    /// Whether TAP tests can run here (root and /dev/net/tun, which the CI has); when not, prints why
-    /// through the test output so the early return is never silent.
-    /// </summary>
-    public static bool CanRun(ITestOutputHelper output)
-    {
-        if (!TapDevice.IsSupported(out string reason))
-        {
-            output.WriteLine($"TAP test not run: {reason}. Run the tests as root on a host with /dev/net/tun to exercise the TAP driver.");
-            return false;
-        }
-        var ip = HostCommand.Run("ip", ["-V"], TimeSpan.FromSeconds(5));
-        if (!ip.Succeeded)
-        {
-            output.WriteLine($"TAP test not run: iproute2 ('ip') is missing: {ip.Stderr}");
-            return false;
-        }
-        return true;
-    }
 
     public TapTestEnv(TapOptions? tap = null, int? kernelMtu = null, int pages = 4096)
     {

@@ -3,7 +3,6 @@ using Netmem.Devices;
 using Netmem.Drivers.Tap;
 using Netmem.Skb;
 using Netmem.Wire;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.Tap;
 
@@ -13,7 +12,7 @@ namespace Netmem.Tests.Tap;
 /// software checksum without), a 8.9 KB datagram scatters over frags, and datagrams we write (partial
 /// checksum for the kernel to finish, or a full one) reach a Python socket byte for byte.
 /// </summary>
-public sealed class TapUdpTests(ITestOutputHelper output)
+public sealed class TapUdpTests
 {
     private const string PySend = """
 import socket, struct, sys
@@ -88,7 +87,7 @@ for k in range(int(sys.argv[2])):
     [Fact]
     public void Kernel_udp_arrives_intact_as_checksum_partial_with_offloads_and_a_jumbo_datagram_scatters_over_frags()
     {
-        if (!TapTestEnv.CanRun(output)) return;
+        Requires.Tap();
         using var env = new TapTestEnv(new TapOptions { Mtu = 9000 }, kernelMtu: 9000);
         Assert.Equal(0x3u, env.Dev.TunOffloadFlags); // TUN_F_CSUM | TUN_F_TSO4
         int[] sizes = [100, 1400, 8900];
@@ -122,7 +121,7 @@ for k in range(int(sys.argv[2])):
     [Fact]
     public void Without_offloads_plain_1500_byte_frames_arrive_with_a_software_checksum()
     {
-        if (!TapTestEnv.CanRun(output)) return;
+        Requires.Tap();
         using var env = new TapTestEnv(new TapOptions { Offloads = false });
         Assert.Equal(0u, env.Dev.TunOffloadFlags);
         Assert.Equal(NetdevFeatures.Sg, env.Dev.Features);
@@ -145,7 +144,7 @@ for k in range(int(sys.argv[2])):
     [InlineData(false)]
     public void Udp_we_transmit_reaches_a_socket_in_the_namespace_byte_for_byte(bool offloads)
     {
-        if (!TapTestEnv.CanRun(output)) return;
+        Requires.Tap();
         using var env = new TapTestEnv(new TapOptions { Offloads = offloads });
         int[] sizes = [1400, 64, 4];
         var r = env.RunWhenReady(TimeSpan.FromSeconds(8), () =>

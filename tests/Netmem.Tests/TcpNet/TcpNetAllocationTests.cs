@@ -1,7 +1,6 @@
 using Netmem.Drivers.VirtualNic;
 using Netmem.Stack.Tcp;
 using Netmem.Tests.Tcp;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.TcpNet;
 

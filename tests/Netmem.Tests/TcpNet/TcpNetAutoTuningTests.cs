@@ -1,5 +1,4 @@
 using Netmem.Stack.Tcp;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.TcpNet;
 

@@ -4,7 +4,6 @@ using Netmem.Drivers.VirtualNic;
 using Netmem.Sockets;
 using Netmem.Stack;
 using Netmem.Stack.Tcp;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.TcpNet;
 

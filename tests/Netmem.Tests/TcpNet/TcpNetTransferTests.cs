@@ -3,7 +3,6 @@ using Netmem.Drivers.VirtualNic;
 using Netmem.Phy;
 using Netmem.Stack;
 using Netmem.Stack.Tcp;
-using Xunit.Abstractions;
 
 namespace Netmem.Tests.TcpNet;
 

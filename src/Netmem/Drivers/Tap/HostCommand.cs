@@ -32,7 +32,10 @@ public static class HostCommand
 
     private static string Completed(Task<string> t) => t.Wait(1000) ? t.Result : "";
 
-    /// <summary>Starts <paramref name="file"/> with redirected stdin, stdout and stderr; the caller waits and disposes.</summary>
+    /// <summary>
+    /// Starts <paramref name="file"/> with redirected stdin, stdout and stderr; the caller waits and disposes.
+    /// A tool that is not installed throws <see cref="InvalidOperationException"/> naming it.
+    /// </summary>
     public static Process Start(string file, IEnumerable<string> args)
     {
         var psi = new ProcessStartInfo(file)
@@ -43,7 +46,15 @@ public static class HostCommand
             UseShellExecute = false,
         };
         foreach (var a in args) psi.ArgumentList.Add(a);
-        return Process.Start(psi) ?? throw new InvalidOperationException($"could not start {file}");
+        try
+        {
+            return Process.Start(psi) ?? throw new InvalidOperationException($"could not start {file}");
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            // ENOENT from exec: say which tool is missing rather than "No such file or directory".
+            throw new InvalidOperationException($"could not start '{file}': {e.Message} (is it installed and on PATH={Environment.GetEnvironmentVariable("PATH")}?)", e);
+        }
     }
 
     /// <summary><c>ip ARGS</c>; throws with the command line and stderr when it exits non-zero.</summary>

@@ -64,9 +64,10 @@ public sealed class TapLink : IDisposable
         TapDevice? dev = null;
         try
         {
+            // Written through /proc in the namespace (sh is everywhere; sysctl from procps may not be).
             if (options.DisableIpv6)
-                foreach (var key in new[] { "net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6" })
-                    HostCommand.Ip("netns", "exec", ns, "sysctl", "-q", "-w", key + "=1");
+                HostCommand.Ip("netns", "exec", ns, "sh", "-c",
+                    "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 && echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6");
             dev = TapDevice.Create(tapOptions);
             string ifname = dev.Name;
             HostCommand.Ip("link", "set", ifname, "netns", ns);
