@@ -8,10 +8,13 @@ namespace Netmem.Tests.Tap;
 /// the tap, loaded from hand-assembled eBPF by a small Python loader inside the namespace (bpffs is
 /// mounted in the mount namespace <c>ip netns exec</c> makes, so nothing outside the test's namespace
 /// changes). Per frame, from bpf_get_prandom_u32: loss (TC_ACT_SHOT), duplication (bpf_clone_redirect
-/// to the same device and direction; a clone passes the filter again) and, on ingress only, corruption
-/// (one bit flipped past the Ethernet header with bpf_skb_store_bytes; on egress the kernel fills
-/// partial checksums after the filter, which would hide it). The clsact qdisc counts what passed and
-/// what was dropped. Used where netem is missing (the project VM's kernel has no sch_netem).
+/// to the same device and direction; a clone passes the filter again) and corruption (one bit flipped
+/// with bpf_skb_store_bytes). On ingress the bit may be anywhere past the Ethernet header. On egress
+/// the kernel fills partial TCP/UDP checksums after the filter, which would make a payload flip a
+/// valid frame, so there the bit is flipped in the IPv4 header of an IPv4 frame that is not GSO: its
+/// checksum was final before tc (a GSO frame may still be segmented after tc, which writes each
+/// segment's header and checksum anew). The clsact qdisc counts what passed and what was dropped. Used where netem is
+/// missing (the project VM's kernel has no sch_netem); <see cref="KernelEgressImpairment"/> picks.
 /// </summary>
 internal static class KernelImpairment
 {
@@ -19,6 +22,7 @@ internal static class KernelImpairment
     private const string PyLoader = """
 # Loads a tc classifier (direct action) that loses, duplicates and corrupts frames at random, pins it.
 # argv: pinpath ifindex loss dup corrupt (probabilities 0..1) ingress(0/1)
+# Ingress corrupts any byte past the Ethernet header; egress only the IPv4 header of IPv4 frames that are not GSO.
 import ctypes, struct, sys, os
 pin, ifindex = sys.argv[1], int(sys.argv[2])
 loss, dup, cor = (int(float(x) * 4294967295) for x in sys.argv[3:6])
@@ -43,9 +47,21 @@ dup_end = len(prog)
 L(0x85, imm=7)
 prog_cor_idx = len(prog)
 prog.append(None)  # jge r0 >= cor -> ok
+prog_proto_idx = None
+prog_gso_idx = None
+if not ingress:
+    L(0x61, 1, 6, 16)                      # r1 = skb->protocol (network order in the low 16 bits)
+    prog_proto_idx = len(prog)
+    prog.append(None)                      # jne r1, htons(ETH_P_IP) -> ok
+    L(0x61, 1, 6, 176)                     # r1 = skb->gso_size
+    prog_gso_idx = len(prog)
+    prog.append(None)                      # jne r1, 0 -> ok: segmentation after tc rewrites each segment's IPv4 header and checksum
 L(0x85, imm=7); L(0xbf, 7, 0)              # r7 = rand
-L(0x61, 8, 6, 0)                           # r8 = skb->len
-L(0x17, 8, imm=14)                         # r8 -= 14
+if ingress:
+    L(0x61, 8, 6, 0)                       # r8 = skb->len
+    L(0x17, 8, imm=14)                     # r8 -= 14
+else:
+    L(0xb7, 8, imm=20)                     # r8 = 20: the IPv4 header without options
 prog_len_idx = len(prog)
 prog.append(None)                          # jsle r8, 0 -> ok
 L(0x9f, 7, 8)                              # r7 %= r8
@@ -69,6 +85,9 @@ assert loss < (1 << 31) and dup < (1 << 31) and cor < (1 << 31), 'probabilities 
 fill(prog_loss_idx, 0xa5, 0, drop, loss)       # jlt r0, imm
 fill(prog_dup_idx, 0x35, 0, dup_end, dup)      # jge r0, imm
 fill(prog_cor_idx, 0x35, 0, ok, cor)
+if prog_proto_idx is not None:
+    fill(prog_proto_idx, 0x55, 1, ok, 0x0008)  # jne r1, imm (0x0800 as the little-endian load sees it)
+    fill(prog_gso_idx, 0x55, 1, ok, 0)          # jne r1, 0
 fill(prog_len_idx, 0xd5, 8, ok, 0)             # jsle r8, 0
 fill(prog_ld_idx, 0x55, 0, ok, 0)              # jne r0, 0
 code = b''.join(prog)
@@ -92,18 +111,25 @@ print('loaded', len(code) // 8)
 
     /// <summary>
     /// Attaches the filter on <paramref name="ingress"/> (frames from the stack into the kernel) or egress
-    /// (frames from the kernel to the stack); the test is skipped with the reason when this kernel cannot.
+    /// (frames from the kernel to the stack; corruption there hits the IPv4 header of non-GSO frames only); the test is
+    /// skipped with the reason when this kernel cannot.
     /// </summary>
     public static void Attach(TapStackEnv env, bool ingress, double loss, double duplicate, double corrupt)
     {
-        if (!ingress && corrupt > 0) throw new ArgumentException("egress corruption would be hidden by the checksums the kernel fills in after tc", nameof(corrupt));
+        if (!TryAttach(env, ingress, loss, duplicate, corrupt, out string why))
+            Requires.Skip(why);
+    }
+
+    /// <summary><see cref="Attach"/> that reports a failure in <paramref name="why"/> instead of skipping.</summary>
+    public static bool TryAttach(TapStackEnv env, bool ingress, double loss, double duplicate, double corrupt, out string why)
+    {
         string dir = ingress ? "ingress" : "egress", pin = $"/sys/fs/bpf/nm_{dir}";
         string F(double v) => v.ToString("0.####", CultureInfo.InvariantCulture);
         string script = $"mount -t bpf bpf /sys/fs/bpf && python3 -c \"$NM_PY\" {pin} $(cat /sys/class/net/{env.Ifname}/ifindex) {F(loss)} {F(duplicate)} {F(corrupt)} {(ingress ? 1 : 0)}" +
             $" && (tc qdisc add dev {env.Ifname} clsact 2>/dev/null; true) && tc filter add dev {env.Ifname} {dir} bpf da object-pinned {pin}";
         var r = env.Link.Exec(TimeSpan.FromSeconds(20), "env", $"NM_PY={PyLoader}", "sh", "-c", script);
-        if (!r.Succeeded)
-            Requires.Skip($"kernel-side eBPF impairment not attached: {r.Stdout.Trim()} {r.Stderr.Trim()} (needs CONFIG_BPF_SYSCALL, CONFIG_NET_CLS_BPF and clsact)");
+        why = r.Succeeded ? "" : $"kernel-side eBPF impairment not attached: {r.Stdout.Trim()} {r.Stderr.Trim()} (needs CONFIG_BPF_SYSCALL, CONFIG_NET_CLS_BPF and clsact)";
+        return r.Succeeded;
     }
 
     /// <summary>Frames the clsact filters saw and dropped so far (both directions together).</summary>

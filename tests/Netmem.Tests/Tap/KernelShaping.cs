@@ -37,7 +37,7 @@ print('loaded')
 """;
 
     // A delay bucket holds a few frames; a reorder bucket little more than one, so the slow path is slow from the first frame.
-    private static string Tbf(int rateMbit, int latencyMs, bool reorder = false) => $"tbf rate {rateMbit}mbit burst {(reorder ? "3kb" : "16kb")} latency {latencyMs}ms";
+    private static string Tbf(double rateMbit, int latencyMs, bool reorder = false) => $"tbf rate {rateMbit.ToString("0.###", CultureInfo.InvariantCulture)}mbit burst {(reorder ? "3kb" : "16kb")} latency {latencyMs}ms";
 
     /// <summary>The ifb a direction's delay (d) or reorder (r) path uses.</summary>
     public static string Ifb(bool ingress, bool reorder) => $"nmifb{(reorder ? 'r' : 'd')}{(ingress ? 'i' : 'e')}";
@@ -48,35 +48,47 @@ print('loaded')
     /// </summary>
     public static void AddDelay(TapStackEnv env, bool ingress, int rateMbit, int latencyMs)
     {
+        if (!TryAddDelay(env, ingress, rateMbit, latencyMs, out string why)) Requires.Skip(why);
+    }
+
+    /// <summary><see cref="AddDelay"/> that reports a failure in <paramref name="why"/> instead of skipping.</summary>
+    public static bool TryAddDelay(TapStackEnv env, bool ingress, int rateMbit, int latencyMs, out string why)
+    {
         string script = ingress
             ? $"{AddIfb(Ifb(ingress, false), rateMbit, latencyMs)} && {Clsact(env)} && tc filter add dev {env.Ifname} ingress pref 10 u32 match u32 0 0 action mirred egress redirect dev {Ifb(ingress, false)}"
             : $"tc qdisc replace dev {env.Ifname} root {Tbf(rateMbit, latencyMs)}";
-        Run(env, script, "delay");
+        return TryRun(env, script, "delay", out why);
     }
 
     /// <summary>
     /// Sends a random <paramref name="fraction"/> of the frames of one direction through an ifb with a
     /// TBF of <paramref name="slowRateMbit"/> (at most <paramref name="latencyMs"/> queued), so they fall behind the rest.
     /// </summary>
-    public static void AddReorder(TapStackEnv env, bool ingress, double fraction, int slowRateMbit, int latencyMs)
+    public static void AddReorder(TapStackEnv env, bool ingress, double fraction, double slowRateMbit, int latencyMs)
+    {
+        if (!TryAddReorder(env, ingress, fraction, slowRateMbit, latencyMs, out string why)) Requires.Skip(why);
+    }
+
+    /// <summary><see cref="AddReorder"/> that reports a failure in <paramref name="why"/> instead of skipping.</summary>
+    public static bool TryAddReorder(TapStackEnv env, bool ingress, double fraction, double slowRateMbit, int latencyMs, out string why)
     {
         string dir = ingress ? "ingress" : "egress", pin = $"/sys/fs/bpf/nm_match_{dir}";
         string script = $"{AddIfb(Ifb(ingress, true), slowRateMbit, latencyMs, reorder: true)} && {Clsact(env)} && mount -t bpf bpf /sys/fs/bpf" +
             $" && python3 -c \"$NM_PY\" {pin} {fraction.ToString("0.####", CultureInfo.InvariantCulture)}" +
             $" && tc filter add dev {env.Ifname} {dir} pref 20 bpf object-pinned {pin} action mirred egress redirect dev {Ifb(ingress, true)}";
-        Run(env, script, "reorder");
+        return TryRun(env, script, "reorder", out why);
     }
 
-    private static string AddIfb(string name, int rateMbit, int latencyMs, bool reorder = false) =>
+    private static string AddIfb(string name, double rateMbit, int latencyMs, bool reorder = false) =>
         $"ip link add {name} type ifb && ip link set {name} up && tc qdisc add dev {name} root {Tbf(rateMbit, latencyMs, reorder)}";
 
     private static string Clsact(TapStackEnv env) => $"(tc qdisc add dev {env.Ifname} clsact 2>/dev/null; true)";
 
-    private static void Run(TapStackEnv env, string script, string what)
+    private static bool TryRun(TapStackEnv env, string script, string what, out string why)
     {
         var r = env.Link.Exec(TimeSpan.FromSeconds(20), "env", $"NM_PY={PyMatch}", "sh", "-c", script);
-        if (!r.Succeeded)
-            Requires.Skip($"kernel-side {what} not set up: {r.Stdout.Trim()} {r.Stderr.Trim()} (needs sch_tbf, ifb, act_mirred, cls_u32, cls_bpf and clsact)");
+        why = r.Succeeded ? "" : $"kernel-side {what} not set up: {r.Stdout.Trim()} {r.Stderr.Trim()} (needs sch_tbf, ifb, act_mirred, cls_u32, cls_bpf and clsact)";
+        return r.Succeeded;
     }
 
     /// <summary>The TBF on <paramref name="dev"/>: packets sent, dropped, and overlimits (times a packet had to wait for tokens).</summary>
