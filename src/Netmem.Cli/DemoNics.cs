@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using Netmem.Devices;
+using Netmem.Dmabuf;
 using Netmem.Drivers.VirtualNic;
 using Netmem.Memory;
 using Netmem.Pool;
@@ -10,8 +11,10 @@ namespace Netmem.Cli;
 
 /// <summary>
 /// The demo's devices: a VirtualNic pair (vnic0 -> vnic1) with header/data split and four channels on
-/// the receiver and an ntuple rule, driven with UDP and TCP flows and one 64 KB TSO send. Every
-/// received byte is hashed and compared with what was sent.
+/// the receiver, an ntuple rule steering TCP port 5201 to queue 3, and a dma-buf of device memory bound
+/// to queue 3 (bind-rx), driven with UDP and TCP flows and one 64 KB TSO send. Every received byte is
+/// hashed and compared with what was sent; payload that landed in device memory is read back through the
+/// dma-buf's verification hook.
 /// </summary>
 internal sealed class DemoNics : IDisposable, INetdevRxHandler
 {
@@ -19,6 +22,7 @@ internal sealed class DemoNics : IDisposable, INetdevRxHandler
     private readonly SkbCache _tx;
     private readonly PagePool _payloadPool;
     private readonly byte[] _scratch = new byte[70_000];
+    private readonly DeviceMemoryDmaBuf _hbm = new(1024L * PageArena.PageSize, "demo-hbm");
 
     public DemoNics()
     {
@@ -29,11 +33,16 @@ internal sealed class DemoNics : IDisposable, INetdevRxHandler
         });
         Pair.B.RxHandler = this;
         Pair.B.AddNtupleRule(new NtupleRule { Location = 0, FlowType = NtupleFlowType.Tcp4, DstPort = 5201, Action = 3 });
+        Binding = NetDevmemBinding.BindRx(Pair.B, _hbm, [3]);
         _tx = new SkbCache(new SkbCacheOptions { Arena = _arena });
         _payloadPool = PagePool.Create(new PagePoolParams { Arena = _arena });
     }
 
     public VirtualNicPair Pair { get; }
+    /// <summary>The dma-buf binding on vnic1's queue 3.</summary>
+    public NetDevmemBinding Binding { get; }
+    /// <summary>Frames whose payload landed in device memory.</summary>
+    public long DevmemFrames { get; private set; }
     public ulong SentHash { get; private set; }
     public ulong ReceivedHash { get; private set; }
     public long Frames { get; private set; }
@@ -104,7 +113,23 @@ internal sealed class DemoNics : IDisposable, INetdevRxHandler
     void INetdevRxHandler.Receive(NetDevice dev, NetdevRxQueue queue, SkBuff skb)
     {
         var span = _scratch.AsSpan(0, skb.Len);
-        skb.CopyBits(0, span);
+        if (skb.Unreadable)
+        {
+            // Headers in the head; payload only in device memory, checked through the verification hook.
+            skb.Data.CopyTo(span);
+            int at = skb.HeadLen;
+            for (int i = 0; i < skb.NrFrags; i++)
+            {
+                var f = skb.Frags[i];
+                _hbm.ReadForVerification((long)f.Netmem.NetIovVirtualAddr + f.Offset, span.Slice(at, f.Size));
+                at += f.Size;
+            }
+            DevmemFrames++;
+        }
+        else
+        {
+            skb.CopyBits(0, span);
+        }
         // TSO segments are hashed by payload alone (their headers differ from the template).
         bool tso = span.Length > 40 && span[9] == 6 && BinaryPrimitives.ReadUInt16BigEndian(span[20..]) == 40001;
         ReceivedHash += XxHash3.HashToUInt64(tso ? span[40..] : span);
@@ -174,6 +199,8 @@ internal sealed class DemoNics : IDisposable, INetdevRxHandler
 
     public void Dispose()
     {
+        Binding.Dispose();
+        _hbm.Dispose();
         Pair.Dispose();
         _tx.Dispose();
         _payloadPool.Dispose();

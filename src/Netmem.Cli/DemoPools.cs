@@ -1,3 +1,6 @@
+using Netmem.Devices;
+using Netmem.Dmabuf;
+using Netmem.Drivers.VirtualNic;
 using Netmem.Memory;
 using Netmem.Pool;
 
@@ -6,7 +9,9 @@ namespace Netmem.Cli;
 /// <summary>
 /// The demo's page_pools: two RX-queue pools on a simulated NIC, driven through every path
 /// (fast, ring, fragments, NAPI-local detection), and one destroyed while netmem is still held,
-/// so introspection has something real to report.
+/// so introspection has something real to report; and a devmem pool: the pool a driver creates for an RX
+/// queue with a dma-buf bound (a VirtualNic left down, its queue 0 bound to device memory), which
+/// page-pool-get reports with the binding's dmabuf id.
 /// </summary>
 internal sealed class DemoPools : IDisposable
 {
@@ -23,6 +28,14 @@ internal sealed class DemoPools : IDisposable
         });
         Rx1 = PagePool.Create(new PagePoolParams { Arena = Arena, Napi = new DemoNapi(102), Ifindex = 2, QueueIndex = 1 });
         Detached = PagePool.Create(new PagePoolParams { Arena = Arena, Ifindex = 2, QueueIndex = 2 });
+        Nic = new VirtualNic(new VirtualNicOptions { Name = "vnic9", Queues = 1, MaxQueues = 1, TcpDataSplit = TcpDataSplit.On, Arena = Arena });
+        Hbm = new DeviceMemoryDmaBuf(256L * PageArena.PageSize, "demo-hbm");
+        Binding = NetDevmemBinding.BindRx(Nic, Hbm, [0]);
+        Devmem = PagePool.Create(new PagePoolParams
+        {
+            Flags = PagePoolFlags.DmaMap | PagePoolFlags.DmaSyncDev | PagePoolFlags.AllowUnreadableNetmem,
+            Device = Nic.Dma, MaxLen = PageArena.PageSize, Netdev = Nic, QueueIndex = 0, Napi = new DemoNapi(103),
+        });
     }
 
     public PageArena Arena { get; }
@@ -30,7 +43,12 @@ internal sealed class DemoPools : IDisposable
     public PagePool Rx0 { get; }
     public PagePool Rx1 { get; }
     public PagePool Detached { get; }
-    public IEnumerable<PagePool> Pools => [Rx0, Rx1, Detached];
+    public VirtualNic Nic { get; }
+    public DeviceMemoryDmaBuf Hbm { get; }
+    public NetDevmemBinding Binding { get; }
+    /// <summary>The pool of a queue with a dma-buf bound: it hands out net_iovs.</summary>
+    public PagePool Devmem { get; }
+    public IEnumerable<PagePool> Pools => [Rx0, Rx1, Detached, Devmem];
 
     /// <summary>Runs a small workload through every path and leaves <see cref="Detached"/> destroyed with netmem held.</summary>
     public void Run(int rounds = 10_000)
@@ -57,6 +75,13 @@ internal sealed class DemoPools : IDisposable
             }
         }
         foreach (var n in batch) Rx1.PutNetmem(n, -1, allowDirect: false);
+        using (NapiScope.Enter(103))
+            for (int i = 0; i < rounds / 10; i++)
+            {
+                var niov = Devmem.AllocNetmem();
+                Nic.Dma.DeviceWrite(niov.DmaAddr, BitConverter.GetBytes(i)); // the NIC writes device memory through its IOMMU
+                Devmem.PutNetmem(niov, 64, allowDirect: true);
+            }
         for (int i = 0; i < 3; i++) _held.Add(Detached.AllocNetmem());
         Detached.Dispose(); // three buffers are still held by "sockets": the pool waits for them
     }
@@ -67,6 +92,10 @@ internal sealed class DemoPools : IDisposable
         Rx0.Dispose();
         Rx1.Dispose();
         Detached.Dispose();
+        Devmem.Dispose();
+        Binding.Dispose();
+        Hbm.Dispose();
+        Nic.Dispose();
         Device.Dispose();
         Arena.Dispose();
     }

@@ -23,6 +23,7 @@ public enum Errno
     EPIPE = 32,
     ERANGE = 34,
     ENOSYS = 38,
+    ENODATA = 61,
     ENOTSOCK = 88,
     EDESTADDRREQ = 89,
     EMSGSIZE = 90,

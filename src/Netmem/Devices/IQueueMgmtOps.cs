@@ -14,8 +14,13 @@ public interface INetdevQueueMem
 /// </summary>
 public interface IQueueMgmtOps
 {
-    /// <summary><c>ndo_queue_mem_alloc</c>: allocates everything queue <paramref name="queue"/> needs for <paramref name="memoryProvider"/>, without touching the running queue.</summary>
-    Errno QueueMemAlloc(NetdevRxQueue queue, Netmem.Pool.IMemoryProvider? memoryProvider, out INetdevQueueMem? mem);
+    /// <summary>
+    /// <c>ndo_queue_mem_alloc</c>: allocates everything queue <paramref name="queue"/> needs, without touching
+    /// the running queue. A driver that can take unreadable netmem creates its data page_pool with
+    /// ALLOW_UNREADABLE_NETMEM and the queue's netdev and index, so the pool takes the queue's memory provider
+    /// (<see cref="NetdevRxQueue.MemoryProvider"/>); the driver never passes a provider itself.
+    /// </summary>
+    Errno QueueMemAlloc(NetdevRxQueue queue, out INetdevQueueMem? mem);
 
     /// <summary><c>ndo_queue_mem_free</c>.</summary>
     void QueueMemFree(NetdevRxQueue queue, INetdevQueueMem mem);

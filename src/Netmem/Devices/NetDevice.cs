@@ -54,6 +54,11 @@ public abstract partial class NetDevice : IDisposable
     public int Ifindex { get; }
     /// <summary>Driver name (ethtool -i).</summary>
     public abstract string DriverName { get; }
+    /// <summary>
+    /// <c>dev->dev.parent</c> as DMA sees it: the device (and IOMMU domain) that moves this interface's
+    /// bytes, which dma-bufs are attached to. Null for a device with no DMA (a purely virtual netdev).
+    /// </summary>
+    public virtual Netmem.Memory.DmaDevice? Dma => null;
 
     // ---------------- address, MTU, link ----------------
 
@@ -286,6 +291,7 @@ public abstract partial class NetDevice : IDisposable
     {
         if (_disposed) return;
         Close();
+        UninstallMemoryProviders();
         DisposeCore();
         _disposed = true;
         lock (s_all) s_all.Remove(this);

@@ -29,8 +29,9 @@ public static class NetdevFamily
         var list = new List<NetdevQueueInfo>();
         foreach (var q in dev.RxQueues)
         {
-            var info = q.PagePool?.GetInfo();
-            list.Add(new NetdevQueueInfo(q.Index, dev.Ifindex, "rx", q.Napi?.NapiId, info?.Dmabuf, info?.IoUring ?? false, q.PagePool?.Id));
+            // The provider attributes come from the queue's mp_params (nl_fill with the queue), not from its pool.
+            var mp = q.MemoryProvider?.NlFill(q) ?? default;
+            list.Add(new NetdevQueueInfo(q.Index, dev.Ifindex, "rx", q.Napi?.NapiId, mp.Dmabuf, mp.IoUring, q.PagePool?.Id));
         }
         foreach (var q in dev.TxQueues)
             list.Add(new NetdevQueueInfo(q.Index, dev.Ifindex, "tx", q.Napi?.NapiId, null, false, null));

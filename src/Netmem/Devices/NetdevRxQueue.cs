@@ -23,7 +23,10 @@ public sealed class NetdevRxQueue
     public PagePool? PagePool { get; set; }
     /// <summary>The header page_pool when header/data split is on (always readable).</summary>
     public PagePool? HeaderPagePool { get; set; }
-    /// <summary><c>rxq->mp_params</c>: the memory provider the queue's next page_pool must use.</summary>
+    /// <summary>
+    /// <c>rxq->mp_params</c>: the memory provider installed on the queue (by <see cref="NetDevice.OpenMemoryProvider"/>,
+    /// e.g. a dma-buf binding). The queue's next page_pool created with ALLOW_UNREADABLE_NETMEM takes it.
+    /// </summary>
     public IMemoryProvider? MemoryProvider { get; internal set; }
     /// <summary>Whether the queue is running (started and not stopped).</summary>
     public bool IsStarted { get; internal set; }

@@ -19,6 +19,8 @@ public sealed unsafe class DmaDevice : IDisposable
 
     public string Name { get; }
     public IommuStats Stats => _iommu.Stats;
+    /// <summary>Whether the device (and its IOMMU domain, with every mapping in it) is gone.</summary>
+    public bool IsDisposed => _disposed;
     /// <summary>Mappings currently live; 0 after everything was unmapped.</summary>
     public int LiveMappings => _iommu.LiveMappings;
 
@@ -55,6 +57,9 @@ public sealed unsafe class DmaDevice : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         return _iommu.Map(address, length, dir);
     }
+
+    /// <summary>Whether a live mapping of exactly <paramref name="length"/> bytes starts at <paramref name="iova"/> (introspection, as the IOMMU's debugfs).</summary>
+    public bool IsMapped(ulong iova, long length) => !_disposed && _iommu.IsMapped(iova, length);
 
     /// <summary>Removes any mapping made by this device.</summary>
     public void Unmap(ulong iova, long length, DmaDirection dir)

@@ -87,6 +87,15 @@ internal sealed unsafe class Iommu : IDisposable
         }
     }
 
+    /// <summary>Whether a live mapping of exactly <paramref name="length"/> bytes starts at <paramref name="iova"/>.</summary>
+    public bool IsMapped(ulong iova, long length)
+    {
+        ulong first = iova >> PageArena.PageShift;
+        lock (_lock)
+            return _mappings.TryGetValue(first, out var m) && m.Length == length
+                && (int)(iova & (PageArena.PageSize - 1)) == Leaf(first, false)->Start;
+    }
+
     /// <summary>Unmaps a mapping; the IOVA, length and direction must be exactly those it was mapped with.</summary>
     public void Unmap(ulong iova, long length, DmaDirection dir)
     {

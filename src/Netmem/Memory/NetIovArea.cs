@@ -49,6 +49,18 @@ public sealed unsafe class NetIovArea : IDisposable
         return new NetIovArea(type, count, (ulong)offset, memory.DeviceAddress + (nint)offset, owner);
     }
 
+    /// <summary>
+    /// An area of <paramref name="count"/> net_iovs that its provider reaches only by DMA address (a dma-buf
+    /// binding's scatter-list entry): no CPU backing. <paramref name="baseVirtual"/> is the entry's offset in
+    /// the dma-buf (<c>net_iov_virtual_addr</c> counts from it).
+    /// </summary>
+    public static NetIovArea Create(NetIovType type, int count, ulong baseVirtual, object? owner = null)
+    {
+        if (baseVirtual % PageArena.PageSize != 0)
+            throw new ArgumentOutOfRangeException(nameof(baseVirtual), $"base_virtual {baseVirtual} must be page aligned");
+        return new NetIovArea(type, count, baseVirtual, 0, owner);
+    }
+
     /// <summary>An area over host memory the caller owns (io_uring zcrx registers user memory this way).</summary>
     internal static NetIovArea CreateOverHost(NetIovType type, nint address, int count, ulong baseVirtual, object? owner)
     {
@@ -97,7 +109,17 @@ public sealed unsafe class NetIovArea : IDisposable
             ?? throw new NetmemException($"net_iov area {id} does not exist (foreign or freed net_iov)");
     }
 
-    internal void GetUser() => Interlocked.Increment(ref _users);
+    /// <summary>
+    /// Who each net_iov reference also pins (a dma-buf binding: <c>net_devmem_get_net_iov</c> takes a binding
+    /// reference), or null. Set once by the owner before it hands net_iovs out.
+    /// </summary>
+    internal INetIovAreaRefOwner? RefOwner { get; set; }
+
+    internal void GetUser()
+    {
+        Interlocked.Increment(ref _users);
+        RefOwner?.GetRef();
+    }
 
     internal void PutUser(NetmemRef niov)
     {
@@ -106,7 +128,11 @@ public sealed unsafe class NetIovArea : IDisposable
             Interlocked.Increment(ref _users);
             throw new NetmemException($"put_netmem on {niov}: no reference held on net_iov area {Id} (double put)");
         }
+        RefOwner?.PutRef(); // may free the owner and this area: nothing touches the area after it
     }
+
+    /// <summary>Whether <see cref="Dispose"/> freed the descriptors.</summary>
+    public bool IsDisposed => _desc == null;
 
     /// <summary>Frees the descriptors. Net_iovs still owned by a pool or held by users are a leak and refuse.</summary>
     public void Dispose()
@@ -121,4 +147,11 @@ public sealed unsafe class NetIovArea : IDisposable
         NativeMemory.AlignedFree(_desc);
         _desc = null;
     }
+}
+
+/// <summary>An owner that every reference on its area's net_iovs keeps alive (a dma-buf binding).</summary>
+internal interface INetIovAreaRefOwner
+{
+    void GetRef();
+    void PutRef();
 }

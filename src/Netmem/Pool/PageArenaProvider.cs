@@ -3,16 +3,15 @@ using Netmem.Memory;
 namespace Netmem.Pool;
 
 /// <summary>
-/// The default memory provider: host pages from a <see cref="PageArena"/> (the kernel's page
-/// allocator). The pool DMA-maps these pages itself when <see cref="PagePoolFlags.DmaMap"/> is set.
+/// The page allocator behind a pool whose RX queue has no memory provider: host pages from a
+/// <see cref="PageArena"/>. The pool DMA-maps these pages itself when <see cref="PagePoolFlags.DmaMap"/>
+/// is set. Never installed on a queue (<see cref="PagePool.MemoryProvider"/> is null for such a pool).
 /// </summary>
 public sealed class PageArenaProvider : IMemoryProvider
 {
     public PageArenaProvider(PageArena arena) => Arena = arena ?? throw new ArgumentNullException(nameof(arena));
 
     public PageArena Arena { get; }
-
-    public bool ManagesDma => false;
 
     public Errno Init(PagePool pool) => Errno.None;
 
@@ -30,7 +29,7 @@ public sealed class PageArenaProvider : IMemoryProvider
 
     public void Destroy(PagePool pool) { }
 
-    public PagePoolInfo Fill(PagePoolInfo info) => info;
+    public MemoryProviderInfo NlFill(Netmem.Devices.NetdevRxQueue? rxq) => default;
 
-    public void Uninstall(int queueIndex) { }
+    public void Uninstall(Netmem.Devices.NetdevRxQueue rxq) { }
 }

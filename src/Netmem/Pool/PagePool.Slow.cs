@@ -22,9 +22,11 @@ public sealed unsafe partial class PagePool
     public static readonly TimeSpan DeferWarnInterval = TimeSpan.FromSeconds(60);
 
     private readonly PtrRing _ring;
-    private readonly IMemoryProvider _provider;
+    private readonly IMemoryProvider _provider; // the queue's memory provider, or the page allocator
+    private readonly IMemoryProvider? _mp;      // pool->mp_ops: the provider taken from the RX queue
     private readonly DmaDevice? _device;
-    private readonly bool _dmaMap;
+    private readonly bool _dmaMap;              // the pool maps and unmaps its pages (the page allocator only)
+    private bool _dmaSync, _dmaSyncForCpu, _initializing;
     private readonly int _order, _maxLen, _offset;
     private readonly DmaDirection _dmaDir;
     private readonly TimeProvider _time;
@@ -49,10 +51,11 @@ public sealed unsafe partial class PagePool
     private long _lastWarnTimestamp;
     private ITimer? _retryTimer;
 
-    private PagePool(PagePoolParams p, IMemoryProvider provider, int ringSize)
+    private PagePool(PagePoolParams p, IMemoryProvider? mp, int ringSize)
     {
         Params = p;
-        _provider = provider;
+        _mp = mp;
+        _provider = mp ?? new PageArenaProvider(p.Arena ?? PageArena.Shared);
         _device = p.Device;
         _order = p.Order;
         _maxLen = p.MaxLen;
@@ -61,8 +64,10 @@ public sealed unsafe partial class PagePool
         _nid = p.Nid;
         _napiId = p.Napi?.NapiId ?? 0;
         _time = p.TimeProvider ?? TimeProvider.System;
-        _dmaMap = (p.Flags & PagePoolFlags.DmaMap) != 0 && !provider.ManagesDma;
-        if ((p.Flags & PagePoolFlags.DmaSyncDev) != 0 && _dmaMap) _putFlags |= PutSyncDev;
+        _dmaMap = (p.Flags & PagePoolFlags.DmaMap) != 0 && mp is null;
+        _dmaSync = (p.Flags & PagePoolFlags.DmaSyncDev) != 0;
+        _dmaSyncForCpu = (p.Flags & PagePoolFlags.DmaMap) != 0;
+        if (_dmaSync) _putFlags |= PutSyncDev;
         _ring = new PtrRing(ringSize);
         _cache = (nuint*)NativeMemory.AlignedAlloc(AllocCacheSize * (nuint)sizeof(nuint), 64);
         var handle = (PpHandle*)NativeMemory.AlignedAlloc((nuint)sizeof(PpHandle), 64);
@@ -74,7 +79,8 @@ public sealed unsafe partial class PagePool
 
     /// <summary>
     /// <c>page_pool_create</c>: validates <paramref name="p"/> like the kernel (EINVAL for bad flag
-    /// combinations), initialises the memory provider, and returns the pool.
+    /// combinations), takes the RX queue's memory provider when the driver allows unreadable netmem
+    /// (EOPNOTSUPP unless the pool has DMA_MAP and DMA_SYNC_DEV), initialises it, and returns the pool.
     /// </summary>
     public static PagePool Create(PagePoolParams p)
     {
@@ -98,30 +104,45 @@ public sealed unsafe partial class PagePool
         int pageBytes = PageArena.PageSize << p.Order;
         if (p.MaxLen < 0 || p.Offset < 0 || (long)p.Offset + p.MaxLen > pageBytes)
             throw Einval($"offset {p.Offset} + max_len {p.MaxLen} exceed the {pageBytes}-byte page");
-        if (p.MemoryProvider is not null && (p.Flags & PagePoolFlags.AllowUnreadableNetmem) == 0)
-            throw Einval("a memory provider needs PP_FLAG_ALLOW_UNREADABLE_NETMEM (the driver must accept net_iovs)");
-        if (p.MemoryProvider is not null && p.Arena is not null)
-            throw Einval("give either an arena or a memory provider, not both");
+        IMemoryProvider? mp = null;
+        if ((p.Flags & PagePoolFlags.AllowUnreadableNetmem) != 0)
+        {
+            // The driver accepts net_iovs: the provider comes from the queue (rxq->mp_params), never from the driver.
+            if (p.Netdev is null)
+                throw Einval("PP_FLAG_ALLOW_UNREADABLE_NETMEM needs the netdev and queue_idx the pool serves");
+            if ((uint)p.QueueIndex >= (uint)p.Netdev.RealNumRxQueues)
+                throw Einval($"queue_idx {p.QueueIndex} is not an RX queue of {p.Netdev.Name}");
+            mp = p.Netdev.GetRxQueue(p.QueueIndex).MemoryProvider;
+        }
+        if (mp is not null && (!dmaMap || (p.Flags & PagePoolFlags.DmaSyncDev) == 0))
+            throw new NetmemErrnoException(Errno.EOPNOTSUPP,
+                $"page_pool_create: rx queue {p.QueueIndex} of {p.Netdev!.Name} has a memory provider, which needs PP_FLAG_DMA_MAP | PP_FLAG_DMA_SYNC_DEV");
 
         int ringSize = p.PoolSize == 0 ? PagePoolParams.DefaultPoolSize : p.PoolSize;
         ringSize = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Min(ringSize, PagePoolParams.MaxPoolSize));
-        var provider = p.MemoryProvider ?? new PageArenaProvider(p.Arena ?? PageArena.Shared);
-        var pool = new PagePool(p, provider, ringSize);
+        var pool = new PagePool(p, mp, ringSize);
+        if (mp is null) return pool;
         Errno err;
+        pool._initializing = true;
         try
         {
-            err = provider.Init(pool);
+            err = mp.Init(pool);
         }
         catch
         {
             pool.FreeNative();
             throw;
         }
+        finally
+        {
+            pool._initializing = false;
+        }
         if (err != Errno.None)
         {
             pool.FreeNative();
-            throw new NetmemErrnoException(err, $"page_pool_create: memory provider {provider.GetType().Name} refused to initialise");
+            throw new NetmemErrnoException(err, $"page_pool_create: memory provider {mp} refused to initialise");
         }
+        if (!pool._dmaSync) pool._putFlags &= ~PutSyncDev;
         return pool;
     }
 
@@ -131,8 +152,30 @@ public sealed unsafe partial class PagePool
     public PagePoolParams Params { get; }
     /// <summary>Pool id, as page-pool-get reports it.</summary>
     public int Id { get; }
-    /// <summary>The memory provider in use (the page arena by default).</summary>
-    public IMemoryProvider MemoryProvider => _provider;
+    /// <summary><c>pool->mp_ops</c>: the memory provider taken from the RX queue, or null when the pool uses the page allocator.</summary>
+    public IMemoryProvider? MemoryProvider => _mp;
+
+    /// <summary>
+    /// <c>pool->dma_sync</c>: the pool syncs recycled netmem for the device (PP_FLAG_DMA_SYNC_DEV). A memory
+    /// provider's <see cref="IMemoryProvider.Init"/> may turn it off; it cannot be changed after that.
+    /// </summary>
+    public bool DmaSync
+    {
+        get => _dmaSync;
+        set { RequireInit(); _dmaSync = value; }
+    }
+
+    /// <summary><c>pool->dma_sync_for_cpu</c>: <see cref="DmaSyncNetmemForCpu"/> syncs (set with DMA_MAP; a provider's init may turn it off).</summary>
+    public bool DmaSyncForCpu
+    {
+        get => _dmaSyncForCpu;
+        set { RequireInit(); _dmaSyncForCpu = value; }
+    }
+
+    private void RequireInit()
+    {
+        if (!_initializing) throw new InvalidOperationException($"page_pool {Id}: DMA sync settings change only in the memory provider's init");
+    }
     /// <summary>Size of the ptr_ring after rounding and clamping.</summary>
     public int RingSize => _ring.Capacity;
     /// <summary>Entries now in the alloc cache.</summary>
@@ -256,7 +299,7 @@ public sealed unsafe partial class PagePool
             return false; // IOVA space exhausted: treat like a dma_mapping_error
         }
         netmem.SetDmaAddr(iova);
-        if ((_putFlags & PutSyncDev) != 0) SyncForDevice(netmem, _maxLen);
+        if (_dmaSync) SyncForDevice(netmem, _maxLen);
         return true;
     }
 
@@ -327,12 +370,12 @@ public sealed unsafe partial class PagePool
     }
 
     /// <summary>
-    /// <c>page_pool_dma_sync_netmem_for_cpu</c>: hands received bytes to the CPU. Only for host pages the
-    /// pool mapped; memory from a provider that manages DMA (dma-buf, zcrx) is the user's to sync.
+    /// <c>page_pool_dma_sync_netmem_for_cpu</c>: hands received bytes to the CPU when the pool syncs for the
+    /// CPU (<see cref="DmaSyncForCpu"/>); a no-op for memory whose provider turned syncing off (a dma-buf).
     /// </summary>
     public void DmaSyncNetmemForCpu(NetmemRef netmem, int offset, int size)
     {
-        if (!_dmaMap || !netmem.IsReadable || size <= 0) return;
+        if (!_dmaSyncForCpu || size <= 0) return;
         _device!.SyncSingleForCpu(netmem.DmaAddr + (ulong)(offset + _offset), size, _dmaDir);
     }
 
@@ -343,9 +386,9 @@ public sealed unsafe partial class PagePool
     private void ReturnNetmem(NetmemRef netmem)
     {
         bool put;
-        if (_provider.ManagesDma)
+        if (_mp is not null)
         {
-            put = _provider.ReleaseNetmem(this, netmem);
+            put = _mp.ReleaseNetmem(this, netmem); // the provider set dma_addr and keeps it
         }
         else
         {
@@ -385,6 +428,16 @@ public sealed unsafe partial class PagePool
         netmem.OrPpMagic(PpMagic.Signature);
         netmem.SetPpRefCount(0);
         _holdCount++;
+    }
+
+    /// <summary><c>net_mp_netmem_place_in_cache</c> (NAPI context only).</summary>
+    internal bool PlaceInCache(NetmemRef netmem)
+    {
+        if (netmem.Pp != _pp) throw new NetmemException($"page_pool {Id}: {netmem} placed in the cache of a pool that does not own it");
+        if (_cacheCount >= AllocCacheSize) return false;
+        netmem.SetPpRefCount(0);
+        _cache[_cacheCount++] = netmem.Value;
+        return true;
     }
 
     /// <summary><c>page_pool_put_netmem_bulk</c>.</summary>
@@ -595,7 +648,7 @@ public sealed unsafe partial class PagePool
     {
         if (Interlocked.CompareExchange(ref _destroyState, 2, 1) != 1) return;
         _retryTimer?.Dispose();
-        _provider.Destroy(this);
+        _mp?.Destroy(this);
         FreeNative();
     }
 
@@ -623,13 +676,15 @@ public sealed unsafe partial class PagePool
         var info = new PagePoolInfo
         {
             Id = Id,
-            Ifindex = Params.Ifindex > 0 ? Params.Ifindex : null,
+            Ifindex = Params.Ifindex > 0 ? Params.Ifindex : Params.Netdev?.Ifindex,
             NapiId = _napiId != 0 ? _napiId : null,
             Inflight = Inflight,
             InflightMem = InflightMemory,
             DetachTime = _detachTime != 0 ? _detachTime : null,
         };
-        return _provider.Fill(info);
+        if (_mp is null) return info;
+        var mp = _mp.NlFill(null);
+        return info with { Dmabuf = mp.Dmabuf, IoUring = mp.IoUring };
     }
 
     public override string ToString() => $"page_pool {Id} (order {_order}, inflight {Inflight})";

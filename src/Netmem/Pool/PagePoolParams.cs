@@ -30,14 +30,17 @@ public sealed record PagePoolParams
     public int MaxLen { get; init; }
     /// <summary>Offset in the page where the device starts writing (DMA sync start). Default 0.</summary>
     public int Offset { get; init; }
-    /// <summary>Interface index reported by introspection (0 = none).</summary>
+    /// <summary>Interface index reported by introspection (0 = none; defaults to <see cref="Netdev"/>'s).</summary>
     public int Ifindex { get; init; }
-    /// <summary>RX queue index the pool serves (-1 = none).</summary>
+    /// <summary>
+    /// <c>netdev</c>: the device whose RX queue the pool serves. With <see cref="PagePoolFlags.AllowUnreadableNetmem"/>
+    /// the pool takes that queue's memory provider (<c>rxq->mp_params</c>), so it is required then.
+    /// </summary>
+    public Netmem.Devices.NetDevice? Netdev { get; init; }
+    /// <summary><c>queue_idx</c>: RX queue index the pool serves (-1 = none).</summary>
     public int QueueIndex { get; init; } = -1;
-    /// <summary>Page source for the default provider. Null means <see cref="PageArena.Shared"/>.</summary>
+    /// <summary>Page source for the page allocator (used when the queue has no memory provider). Null means <see cref="PageArena.Shared"/>.</summary>
     public PageArena? Arena { get; init; }
-    /// <summary>A memory provider (devmem, zero-copy receive) replacing the page allocator. Needs AllowUnreadableNetmem.</summary>
-    public IMemoryProvider? MemoryProvider { get; init; }
     /// <summary>Time source for the deferred-destroy retry. Null means <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider? TimeProvider { get; init; }
 }

@@ -50,6 +50,10 @@ public class DevCommandTests
         Assert.Equal(2 + 4, rx.Count);
         Assert.All(rx, e => Assert.True(e.GetProperty("napi-id").GetUInt32() >= 8193));
         Assert.All(rx, e => Assert.True(e.GetProperty("page-pool-id").GetInt32() > 0));
+        // vnic1's queue 3 (where ntuple steers TCP 5201) has the demo's dma-buf bound; no other queue has one.
+        var bound = Assert.Single(rx, e => e.TryGetProperty("dmabuf", out _));
+        Assert.Equal(3, bound.GetProperty("id").GetInt32());
+        Assert.True(bound.GetProperty("dmabuf").GetUInt32() > 0);
         Assert.Equal(2 + 4, queues.Count(e => e.GetProperty("type").GetString() == "tx"));
 
         sw = new StringWriter();

@@ -12,8 +12,13 @@ public class PagePoolCommandTests
         Assert.Equal(0, PagePoolCommands.RunPoolGet(sw, json: true));
         using var doc = JsonDocument.Parse(sw.ToString());
         var pools = doc.RootElement.EnumerateArray().ToList();
-        Assert.Equal(3, pools.Count);
-        Assert.All(pools, p => Assert.Equal(2, p.GetProperty("ifindex").GetInt32()));
+        Assert.Equal(4, pools.Count);
+        Assert.All(pools.Take(3), p => Assert.Equal(2, p.GetProperty("ifindex").GetInt32()));
+        Assert.All(pools.Take(3), p => Assert.False(p.TryGetProperty("dmabuf", out _)));
+        // The pool of the queue with a dma-buf bound names the binding.
+        Assert.True(pools[3].GetProperty("dmabuf").GetUInt32() > 0);
+        Assert.True(pools[3].GetProperty("ifindex").GetInt32() > 1); // the bound VirtualNic's
+        Assert.Equal(64, pools[3].GetProperty("inflight").GetInt64()); // a bulk of net_iovs in its cache
         Assert.Equal(101u, pools[0].GetProperty("napi-id").GetUInt32());
         // The destroyed pool still holds 3 buffers: inflight and detach-time are reported.
         var detached = pools[2];

@@ -1,3 +1,4 @@
+using Netmem.Tests.Dmabuf;
 using Netmem.Memory;
 using Netmem.Pool;
 
@@ -39,23 +40,72 @@ public class PagePoolCreateTests : PoolTestBase
     }
 
     [Fact]
-    public void A_memory_provider_needs_allow_unreadable_netmem()
+    public void A_pool_takes_the_provider_from_its_rx_queue_only_with_allow_unreadable_netmem()
     {
-        using var hbm = new DeviceMemory(16 * PageArena.PageSize);
-        using var area = NetIovArea.Create(NetIovType.Dmabuf, hbm, 0, 16);
-        var e = Assert.Throws<NetmemErrnoException>(() => PagePool.Create(new PagePoolParams { MemoryProvider = new NetIovTestProvider(area) }));
+        using var bq = new BoundQueue(16, Arena);
+        // Without ALLOW_UNREADABLE_NETMEM the driver gets pages even though the queue has a provider.
+        var pages = PagePool.Create(bq.PoolParams with { Flags = PagePoolFlags.DmaMap | PagePoolFlags.DmaSyncDev, Arena = Arena });
+        Assert.Null(pages.MemoryProvider);
+        var page = pages.AllocNetmem();
+        Assert.True(page.IsReadable);
+        pages.RecycleDirect(page);
+        pages.Dispose();
+        Assert.Equal(0, pages.Inflight);
+
+        using var pool = PagePool.Create(bq.PoolParams);
+        Assert.Same(bq.Binding, pool.MemoryProvider);
+        Assert.Same(bq.Binding, bq.Queue.MemoryProvider);
+        Assert.Equal(bq.Binding.Id, pool.GetInfo().Dmabuf);
+        var niov = pool.AllocNetmem();
+        Assert.True(niov.IsNetIov);
+        pool.RecycleDirect(niov);
+        pool.Dispose();
+        Assert.True(pool.IsFreed);
+        Assert.Equal(0, pool.Inflight);
+    }
+
+    [Fact]
+    public void Allow_unreadable_netmem_needs_the_netdev_and_a_valid_queue()
+    {
+        var e = Assert.Throws<NetmemErrnoException>(() => PagePool.Create(new PagePoolParams { Flags = PagePoolFlags.AllowUnreadableNetmem, Arena = Arena }));
         Assert.Equal(Errno.EINVAL, e.Errno);
-        Assert.Contains("PP_FLAG_ALLOW_UNREADABLE_NETMEM", e.Message);
+        Assert.Contains("netdev", e.Message);
+        using var bq = new BoundQueue(16, Arena);
+        Assert.Equal(Errno.EINVAL, CreateErrno(bq.PoolParams with { QueueIndex = 1 }));
+    }
+
+    [Fact]
+    public void A_provider_pool_needs_dma_map_and_dma_sync_dev()
+    {
+        using var bq = new BoundQueue(16, Arena);
+        Assert.Equal(Errno.EOPNOTSUPP, CreateErrno(bq.PoolParams with { Flags = PagePoolFlags.AllowUnreadableNetmem }));
+        Assert.Equal(Errno.EOPNOTSUPP, CreateErrno(bq.PoolParams with { Flags = PagePoolFlags.AllowUnreadableNetmem | PagePoolFlags.DmaMap }));
+        Assert.Equal(0, bq.Binding.Chunks.InUse);
     }
 
     [Fact]
     public void Provider_init_failure_fails_create_with_its_errno()
     {
-        using var hbm = new DeviceMemory(16 * PageArena.PageSize);
-        using var area = NetIovArea.Create(NetIovType.Dmabuf, hbm, 0, 16);
-        var e = Assert.Throws<NetmemErrnoException>(() => PagePool.Create(new PagePoolParams
-        { Flags = PagePoolFlags.AllowUnreadableNetmem, MemoryProvider = new NetIovTestProvider(area) { InitResult = Errno.E2BIG } }));
-        Assert.Equal(Errno.E2BIG, e.Errno);
+        using var bq = new BoundQueue(16, Arena);
+        long refs = bq.Binding.RefCount;
+        // devmem's init: order 0 only (E2BIG), and only pools of the device the dma-buf is mapped for (EINVAL).
+        Assert.Equal(Errno.E2BIG, CreateErrno(bq.PoolParams with { Order = 1 }));
+        Assert.Equal(Errno.EINVAL, CreateErrno(bq.PoolParams with { Device = Device }));
+        Assert.Equal(refs, bq.Binding.RefCount); // a failed init keeps no reference
+    }
+
+    [Fact]
+    public void Dma_sync_settings_change_only_in_the_providers_init()
+    {
+        var pool = NewPool(new PagePoolParams { Flags = PagePoolFlags.DmaMap | PagePoolFlags.DmaSyncDev, Device = Device, MaxLen = 4096 });
+        Assert.True(pool.DmaSync);
+        Assert.True(pool.DmaSyncForCpu);
+        Assert.Throws<InvalidOperationException>(() => pool.DmaSync = false);
+        using var bq = new BoundQueue(16, Arena);
+        using var dev = PagePool.Create(bq.PoolParams);
+        Assert.False(dev.DmaSync);       // devmem's init: dma-buf memory is synced by its owner
+        Assert.False(dev.DmaSyncForCpu);
+        dev.Dispose();
     }
 
     [Theory]

@@ -1,3 +1,4 @@
+using Netmem.Tests.Dmabuf;
 using Microsoft.Extensions.Time.Testing;
 using Netmem.Memory;
 using Netmem.Pool;
@@ -90,24 +91,25 @@ public class PagePoolDestroyTests : PoolTestBase
     [Fact]
     public void Provider_pools_give_net_iovs_back_to_the_provider_and_destroy_it()
     {
-        using var hbm = new DeviceMemory(32 * PageArena.PageSize);
-        using var area = NetIovArea.Create(NetIovType.Dmabuf, hbm, 0, 32);
-        var prov = new NetIovTestProvider(area);
-        var pool = NewPool(new PagePoolParams { Flags = PagePoolFlags.AllowUnreadableNetmem, MemoryProvider = prov });
-        Assert.Equal(1, prov.Inits);
+        using var bq = new BoundQueue(32, Arena);
+        var binding = bq.Binding;
+        long refs = binding.RefCount;
+        var pool = PagePool.Create(bq.PoolParams);
+        Assert.Equal(refs + 1, binding.RefCount); // init took a binding reference
         var n = pool.AllocNetmem();
         Assert.True(n.IsNetIov);
         Assert.False(n.IsReadable);
         Assert.True(n.IsPp);
-        Assert.Equal(0x4000_0000ul + (ulong)n.NetIovIndex * PageArena.PageSize, n.DmaAddr);
-        Assert.Equal(32, pool.HoldCount); // the provider had 32: fewer than a bulk
-        Assert.Equal(7u, pool.GetInfo().Dmabuf);
+        Assert.Equal(binding.SgTable.Entries[0].DmaAddress + (ulong)binding.IndexOf(n) * PageArena.PageSize, n.DmaAddr);
+        Assert.Equal(32, pool.HoldCount); // the binding had 32: fewer than a bulk
+        Assert.Equal(32, binding.Chunks.InUse);
+        Assert.Equal(binding.Id, pool.GetInfo().Dmabuf);
         pool.RecycleDirect(n);
         pool.Dispose();
         Assert.True(pool.IsFreed);
-        Assert.Equal(32, prov.Releases);
-        Assert.Equal(32, prov.FreeCount);
-        Assert.Equal(1, prov.Destroys);
-        for (int i = 0; i < area.Count; i++) Assert.Equal(0, area[i].Pp);
+        Assert.Equal(0, pool.Inflight);
+        Assert.Equal(0, binding.Chunks.InUse);
+        Assert.Equal(refs, binding.RefCount); // destroy gave it back
+        for (int i = 0; i < binding.Areas[0].Count; i++) Assert.Equal(0, binding.Areas[0][i].Pp);
     }
 }

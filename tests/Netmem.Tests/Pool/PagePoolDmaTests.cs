@@ -1,3 +1,4 @@
+using Netmem.Tests.Dmabuf;
 using Netmem.Memory;
 using Netmem.Pool;
 
@@ -51,16 +52,17 @@ public class PagePoolDmaTests : PoolTestBase
         Assert.Equal(0, Device.Stats.SyncForCpu);
         pool.RecycleDirect(n);
 
-        using var hbm = new DeviceMemory(8 * PageArena.PageSize);
-        using var area = NetIovArea.Create(NetIovType.Dmabuf, hbm, 0, 8);
-        var prov = new NetIovTestProvider(area);
-        var dev = NewPool(new PagePoolParams
-        { Flags = PagePoolFlags.AllowUnreadableNetmem | PagePoolFlags.DmaMap, Device = Device, MemoryProvider = prov });
+        using var bq = new BoundQueue(8, Arena);
+        int mappings = bq.Nic.Dma.LiveMappings; // the binding's: one per scatter-list entry
+        var before = bq.Nic.Dma.Stats;
+        var dev = PagePool.Create(bq.PoolParams);
         var niov = dev.AllocNetmem();
         dev.DmaSyncNetmemForCpu(niov, 0, 64);
-        Assert.Equal(0, Device.Stats.SyncForCpu);
-        Assert.Equal(0, Device.LiveMappings); // the provider manages DMA, the pool maps nothing
-        dev.RecycleDirect(niov);
+        Assert.Equal(mappings, bq.Nic.Dma.LiveMappings); // the provider set dma_addr; the pool maps nothing
+        dev.PutNetmem(niov, 4096, allowDirect: true);   // no sync for the device on recycle either
+        Assert.Equal(before.SyncForCpu, bq.Nic.Dma.Stats.SyncForCpu);
+        Assert.Equal(before.SyncForDevice, bq.Nic.Dma.Stats.SyncForDevice);
         dev.Dispose();
+        Assert.Equal(0, dev.Inflight);
     }
 }

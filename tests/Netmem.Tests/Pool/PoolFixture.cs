@@ -16,7 +16,7 @@ public abstract class PoolTestBase : IDisposable
     protected PagePool NewPool(PagePoolParams? p = null)
     {
         p ??= new PagePoolParams();
-        var pool = PagePool.Create(p.MemoryProvider is null && p.Arena is null ? p with { Arena = Arena } : p);
+        var pool = PagePool.Create(p.Arena is null ? p with { Arena = Arena } : p);
         _pools.Add(pool);
         return pool;
     }

@@ -1,12 +1,14 @@
+using Netmem.Dmabuf;
 using Netmem.Memory;
 using Netmem.Pool;
 using Netmem.Skb;
+using Netmem.Tests.Dmabuf;
 
 namespace Netmem.Tests.Skb;
 
 /// <summary>
 /// A per-test world: an arena, a page_pool for frags, an skb cache (with its head pool), and on demand
-/// device memory with a devmem-like pool of net_iovs. Dispose checks that everything came back: every
+/// a dma-buf bound to a (down) VirtualNic queue with a page_pool of its net_iovs. Dispose checks that everything came back: every
 /// pool destroyed and freed (inflight 0), the net_iov area free of users, every arena page free.
 /// </summary>
 internal sealed class SkbTestEnv : IDisposable
@@ -14,9 +16,7 @@ internal sealed class SkbTestEnv : IDisposable
     public PageArena Arena { get; }
     public PagePool Pool { get; }
     public SkbCache Cache { get; }
-    private DeviceMemory? _hbm;
-    private NetIovArea? _area;
-    private NetIovTestProvider? _provider;
+    private BoundQueue? _bound;
     private PagePool? _devPool;
 
     public SkbTestEnv(int pages = 512, INapiOwner? napi = null, int capacity = 64, int deferMax = 0, int? maxCapacity = null)
@@ -26,25 +26,20 @@ internal sealed class SkbTestEnv : IDisposable
         Cache = new SkbCache(new SkbCacheOptions { Arena = Arena, Capacity = capacity, MaxCapacity = maxCapacity ?? capacity, DeferMax = deferMax });
     }
 
-    public NetIovArea Area => _area ?? throw new InvalidOperationException("no device memory: use DevPool first");
-    public DeviceMemory Hbm => _hbm ?? throw new InvalidOperationException("no device memory: use DevPool first");
-    public NetIovTestProvider Provider => _provider ?? throw new InvalidOperationException("no device memory");
+    /// <summary>The net_iovs behind <see cref="DevPool"/> (one area: the dma-buf's single scatter-list entry).</summary>
+    public NetIovArea Area => _bound?.Binding.Areas[0] ?? throw new InvalidOperationException("no device memory: use DevPool first");
+    /// <summary>The dma-buf binding behind <see cref="DevPool"/>.</summary>
+    public NetDevmemBinding Binding => _bound?.Binding ?? throw new InvalidOperationException("no device memory: use DevPool first");
 
-    /// <summary>A page_pool whose memory provider hands out net_iovs over device memory (devmem).</summary>
+    /// <summary>A page_pool whose RX queue has a dma-buf binding: it hands out net_iovs over device memory (devmem).</summary>
     public PagePool DevPool
     {
         get
         {
             if (_devPool is null)
             {
-                _hbm = new DeviceMemory(64 * PageArena.PageSize, "hbm");
-                _area = NetIovArea.Create(NetIovType.Dmabuf, _hbm, 0, 64);
-                _provider = new NetIovTestProvider(_area);
-                _devPool = PagePool.Create(new PagePoolParams
-                {
-                    Flags = PagePoolFlags.AllowUnreadableNetmem,
-                    MemoryProvider = _provider,
-                });
+                _bound = new BoundQueue(64, Arena, "skbq");
+                _devPool = PagePool.Create(_bound.PoolParams);
             }
             return _devPool;
         }
@@ -100,49 +95,12 @@ internal sealed class SkbTestEnv : IDisposable
         {
             Assert.True(_devPool.IsFreed, $"devmem {_devPool} not freed: a net_iov frag is still out");
             Assert.Equal(0, _devPool.Inflight);
-            Assert.Equal(_area!.Count, _provider!.FreeCount);
-            Assert.Equal(0, _area.Users);
-            _area.Dispose();
-            _hbm!.Dispose();
+            Assert.Equal(0, Area.Users);
+            _bound!.Dispose(); // asserts every chunk came back and the binding's memory was freed
         }
         Assert.Equal(Arena.TotalPages, Arena.FreePages);
         Arena.Dispose(); // throws if a page leaked
     }
-}
-
-/// <summary>A devmem-like memory provider: hands out the net_iovs of one area and takes them back.</summary>
-internal sealed class NetIovTestProvider : IMemoryProvider
-{
-    private readonly NetIovArea _area;
-    private readonly Stack<int> _free = new();
-
-    public NetIovTestProvider(NetIovArea area)
-    {
-        _area = area;
-        for (int i = area.Count - 1; i >= 0; i--) _free.Push(i);
-    }
-
-    public int FreeCount => _free.Count;
-    public bool ManagesDma => true;
-    public Errno Init(PagePool pool) => Errno.None;
-
-    public int AllocNetmems(PagePool pool, Span<NetmemRef> netmems)
-    {
-        int n = 0;
-        while (n < netmems.Length && _free.Count > 0) netmems[n++] = _area[_free.Pop()];
-        return n;
-    }
-
-    public bool ReleaseNetmem(PagePool pool, NetmemRef netmem)
-    {
-        PagePool.ClearPpInfo(netmem);
-        _free.Push(netmem.NetIovIndex);
-        return false; // the provider keeps it
-    }
-
-    public void Destroy(PagePool pool) { }
-    public PagePoolInfo Fill(PagePoolInfo info) => info;
-    public void Uninstall(int queueIndex) { }
 }
 
 internal sealed class TestNapi(uint id) : INapiOwner

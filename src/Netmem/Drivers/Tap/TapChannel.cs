@@ -145,20 +145,34 @@ internal sealed unsafe class TapChannel : INapiPoller, IDisposable
             return null;
         }
 
-        var skb = Cache.Build(b0, 0, TapRxQueueMem.BufLen);
-        skb.MarkForRecycle();
-        skb.Reserve(SkBuff.NetSkbPad);
-        skb.Put(headLen);
-        int left = frameLen - headLen;
-        for (int i = 1; i < bufs; i++)
+        SkBuff skb;
+        int packetEnd = 0;
+        int splitAt = mem.Unreadable ? SplitPoint(frame, frameLen, out packetEnd) : 0;
+        bool deviceVerified = false;
+        if (splitAt > 0)
         {
-            var b = mem.Buf(i);
-            int len = Math.Min(cap, left);
-            pool.DmaSyncNetmemForCpu(b, 0, len);
-            skb.AddRxFragNetmem(b, TapRxQueueMem.BufOffset, len, TapRxQueueMem.BufLen);
-            left -= len;
+            var split = BuildSplitSkb(mem, n, packetEnd, splitAt, (h.Flags & (VirtioNetHdr.FlagNeedsCsum | VirtioNetHdr.FlagDataValid)) == 0, out deviceVerified);
+            if (split is null) return null;
+            skb = split;
         }
-        mem.Take(bufs);
+        else
+        {
+            if (mem.Unreadable) stats.HdsWhole++;
+            skb = Cache.Build(b0, 0, TapRxQueueMem.BufLen);
+            skb.MarkForRecycle();
+            skb.Reserve(SkBuff.NetSkbPad);
+            skb.Put(headLen);
+            int left = frameLen - headLen;
+            for (int i = 1; i < bufs; i++)
+            {
+                var b = mem.Buf(i);
+                int len = Math.Min(cap, left);
+                pool.DmaSyncNetmemForCpu(b, 0, len);
+                skb.AddRxFragNetmem(b, TapRxQueueMem.BufOffset, len, TapRxQueueMem.BufLen);
+                left -= len;
+            }
+            mem.Take(bufs);
+        }
 
         // virtio_net_hdr_to_skb: checksum state and GSO fields.
         if ((h.Flags & VirtioNetHdr.FlagNeedsCsum) != 0)
@@ -168,7 +182,7 @@ internal sealed unsafe class TapChannel : INapiPoller, IDisposable
             skb.CsumOffset = h.CsumOffset;
             ts.RxCsumPartial++;
         }
-        else if ((h.Flags & VirtioNetHdr.FlagDataValid) != 0 && (feats & NetdevFeatures.RxCsum) != 0)
+        else if (((h.Flags & VirtioNetHdr.FlagDataValid) != 0 || deviceVerified) && (feats & NetdevFeatures.RxCsum) != 0)
         {
             skb.IpSummed = SkbChecksumState.Unnecessary;
             stats.CsumUnnecessary++;
@@ -199,6 +213,125 @@ internal sealed unsafe class TapChannel : INapiPoller, IDisposable
         EthTypeTrans(skb);
         if (skb.IpSummed == SkbChecksumState.Partial) skb.SetTransportHeader(h.CsumStart - EthernetFrame.MinHeaderLength);
         return skb;
+    }
+
+    /// <summary>
+    /// Where the emulated DMA engine splits a frame (hds-thresh 0): after the Ethernet, IPv4 and TCP or UDP
+    /// headers of an unfragmented IPv4 packet whose headers lie in the first staging buffer and that carries
+    /// payload. 0 for anything else, which stays whole in host memory (a NIC's "cannot split" case).
+    /// <paramref name="end"/> is where the IP packet ends (Ethernet padding after it is not payload).
+    /// </summary>
+    internal static int SplitPoint(ReadOnlySpan<byte> frame, int frameLen, out int end)
+    {
+        const int eth = EthernetFrame.MinHeaderLength;
+        end = 0;
+        if (frame.Length < eth + 20 || BinaryPrimitives.ReadUInt16BigEndian(frame[12..]) != (ushort)EtherType.Ipv4) return 0;
+        var ip = frame[eth..];
+        int ihl = (ip[0] & 0xF) * 4;
+        if (ip[0] >> 4 != 4 || ihl < 20) return 0;
+        if ((BinaryPrimitives.ReadUInt16BigEndian(ip[6..]) & 0x3FFF) != 0) return 0; // a fragment: no L4 header to split at
+        int l4 = eth + ihl;
+        int hlen = ip[9] switch
+        {
+            (byte)IpProtocol.Tcp when frame.Length >= l4 + 13 => l4 + (frame[l4 + 12] >> 4) * 4,
+            (byte)IpProtocol.Udp => l4 + 8,
+            _ => 0,
+        };
+        end = eth + BinaryPrimitives.ReadUInt16BigEndian(ip[2..]);
+        if (end > frameLen) return 0; // truncated: let the stack see (and drop) it whole
+        if (hlen <= l4 || hlen > frame.Length || hlen >= end) return 0;
+        if (ip[9] == (byte)IpProtocol.Tcp && hlen < l4 + 20) return 0;
+        return hlen;
+    }
+
+    /// <summary>
+    /// The emulated DMA engine's header split into a queue whose data pool took a memory provider: the frame
+    /// sits in the staging buffers (the NIC's receive FIFO); its first <paramref name="hlen"/> bytes stay in
+    /// buffer 0, which becomes the skb head, and the payload is written into net_iovs of the data pool only
+    /// through the device's IOMMU (<see cref="DmaDevice.DeviceWrite"/> at each net_iov's DMA address), never
+    /// through a CPU pointer. With <paramref name="verify"/> (the kernel vouched for no checksum) the engine
+    /// checks the TCP/UDP checksum on the way, as a NIC's RX checksum offload does, since the stack cannot
+    /// read the payload to check it. The other staging buffers stay posted. Null: dropped and counted.
+    /// </summary>
+    private SkBuff? BuildSplitSkb(TapRxQueueMem mem, int n, int packetEnd, int hlen, bool verify, out bool verified)
+    {
+        verified = false;
+        const int cap = TapRxQueueMem.BufCapacity;
+        var stats = mem.Queue.Stats;
+        var data = mem.DataPool!;
+        int payload = packetEnd - hlen;
+        int nfrags = (payload + PageArena.PageSize - 1) / PageArena.PageSize;
+        if (nfrags > SkBuff.MaxSkbFrags)
+        {
+            _dev.CountDrop(SkbDropReason.PktTooBig);
+            return null;
+        }
+        int bufs = (n + cap - 1) / cap;
+        for (int i = 1; i < bufs; i++) mem.Pool.DmaSyncNetmemForCpu(mem.Buf(i), 0, Math.Min(cap, n - i * cap)); // rule 6
+        Span<NetmemRef> niovs = stackalloc NetmemRef[SkBuff.MaxSkbFrags];
+        for (int i = 0; i < nfrags; i++)
+        {
+            niovs[i] = data.AllocNetmem();
+            if (niovs[i].IsNull)
+            {
+                for (int j = 0; j < i; j++) data.PutNetmem(niovs[j], 0, allowDirect: true);
+                stats.AllocFail++;
+                _dev.CountDrop(SkbDropReason.Nomem);
+                return null;
+            }
+        }
+        var dma = _dev.Dma;
+        uint sum = 0;
+        int l4 = EthernetFrame.MinHeaderLength + (Staged(mem, EthernetFrame.MinHeaderLength, 1)[0] & 0xF) * 4;
+        if (verify) sum = InetChecksum.Partial(Staged(mem, l4, hlen - l4)); // the L4 header (it lies in buffer 0)
+        int done = 0;
+        for (int i = 0; i < nfrags; i++)
+        {
+            int len = Math.Min(PageArena.PageSize, payload - done);
+            for (int filled = 0; filled < len;)
+            {
+                var src = Staged(mem, hlen + done + filled, len - filled);
+                dma.DeviceWrite(niovs[i].DmaAddr + (ulong)filled, src);
+                if (verify) sum = InetChecksum.BlockAdd(sum, InetChecksum.Partial(src), hlen - l4 + done + filled);
+                filled += src.Length;
+            }
+            done += len;
+        }
+        if (verify)
+        {
+            var ip = Staged(mem, EthernetFrame.MinHeaderLength, 20);
+            var proto = (IpProtocol)ip[9];
+            bool udpNoCsum = proto == IpProtocol.Udp && BinaryPrimitives.ReadUInt16BigEndian(Staged(mem, l4 + 6, 2)) == 0;
+            ushort c = PseudoHeader.Checksum(new Ipv4Address(BinaryPrimitives.ReadUInt32BigEndian(ip[12..])),
+                new Ipv4Address(BinaryPrimitives.ReadUInt32BigEndian(ip[16..])), proto, packetEnd - l4, sum);
+            verified = c == 0 || udpNoCsum;
+            if (!verified) stats.CsumBad++;
+        }
+
+        var skb = Cache.Build(mem.Buf(0), 0, TapRxQueueMem.BufLen);
+        skb.MarkForRecycle();
+        skb.Reserve(SkBuff.NetSkbPad);
+        skb.Put(hlen);
+        done = 0;
+        for (int i = 0; i < nfrags; i++)
+        {
+            int len = Math.Min(PageArena.PageSize, payload - done);
+            skb.AddRxFragNetmem(niovs[i], 0, len, PageArena.PageSize); // a net_iov: the skb becomes unreadable
+            done += len;
+        }
+        mem.Take(1);
+        stats.HdsSplit++;
+        stats.Unreadable++;
+        return skb;
+    }
+
+    /// <summary>Frame bytes [<paramref name="frameOffset"/>, ...) in the staging buffer that holds them, up to <paramref name="max"/> bytes (the device's view of its FIFO).</summary>
+    private static ReadOnlySpan<byte> Staged(TapRxQueueMem mem, int frameOffset, int max)
+    {
+        const int cap = TapRxQueueMem.BufCapacity;
+        int at = frameOffset + VirtioNetHdr.Size;
+        int buf = at / cap, within = at % cap;
+        return new ReadOnlySpan<byte>((byte*)mem.Buf(buf).Address + TapRxQueueMem.BufOffset + within, Math.Min(max, cap - within));
     }
 
     /// <summary>

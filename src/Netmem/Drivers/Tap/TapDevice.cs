@@ -15,8 +15,11 @@ namespace Netmem.Drivers.Tap;
 /// NAPI context, and written from the skb's own memory with one writev. The 12-byte virtio-net header
 /// carries checksum offload and TSO both ways (<see cref="VirtioNetHdr"/>).
 /// <para>
-/// What a tap cannot do: receive into device memory (readv needs host memory, so no memory provider,
-/// no tcp-data-split) or send from it (unreadable frags are dropped as TxInvalid).
+/// Device memory: readv needs host memory, so with tcp-data-split on and a memory provider on a queue the
+/// driver plays an emulated NIC's DMA engine: it reads each frame into host staging buffers, keeps the
+/// headers there (the skb head) and writes the payload into the provider's net_iovs only through the
+/// device's IOMMU (<see cref="DmaDevice.DeviceWrite"/>), so the stack sees what a header-split NIC would
+/// give it. Sending from device memory is not possible (unreadable frags are dropped as TxInvalid).
 /// </para>
 /// </summary>
 public sealed unsafe class TapDevice : NetDevice
@@ -153,7 +156,7 @@ public sealed unsafe class TapDevice : NetDevice
     public override string DriverName => "tun";
     /// <summary>ETH_MAX_MTU less the Ethernet header and a VLAN tag, so a frame fits the 64 KiB read budget.</summary>
     public override int MaxMtu => 65535 - 18;
-    public DmaDevice Dma { get; }
+    public override DmaDevice Dma { get; }
     public PageArena Arena { get; }
     /// <summary>TUNSETPERSIST was set: the interface stays after the fds close.</summary>
     public bool Persistent { get; }
@@ -235,7 +238,7 @@ public sealed unsafe class TapDevice : NetDevice
             for (; started < RealNumRxQueues; started++)
             {
                 var q = GetRxQueue(started);
-                var err = _qmgmt.QueueMemAlloc(q, q.MemoryProvider, out var mem);
+                var err = _qmgmt.QueueMemAlloc(q, out var mem);
                 if (err != Errno.None) { StopRxQueues(started); return err; }
                 _qmgmt.Start(q, (TapRxQueueMem)mem!);
             }
@@ -287,9 +290,29 @@ public sealed unsafe class TapDevice : NetDevice
         RxMaxPending = TapRxQueueMem.MaxBufs,
         TxMaxPending = 1,
         RxBufLen = TapRxQueueMem.BufCapacity,
-        TcpDataSplitActive = false,
-        HdsThreshMax = 0,
+        TcpDataSplitActive = HdsConfig == TcpDataSplit.On,
+        HdsThreshMax = 0, // the software split puts every splittable frame's headers apart (hds-thresh 0 only)
     };
+
+    /// <summary>
+    /// tcp-data-split is done in software (the emulated DMA engine in <see cref="TapChannel"/>), so it can be
+    /// turned on: a queue whose data pool took a memory provider gets headers in host memory and payload
+    /// in the provider's net_iovs.
+    /// </summary>
+    protected override bool SupportsTcpDataSplit => true;
+
+    /// <summary>Ring sizes are fixed by the read size; a split change restarts the RX queues (new pools).</summary>
+    protected override Errno SetRingParamCore(EthtoolRingParam wanted)
+    {
+        if (wanted.RxPending != RxBuffersWanted || wanted.TxPending != 1) return Errno.EOPNOTSUPP;
+        if (!IsUp) return Errno.None;
+        for (int i = 0; i < RealNumRxQueues; i++)
+        {
+            var err = RestartRxQueue(GetRxQueue(i));
+            if (err != Errno.None) return err; // the core restores the split setting; queues already restarted keep the new pools
+        }
+        return Errno.None;
+    }
 
     // ---------------------------------------------------------------- data path
 
@@ -323,15 +346,23 @@ public sealed unsafe class TapDevice : NetDevice
 
     /// <summary>
     /// Queue management ops: a queue restarts with a fresh page_pool while the others run; the fd stays
-    /// (frames wait in the kernel's queue meanwhile). Only page memory: readv cannot fill a net_iov.
+    /// (frames wait in the kernel's queue meanwhile). readv fills host pages only; with split on, payload
+    /// goes on to net_iovs through the IOMMU (<see cref="TapRxQueueMem"/>).
     /// </summary>
     private sealed class QueueMgmt(TapDevice dev) : IQueueMgmtOps
     {
-        public Errno QueueMemAlloc(NetdevRxQueue queue, IMemoryProvider? memoryProvider, out INetdevQueueMem? mem)
+        public Errno QueueMemAlloc(NetdevRxQueue queue, out INetdevQueueMem? mem)
         {
             mem = null;
-            if (memoryProvider is not null) return Errno.EOPNOTSUPP;
-            var m = new TapRxQueueMem(dev, queue, dev._channels[queue.Index].Napi);
+            TapRxQueueMem m;
+            try
+            {
+                m = new TapRxQueueMem(dev, queue, dev._channels[queue.Index].Napi);
+            }
+            catch (NetmemErrnoException ex)
+            {
+                return ex.Errno;
+            }
             if (!m.Refill(dev.RxBuffersWanted))
             {
                 m.Free();
@@ -354,7 +385,8 @@ public sealed unsafe class TapDevice : NetDevice
             var ch = dev._channels[queue.Index];
             ch.Attach(mem);
             queue.Napi = ch.Napi;
-            queue.PagePool = mem.Pool;
+            queue.PagePool = mem.DataPool ?? mem.Pool;                    // where payload goes
+            queue.HeaderPagePool = mem.DataPool is null ? null : mem.Pool; // with split: where headers go
             queue.IsStarted = true;
             ch.Napi.Enable();
             if (dev._threaded && !ch.Napi.IsThreaded) ch.Napi.Start();
@@ -371,6 +403,7 @@ public sealed unsafe class TapDevice : NetDevice
             ch.Attach(null);
             queue.IsStarted = false;
             queue.PagePool = null;
+            queue.HeaderPagePool = null;
             return Errno.None;
         }
     }

@@ -12,6 +12,13 @@ namespace Netmem.Drivers.Tap;
 /// read from <see cref="BufOffset"/>: in the first, the 12-byte vnet header lands just in front of
 /// NET_SKB_PAD so the frame starts where build_skb wants it; the others continue the frame and become
 /// frags. A frame uses as many buffers as it needs; the rest stay posted for the next read.
+/// <para>
+/// With tcp-data-split on there is a second, data page_pool created with ALLOW_UNREADABLE_NETMEM for the
+/// queue, so it takes the queue's memory provider (a dma-buf binding). When it did
+/// (<see cref="Unreadable"/>), the posted buffers are the emulated NIC's receive FIFO: the channel splits
+/// each frame's headers into the first buffer (the skb head) and writes the payload into the data pool's
+/// net_iovs through the device's IOMMU.
+/// </para>
 /// </summary>
 internal sealed unsafe class TapRxQueueMem : INetdevQueueMem
 {
@@ -30,7 +37,35 @@ internal sealed unsafe class TapRxQueueMem : INetdevQueueMem
     public TapRxQueueMem(TapDevice dev, NetdevRxQueue queue, Napi napi)
     {
         Queue = queue;
-        Pool = PagePool.Create(new PagePoolParams
+        if (dev.HdsConfig == TcpDataSplit.On)
+        {
+            DataPool = PagePool.Create(new PagePoolParams
+            {
+                // A provider pool: DMA_MAP | DMA_SYNC_DEV, and ALLOW_UNREADABLE_NETMEM so it takes the queue's provider.
+                Flags = PagePoolFlags.DmaMap | PagePoolFlags.DmaSyncDev | PagePoolFlags.AllowUnreadableNetmem,
+                Device = dev.Dma,
+                Napi = napi,
+                PoolSize = 256,
+                MaxLen = PageArena.PageSize,
+                Netdev = dev,
+                QueueIndex = queue.Index,
+                Arena = dev.Arena,
+            });
+        }
+        try
+        {
+            Pool = CreateStagingPool(dev, queue, napi);
+        }
+        catch
+        {
+            DataPool?.Dispose();
+            throw;
+        }
+        _iov = (TapNative.IoVec*)NativeMemory.AllocZeroed((nuint)(MaxBufs * sizeof(TapNative.IoVec)));
+    }
+
+    private static PagePool CreateStagingPool(TapDevice dev, NetdevRxQueue queue, Napi napi) =>
+        PagePool.Create(new PagePoolParams
         {
             // Rule 4: DMA_MAP and DMA_SYNC_DEV; never ALLOW_UNREADABLE: readv needs host memory.
             Flags = PagePoolFlags.DmaMap | PagePoolFlags.DmaSyncDev,
@@ -43,11 +78,14 @@ internal sealed unsafe class TapRxQueueMem : INetdevQueueMem
             QueueIndex = queue.Index,
             Arena = dev.Arena,
         });
-        _iov = (TapNative.IoVec*)NativeMemory.AllocZeroed((nuint)(MaxBufs * sizeof(TapNative.IoVec)));
-    }
 
     public NetdevRxQueue Queue { get; }
+    /// <summary>The buffers readv fills (host pages): whole frames, or with <see cref="Unreadable"/> the staging FIFO whose first buffer becomes the header.</summary>
     public PagePool Pool { get; }
+    /// <summary>With tcp-data-split on: the data pool for split payload (it took the queue's memory provider if one is installed).</summary>
+    public PagePool? DataPool { get; }
+    /// <summary><c>page_pool_is_unreadable</c>: the data pool took a memory provider, so payload is split into its net_iovs.</summary>
+    public bool Unreadable => DataPool?.MemoryProvider is not null;
     /// <summary>Buffers posted for the next read.</summary>
     public int Posted => _posted;
     public TapNative.IoVec* Iov => _iov;
@@ -97,6 +135,7 @@ internal sealed unsafe class TapRxQueueMem : INetdevQueueMem
         }
         _posted = 0;
         Pool.Dispose();
+        DataPool?.Dispose();
         NativeMemory.Free(_iov);
     }
 

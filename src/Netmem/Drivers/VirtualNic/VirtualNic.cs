@@ -60,7 +60,7 @@ public sealed class VirtualNic : NetDevice, IWireSink
     public override string DriverName => "virtual_nic";
     public override int MaxMtu => WireFrame.MaxFrameSize - 18;
     /// <summary>The device's DMA domain (its IOMMU): RX buffers and TX skbs are mapped here.</summary>
-    public DmaDevice Dma { get; }
+    public override DmaDevice Dma { get; }
     /// <summary>Where RX buffers and skb heads come from.</summary>
     public PageArena Arena { get; }
     public override IQueueMgmtOps? QueueMgmtOps => _qmgmt;
@@ -87,7 +87,7 @@ public sealed class VirtualNic : NetDevice, IWireSink
             for (; started < RealNumRxQueues; started++)
             {
                 var q = GetRxQueue(started);
-                var err = _qmgmt.QueueMemAlloc(q, q.MemoryProvider, out var mem);
+                var err = _qmgmt.QueueMemAlloc(q, out var mem);
                 if (err != Errno.None) { StopRxQueues(started); return err; }
                 _qmgmt.Start(q, (VirtualNicRxRing)mem!);
             }
@@ -134,12 +134,12 @@ public sealed class VirtualNic : NetDevice, IWireSink
         for (int i = 0; i < RealNumRxQueues; i++)
         {
             var q = GetRxQueue(i);
-            var err = RestartRxQueue(q, q.MemoryProvider);
+            var err = RestartRxQueue(q);
             if (err != Errno.None)
             {
                 _rxRingSize = oldRx;
                 _txRingSize = oldTx;
-                for (int j = 0; j < i; j++) RestartRxQueue(GetRxQueue(j), GetRxQueue(j).MemoryProvider);
+                for (int j = 0; j < i; j++) RestartRxQueue(GetRxQueue(j));
                 return err;
             }
         }
@@ -269,19 +269,26 @@ public sealed class VirtualNic : NetDevice, IWireSink
     /// <summary>The queue management ops (rule 7): a queue restarts with new memory while the others run.</summary>
     private sealed class QueueMgmt(VirtualNic nic) : IQueueMgmtOps
     {
-        /// <summary>Fault injection for tests: the next QueueStart fails with this errno.</summary>
+        /// <summary>Fault injection for tests: the next QueueStart (of <see cref="FaultQueue"/>, or any queue when -1) fails with this errno.</summary>
         public Errno FailNextStart;
         public Errno FailNextAlloc;
+        /// <summary>Fault injection for tests: the next allocation leaves out ALLOW_UNREADABLE_NETMEM (a driver that drops the provider).</summary>
+        public bool DropNextProvider;
+        public int FaultQueue = -1;
 
-        public Errno QueueMemAlloc(NetdevRxQueue queue, IMemoryProvider? memoryProvider, out INetdevQueueMem? mem)
+        private bool Hit(NetdevRxQueue queue) => FaultQueue < 0 || FaultQueue == queue.Index;
+
+        public Errno QueueMemAlloc(NetdevRxQueue queue, out INetdevQueueMem? mem)
         {
             mem = null;
-            if (FailNextAlloc != Errno.None) { var e = FailNextAlloc; FailNextAlloc = Errno.None; return e; }
+            if (FailNextAlloc != Errno.None && Hit(queue)) { var e = FailNextAlloc; FailNextAlloc = Errno.None; return e; }
+            bool unreadable = nic.SplitActive;
+            if (DropNextProvider && Hit(queue)) { unreadable = false; DropNextProvider = false; }
             var ch = nic._channels[queue.Index];
             VirtualNicRxRing ring;
             try
             {
-                ring = new VirtualNicRxRing(nic, queue, RoundUpPow2(nic._rxRingSize), nic.SplitActive, nic.HdsThresh, memoryProvider, ch.Napi);
+                ring = new VirtualNicRxRing(nic, queue, RoundUpPow2(nic._rxRingSize), nic.SplitActive, nic.HdsThresh, ch.Napi, unreadable);
             }
             catch (NetmemErrnoException ex)
             {
@@ -300,7 +307,7 @@ public sealed class VirtualNic : NetDevice, IWireSink
 
         public Errno QueueStart(NetdevRxQueue queue, INetdevQueueMem mem)
         {
-            if (FailNextStart != Errno.None) { var e = FailNextStart; FailNextStart = Errno.None; return e; }
+            if (FailNextStart != Errno.None && Hit(queue)) { var e = FailNextStart; FailNextStart = Errno.None; return e; }
             Start(queue, (VirtualNicRxRing)mem);
             return Errno.None;
         }
@@ -338,10 +345,17 @@ public sealed class VirtualNic : NetDevice, IWireSink
         private static int RoundUpPow2(int n) => (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)n);
     }
 
-    /// <summary>Test hook: makes the next queue start (or memory allocation) fail with <paramref name="startErrno"/> (or the next allocation with <paramref name="allocErrno"/>).</summary>
-    internal void InjectQueueFault(Errno startErrno, Errno allocErrno = Errno.None)
+    /// <summary>
+    /// Test hook: makes the next queue start fail with <paramref name="startErrno"/>, the next memory
+    /// allocation with <paramref name="allocErrno"/>, and with <paramref name="dropProvider"/> makes the next
+    /// allocation create its data pool without ALLOW_UNREADABLE_NETMEM (a driver that silently drops the
+    /// queue's memory provider). <paramref name="queue"/> limits the faults to one queue (-1: whichever comes next).
+    /// </summary>
+    internal void InjectQueueFault(Errno startErrno, Errno allocErrno = Errno.None, bool dropProvider = false, int queue = -1)
     {
         _qmgmt.FailNextStart = startErrno;
         _qmgmt.FailNextAlloc = allocErrno;
+        _qmgmt.DropNextProvider = dropProvider;
+        _qmgmt.FaultQueue = queue;
     }
 }

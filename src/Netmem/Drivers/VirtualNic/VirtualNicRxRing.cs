@@ -33,7 +33,7 @@ internal sealed class VirtualNicRxRing : INetdevQueueMem
     private uint _clean;  // next slot the driver cleans (NAPI side)
     private bool _running;
 
-    public VirtualNicRxRing(VirtualNic nic, NetdevRxQueue queue, int size, bool split, int hdsThresh, IMemoryProvider? mp, Napi napi)
+    public VirtualNicRxRing(VirtualNic nic, NetdevRxQueue queue, int size, bool split, int hdsThresh, Napi napi, bool allowUnreadable)
     {
         _nic = nic;
         Queue = queue;
@@ -49,17 +49,17 @@ internal sealed class VirtualNicRxRing : INetdevQueueMem
         Headroom = split ? 0 : SkBuff.NetSkbPad;
         DataPool = PagePool.Create(new PagePoolParams
         {
-            // Rule 4: DMA_MAP and DMA_SYNC_DEV always; ALLOW_UNREADABLE_NETMEM exactly when split is on.
-            Flags = PagePoolFlags.DmaMap | PagePoolFlags.DmaSyncDev | (split ? PagePoolFlags.AllowUnreadableNetmem : 0),
+            // Rule 4: DMA_MAP and DMA_SYNC_DEV always; ALLOW_UNREADABLE_NETMEM exactly when split is on, so
+            // the pool takes the queue's memory provider (from Netdev + QueueIndex), if one is installed.
+            Flags = PagePoolFlags.DmaMap | PagePoolFlags.DmaSyncDev | (allowUnreadable ? PagePoolFlags.AllowUnreadableNetmem : 0),
             Device = nic.Dma,
             Napi = napi,
             PoolSize = Math.Max(size * 2, 64),
             Offset = Headroom,
             MaxLen = BufLen - Headroom,
-            Ifindex = nic.Ifindex,
+            Netdev = nic,
             QueueIndex = queue.Index,
-            MemoryProvider = mp,
-            Arena = mp is null ? nic.Arena : null,
+            Arena = nic.Arena,
         });
         if (split)
         {
