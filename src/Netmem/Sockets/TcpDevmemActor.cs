@@ -1,4 +1,3 @@
-using Netmem.Memory;
 using Netmem.Skb;
 using Netmem.Stack.Tcp;
 
@@ -55,13 +54,12 @@ internal ref struct TcpDevmemActor(Span<byte> linear, Span<DevmemCmsg> records, 
                 continue;
             }
             if (!p.Netmem.IsNetIov) return Progress(used, Errno.ENODEV); // an unreadable skb with a page frag
-            var area = p.Netmem.NetIovOwner;
             uint token = _tokens.Add(p.Netmem, p.Owner.PpRecycle);
             if (token == 0) return Progress(used, Errno.EBADF); // the socket closed meanwhile
-            cmsg.FragOffset = area.BaseVirtual + (ulong)p.Netmem.NetIovIndex * PageArena.PageSize + (ulong)p.Offset;
+            cmsg.FragOffset = p.Netmem.NetIovVirtualAddr + (ulong)p.Offset; // net_iov_virtual_addr + frag offset
             cmsg.FragSize = (uint)p.Length;
             cmsg.FragToken = token;
-            cmsg.DmabufId = area.DmabufId;
+            cmsg.DmabufId = p.Netmem.NetIovOwner.DmabufId; // net_devmem_iov_binding_id
             _records[Records++] = new DevmemCmsg(Devmem.SoDevmemDmabuf, cmsg);
             Frags++;
             used += p.Length;

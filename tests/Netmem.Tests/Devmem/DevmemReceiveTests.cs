@@ -48,7 +48,7 @@ public class DevmemReceiveTests(ITestOutputHelper output)
                 else
                 {
                     Assert.True(rec.IsDmabuf);
-                    Assert.Equal(DevmemTestEnv.DmabufId, rec.Data.DmabufId);
+                    Assert.Equal(env.DmabufId, rec.Data.DmabufId);
                     Assert.NotEqual(0u, rec.Data.FragToken);
                     Assert.Equal(expected.AsSpan(pos + sum, n).ToArray(), env.ReadDevice(rec.Data));
                     tokens.Add(rec.Data.FragToken);
@@ -126,7 +126,7 @@ public class DevmemReceiveTests(ITestOutputHelper output)
         {
             Assert.True(seg.Netmem.IsNetIov);
             var b = new byte[seg.Length];
-            env.Memory.CopyToHost((long)seg.Netmem.NetIovIndex * 4096 + seg.Offset, b);
+            env.ReadDevice((long)seg.Netmem.NetIovVirtualAddr + seg.Offset, b);
             Assert.Equal(data.AsSpan(at, seg.Length).ToArray(), b);
             at += seg.Length;
         }

@@ -1,52 +1,52 @@
 using Netmem.Devices;
+using Netmem.Dmabuf;
 using Netmem.Drivers.VirtualNic;
 using Netmem.Memory;
 using Netmem.Sockets;
 using Netmem.Stack.Tcp;
-using Netmem.Tests.Devices;
 using Netmem.Tests.TcpNet;
 
 namespace Netmem.Tests.DevmemRx;
 
 /// <summary>
-/// Two stacks over the VirtualNic pair where B's RX queue <see cref="Queue"/> receives into device memory:
-/// header split on, a devmem-like memory provider bound to that queue, and an ntuple rule steering
-/// <see cref="Port"/> there. This is the ONE place the devmem tests get their provider from: it stands in
-/// for a dma-buf binding (bind-rx) until that lands, so moving the tests onto the real binding changes
-/// only this file. Deterministic: the test thread polls both NICs. Dispose unbinds the queue, checks every
-/// net_iov came back to the provider and every page_pool ended with inflight 0.
+/// Two stacks over the VirtualNic pair where B's RX queue <see cref="Queue"/> receives into device memory: header
+/// split on, a <see cref="DeviceMemoryDmaBuf"/> bound to that queue with bind-rx (<see cref="NetDevmemBinding"/>),
+/// and an ntuple rule steering <see cref="Port"/> there. Deterministic: the test thread polls both NICs. Dispose
+/// unbinds, checks every net_iov came back and the binding freed its memory, and (through the stack env) that
+/// every page_pool ended with inflight 0.
 /// </summary>
 internal sealed class DevmemTestEnv : IDisposable
 {
     public const int Queue = 1;
     public const ushort Port = 5201;
-    /// <summary>The id the binding would report; set on the area by hand here (the binding sets it in src/).</summary>
-    public const uint DmabufId = 7;
 
     public DevmemTestEnv(int niovs = 4096, TimeProvider? clock = null, TcpSettings? tcp = null, int pages = 16384, int rxRing = 0)
     {
         var nic = new VirtualNicOptions { TcpDataSplit = TcpDataSplit.On };
         if (rxRing > 0) nic = nic with { RxRingSize = rxRing };
         Net = new TcpNetEnv(queues: 2, a: nic, b: nic, clock: clock, tcp: tcp, pages: pages);
-        Provider = new MappedNetIovProvider(Net.Pair.B.Dma, niovs);
-        Provider.Area.DmabufId = DmabufId;
-        Net.Pair.B.OpenMemoryProvider(Queue, Provider);
+        Buf = new DeviceMemoryDmaBuf((long)niovs * PageArena.PageSize, "test-hbm");
+        Binding = NetDevmemBinding.BindRx(Net.Pair.B, Buf, [Queue]);
         Net.Env.TrackPools();
         Net.Pair.B.AddNtupleRule(new NtupleRule { Location = 1, FlowType = NtupleFlowType.Tcp4, DstPort = Port, Action = Queue });
     }
 
     public TcpNetEnv Net { get; }
-    public MappedNetIovProvider Provider { get; }
-    /// <summary>The device memory the bound queue receives into (frag_offset is an offset into it).</summary>
-    public DeviceMemory Memory => Provider.Memory;
+    public DeviceMemoryDmaBuf Buf { get; }
+    public NetDevmemBinding Binding { get; }
+    /// <summary>The id devmem records must carry (bind-rx's result).</summary>
+    public uint DmabufId => Binding.Id;
     /// <summary>The bound queue's page_pool.</summary>
     public Netmem.Pool.PagePool Pool => Net.Pair.B.RxQueues[Queue].PagePool!;
 
-    /// <summary>What the device wrote for a dmabuf record, read back the way a GPU-side check would (cudaMemcpy DtoH).</summary>
+    /// <summary>Bytes at <paramref name="offset"/> in the dma-buf, read the way a GPU-side check would.</summary>
+    public void ReadDevice(long offset, Span<byte> into) => Buf.ReadForVerification(offset, into);
+
+    /// <summary>What the device wrote for a dmabuf record.</summary>
     public byte[] ReadDevice(in DmabufCmsg c)
     {
         var b = new byte[c.FragSize];
-        Memory.CopyToHost((long)c.FragOffset, b);
+        Buf.ReadForVerification((long)c.FragOffset, b);
         return b;
     }
 
@@ -94,11 +94,11 @@ internal sealed class DevmemTestEnv : IDisposable
     public void Dispose()
     {
         Net.Poll();
-        var pool = Pool;
-        Net.Pair.B.CloseMemoryProvider(Queue, Provider); // unbind: the queue restarts on host pages
+        Binding.Dispose(); // unbind: the queue restarts on host pages
         Net.Poll();
-        Assert.True(Provider.FreeCount == Provider.Area.Count, $"provider {Provider.FreeCount}/{Provider.Area.Count}; old pool freed {pool.IsFreed} inflight {pool.Inflight} {pool.GetStats()}; B skbs live {Net.B.Interfaces[0]}");
-        Provider.Dispose(); // every net_iov is back with the provider (asserted)
-        Net.Dispose();      // every page_pool freed with inflight 0 (asserted)
+        Assert.True(Binding.NetIovCount == Binding.Chunks.Available, $"{Binding.Chunks.Available} of {Binding.NetIovCount} net_iovs back; pool {Pool.GetStats()}");
+        Assert.True(Binding.IsFreed, $"{Binding} still has {Binding.RefCount} references");
+        Buf.Dispose();
+        Net.Dispose(); // every page_pool freed with inflight 0 (asserted)
     }
 }

@@ -49,8 +49,8 @@ public class DevmemTransferTests(ITestOutputHelper output)
                 var want = data.AsSpan((int)(got + n), size);
                 if (rec.IsDmabuf)
                 {
-                    if (rec.Data.DmabufId != DevmemTestEnv.DmabufId) Assert.Fail($"dmabuf id {rec.Data.DmabufId}");
-                    env.Memory.CopyToHost((long)rec.Data.FragOffset, check.AsSpan(0, size)); // the GPU-side check
+                    if (rec.Data.DmabufId != env.DmabufId) Assert.Fail($"dmabuf id {rec.Data.DmabufId}");
+                    env.ReadDevice((long)rec.Data.FragOffset, check.AsSpan(0, size)); // the GPU-side check
                     if (!want.SequenceEqual(check.AsSpan(0, size))) Assert.Fail($"device memory differs at stream offset {got + n}");
                     release[k++] = new DmabufToken(rec.Data.FragToken, 1);
                 }
