@@ -7,4 +7,5 @@ foreach (var c in PagePoolCommands.Create()) root.Subcommands.Add(c);
 root.Subcommands.Add(DevCommands.Create());
 root.Subcommands.Add(TapCommands.Create());
 root.Subcommands.Add(PerfCommands.Create());
+root.Subcommands.Add(NcdevmemCommand.Create());
 return root.Parse(args).Invoke();
