@@ -27,6 +27,15 @@ internal static class PerfCommands
         tcp.SetAction(r => RunTcp(Console.Out, Console.Error, r.GetValue(seconds), r.GetValue(mtu), !r.GetValue(noTso), !r.GetValue(noBaselines), r.GetValue(json), r.GetValue(allocTrace), r.GetValue(warmup)));
         perf.Subcommands.Add(tcp);
         perf.Subcommands.Add(PerfTapCommand.Create());
+
+        var dSeconds = new Option<double>("--seconds") { Description = "Measured time per receive mode (after the warm-up)", DefaultValueFactory = _ => 3 };
+        var dWarmup = new Option<double>("--warmup") { Description = "Seconds of transfer before each measured window", DefaultValueFactory = _ => 1 };
+        var dMtu = new Option<int>("--mtu") { Description = "MTU of both VirtualNics", DefaultValueFactory = _ => 1500 };
+        var dJson = new Option<bool>("--json") { Description = "Print one JSON object" };
+        var devmem = new Command("devmem", "devmem receive (memfd dma-buf, tokens, in-place validation, DONTNEED) vs. receive into host memory, same run, same sender, every byte verified")
+        { dSeconds, dWarmup, dMtu, dJson };
+        devmem.SetAction(r => RunDevmem(Console.Out, Console.Error, r.GetValue(dSeconds), r.GetValue(dWarmup), r.GetValue(dMtu), r.GetValue(dJson)));
+        perf.Subcommands.Add(devmem);
         return perf;
     }
 
@@ -102,6 +111,54 @@ internal static class PerfCommands
                 foreach (var (type, bytes) in sampler.Top(15)) o.WriteLine($"  allocated (sampled): {bytes,12} B  {type}");
         }
         return r.Verified && r.PoolInflight == 0 && r.ArenaPagesLeft == 0 ? 0 : 1;
+    }
+
+    public static int RunDevmem(TextWriter o, TextWriter err, double seconds, double warmup, int mtu, bool json)
+    {
+        if (!(seconds > 0 && seconds <= 600)) { err.WriteLine($"netmem perf devmem: --seconds must be in (0, 600], got {seconds}"); return 2; }
+        if (!(warmup >= 0 && warmup <= 60)) { err.WriteLine($"netmem perf devmem: --warmup must be in [0, 60], got {warmup}"); return 2; }
+        if (mtu < 576 || mtu > 65535) { err.WriteLine($"netmem perf devmem: --mtu must be in [576, 65535], got {mtu}"); return 2; }
+        PerfDevmemResult r;
+        try
+        {
+            r = PerfDevmem.Run(seconds, warmup, mtu);
+        }
+        catch (Exception e) when (e is TimeoutException or NetmemErrnoException or AggregateException or OperationCanceledException)
+        {
+            err.WriteLine($"netmem perf devmem: {e.GetBaseException().Message}");
+            return 1;
+        }
+        var doc = new Dictionary<string, object?>
+        {
+            ["devmem_gbps"] = Math.Round(r.Devmem.Gbps, 3),
+            ["host_gbps"] = Math.Round(r.Host.Gbps, 3),
+            ["ratio"] = Math.Round(r.Ratio, 3),
+            ["verified"] = r.Verified,
+            ["verify_error"] = r.VerifyError,
+            ["devmem_bytes"] = r.Devmem.Bytes,
+            ["host_bytes"] = r.Host.Bytes,
+            ["bytes"] = r.Devmem.Bytes + r.Host.Bytes,
+            ["seconds"] = Math.Round(r.Devmem.Seconds, 3),
+            ["devmem_packets"] = r.Devmem.Packets,
+            ["host_packets"] = r.Host.Packets,
+            ["devmem_alloc_bytes_per_packet"] = Math.Round(r.Devmem.AllocBytesPerPacket, 3),
+            ["host_alloc_bytes_per_packet"] = Math.Round(r.Host.AllocBytesPerPacket, 3),
+            ["pool_inflight"] = r.PoolInflight,
+            ["binding_freed"] = r.BindingFreed,
+            ["arena_pages_left"] = r.ArenaPagesLeft,
+            ["mtu"] = r.Mtu,
+            ["cores"] = Environment.ProcessorCount,
+            ["runtime"] = RuntimeInformation.FrameworkDescription,
+            ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd"),
+        };
+        if (json) o.WriteLine(JsonSerializer.Serialize(doc));
+        else
+        {
+            o.WriteLine($"devmem receive (memfd dma-buf, validated in place, DONTNEED): {r.Devmem.Gbps:0.000} Gbit/s, {r.Devmem.Bytes} bytes in {r.Devmem.Seconds:0.00} s, {r.Devmem.AllocBytesPerPacket:0.###} B allocated per packet");
+            o.WriteLine($"host receive (ReceiveAsync copy, validated):                  {r.Host.Gbps:0.000} Gbit/s, {r.Host.Bytes} bytes in {r.Host.Seconds:0.00} s, {r.Host.AllocBytesPerPacket:0.###} B allocated per packet");
+            o.WriteLine($"  devmem/host {r.Ratio:0.00}, MTU {r.Mtu}, verified {r.Verified}{(r.VerifyError is null ? "" : $" ({r.VerifyError})")}, pool inflight {r.PoolInflight}, binding freed {r.BindingFreed}");
+        }
+        return r.Verified && r.PoolInflight == 0 && r.BindingFreed && r.ArenaPagesLeft == 0 ? 0 : 1;
     }
 
     private static double? Round(double? v) => v is { } x ? Math.Round(x, 3) : null;

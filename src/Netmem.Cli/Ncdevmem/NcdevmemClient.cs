@@ -10,11 +10,11 @@ internal static class NcdevmemClient
 {
     private const int WriteSize = 256 * 1024;
 
-    /// <summary>Sends the first <paramref name="bytes"/> of <paramref name="pattern"/>'s stream and shuts the sending side.</summary>
-    public static async Task<long> SendAsync(TcpSocket socket, NcdevmemPattern pattern, long bytes, CancellationToken ct)
+    /// <summary>Sends the first <paramref name="bytes"/> of <paramref name="pattern"/>'s stream (or less, once <paramref name="stop"/> says so) and shuts the sending side.</summary>
+    public static async Task<long> SendAsync(TcpSocket socket, NcdevmemPattern pattern, long bytes, CancellationToken ct, Func<bool>? stop = null)
     {
         long sent = 0;
-        while (sent < bytes)
+        while (sent < bytes && (stop is null || !stop()))
         {
             int n = (int)Math.Min(WriteSize, bytes - sent);
             sent += await socket.SendAsync(pattern.Slice(sent, n), ct).ConfigureAwait(false);

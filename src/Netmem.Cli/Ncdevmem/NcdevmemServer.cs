@@ -96,6 +96,8 @@ internal sealed class NcdevmemServer : IDisposable
     public DmaBuf Buffer { get; }
     public NetDevmemBinding Binding { get; }
     public TcpListener Listener { get; }
+    /// <summary>Stream bytes received and checked so far (read from any thread while <see cref="RunAsync"/> runs).</summary>
+    public long ReceivedBytes => Volatile.Read(ref _total) + Volatile.Read(ref _linearBytes);
 
     /// <summary>Sets the device up, binds and listens (ncdevmem -l up to accept).</summary>
     public static NcdevmemServer Start(NetStack stack, NetDevice dev, Ipv4Address address, NcdevmemOptions o, TextWriter log) =>
