@@ -29,15 +29,23 @@ internal sealed record PerfDevmemResult(PerfDevmemFigure Devmem, PerfDevmemFigur
 /// place between begin and end CPU access: no copy, which is what devmem is for) and its token released with
 /// DONTNEED. Host: a second connection on queue 0 (host pages) read with <c>ReceiveAsync</c> into an
 /// 800 KiB buffer (a copy) and validated there. Every byte of both streams is checked against the pattern at
-/// its stream offset. Each mode runs a warm-up, then a measured window; allocation is counted over each window
-/// (every thread) and divided by the frames vnic1 received in it.
+/// its stream offset. The modes take turns in measured windows on two connections fed by one sender;
+/// allocation is counted over each window (every thread) and divided by the frames vnic1 received in it.
 /// </summary>
 internal static class PerfDevmem
 {
     private const ushort DevmemPort = 5201, HostPort = 5202;
     private const int Modulus = 251; // a prime period: no MSS or page size lines up with it
 
-    public static PerfDevmemResult Run(double seconds, double warmup, int mtu)
+    /// <summary>Time after each switch of mode before a window opens (the other mode's bytes in flight drain, the window reopens).</summary>
+    private const double SettleSeconds = 0.2;
+
+    /// <summary>
+    /// Runs the two modes in alternating windows (devmem, host, then host, devmem, ...) on two connections
+    /// made at the start and fed by one sender task, so both see the same JIT tier, caches and machine load;
+    /// each figure is its mode's bytes over its windows' total time.
+    /// </summary>
+    public static PerfDevmemResult Run(double seconds, double warmup, int mtu, int rounds = 3)
     {
         var arena = new PageArena(new PageArenaOptions { PageCount = 32768 });
         var pair = new VirtualNicPair(new VirtualNicPairOptions
@@ -52,47 +60,72 @@ internal static class PerfDevmem
         var stackB = NetStack.Create(pair.B, new Ipv4Cidr(ipB, 24));
         var pattern = new NcdevmemPattern(Modulus);
         NcdevmemServer? server = null;
-        PerfDevmemFigure devmem, host;
+        var figures = new Window[2];
         string? error = null;
         try
         {
             pair.B.CollectRxPagePools(pools);
             server = NcdevmemServer.Start(stackB, pair.B, ipB, new NcdevmemOptions { Port = DevmemPort, Modulus = Modulus }, TextWriter.Null);
             pair.B.CollectRxPagePools(pools);
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(warmup + seconds + rounds * 2 * SettleSeconds + 60));
+            using var listener = stackB.ListenTcp(HostPort, ipB, backlog: 1);
 
-            // devmem: the ncdevmem server's loop on the bound queue.
-            using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(warmup + seconds + 60)))
+            // devmem: the ncdevmem server's loop on the bound queue (queue 1).
+            var serving = server.RunAsync(cts.Token);
+            // host memory: a plain receiver on queue 0 (the server pointed RSS there).
+            var hostValidator = new NcdevmemValidator(pattern, TextWriter.Null);
+            long hostGot = 0;
+            var hostReceiving = Task.Run(async () =>
             {
-                var serving = server.RunAsync(cts.Token);
-                devmem = Measure(stackA, ipB, DevmemPort, pattern, pair, warmup, seconds, () => server.ReceivedBytes, cts.Token);
-                var r = serving.GetAwaiter().GetResult();
-                if (!r.Ok) error = $"devmem: {r.Error ?? $"{r.Mismatches} mismatches"}";
-                else if (!r.Validated) error = "devmem: not validated";
-            }
-
-            // host memory: the same sender to a plain receiver on queue 0.
-            using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(warmup + seconds + 60)))
-            using (var listener = stackB.ListenTcp(HostPort, ipB, backlog: 1))
-            {
-                var validator = new NcdevmemValidator(pattern, TextWriter.Null);
-                long got = 0;
-                var receiving = Task.Run(async () =>
+                using var s = await listener.AcceptAsync(cts.Token).ConfigureAwait(false);
+                var buf = new byte[NcdevmemServer.IoBufSize];
+                while (true)
                 {
-                    using var s = await listener.AcceptAsync(cts.Token).ConfigureAwait(false);
-                    var buf = new byte[NcdevmemServer.IoBufSize];
-                    while (true)
-                    {
-                        int n = await s.ReceiveAsync(buf, cts.Token).ConfigureAwait(false);
-                        if (n == 0) break;
-                        if (!validator.Check(buf.AsSpan(0, n))) return "host: validation failed";
-                        Volatile.Write(ref got, got + n);
-                    }
-                    return null;
-                });
-                host = Measure(stackA, ipB, HostPort, pattern, pair, warmup, seconds, () => Volatile.Read(ref got), cts.Token);
-                error ??= receiving.GetAwaiter().GetResult();
-                if (error is null && validator.Errors != 0) error = $"host: {validator.Errors} mismatches";
-            }
+                    int n = await s.ReceiveAsync(buf, cts.Token).ConfigureAwait(false);
+                    if (n == 0) break;
+                    if (!hostValidator.Check(buf.AsSpan(0, n))) return "host: validation failed";
+                    Volatile.Write(ref hostGot, hostGot + n);
+                }
+                return null;
+            });
+            Func<long>[] received = [() => server.ReceivedBytes, () => Volatile.Read(ref hostGot)];
+
+            // One sender, two connections: it writes to whichever mode is active (-1: none, -2: done).
+            int mode = -1;
+            var sending = Task.Run(async () =>
+            {
+                using var c0 = stackA.CreateTcpSocket();
+                using var c1 = stackA.CreateTcpSocket();
+                await c0.ConnectAsync(ipB, DevmemPort, cts.Token).ConfigureAwait(false);
+                await c1.ConnectAsync(ipB, HostPort, cts.Token).ConfigureAwait(false);
+                TcpSocket[] socks = [c0, c1];
+                long[] sent = [0, 0];
+                while (true)
+                {
+                    int m = Volatile.Read(ref mode);
+                    if (m == -2) break;
+                    if (m < 0) { await Task.Delay(1, cts.Token).ConfigureAwait(false); continue; }
+                    sent[m] += await socks[m].SendAsync(pattern.Slice(sent[m], WriteSize), cts.Token).ConfigureAwait(false);
+                }
+                foreach (var c in socks) c.ShutdownSend();
+                foreach (var c in socks) await c.CloseAsync(cts.Token).ConfigureAwait(false);
+            });
+
+            for (int m = 0; m < 2; m++) { Volatile.Write(ref mode, m); Thread.Sleep(TimeSpan.FromSeconds(warmup / 2)); }
+            for (int r = 0; r < rounds; r++)
+                foreach (int m in r % 2 == 0 ? new[] { 0, 1 } : [1, 0])
+                {
+                    Volatile.Write(ref mode, m);
+                    Thread.Sleep(TimeSpan.FromSeconds(SettleSeconds));
+                    figures[m] += Window.Measure(pair, received[m], seconds / rounds);
+                }
+            Volatile.Write(ref mode, -2);
+            sending.GetAwaiter().GetResult();
+            var d = serving.GetAwaiter().GetResult();
+            if (!d.Ok) error = $"devmem: {d.Error ?? $"{d.Mismatches} mismatches"}";
+            else if (!d.Validated) error = "devmem: not validated";
+            error ??= hostReceiving.GetAwaiter().GetResult();
+            if (error is null && hostValidator.Errors != 0) error = $"host: {hostValidator.Errors} mismatches";
         }
         finally
         {
@@ -107,33 +140,26 @@ internal static class PerfDevmem
         foreach (var p in pools) inflight += p.Inflight;
         int left = arena.UsedPages;
         if (left == 0) arena.Dispose();
-        return new PerfDevmemResult(devmem, host, error is null, error, mtu, inflight, server.Binding.IsFreed, left);
+        return new PerfDevmemResult(figures[0].Figure, figures[1].Figure, error is null, error, mtu, inflight, server.Binding.IsFreed, left);
     }
 
-    /// <summary>
-    /// Connects to <paramref name="port"/>, sends the pattern for the warm-up and the window, and reads the
-    /// receiver's byte count (<paramref name="received"/>) at both ends of the window.
-    /// </summary>
-    private static PerfDevmemFigure Measure(NetStack stackA, Ipv4Address ipB, ushort port, NcdevmemPattern pattern, VirtualNicPair pair,
-        double warmup, double seconds, Func<long> received, CancellationToken ct)
+    private const int WriteSize = 256 * 1024;
+
+    /// <summary>Bytes, frames, allocation and time of one or more measured windows.</summary>
+    private readonly record struct Window(long Bytes, long Frames, long Allocated, double Seconds)
     {
-        bool stop = false;
-        var sending = Task.Run(async () =>
+        public PerfDevmemFigure Figure => new(Seconds > 0 ? Bytes * 8 / Seconds / 1e9 : 0, Bytes, Seconds, Frames, Allocated);
+
+        public static Window operator +(Window a, Window b) => new(a.Bytes + b.Bytes, a.Frames + b.Frames, a.Allocated + b.Allocated, a.Seconds + b.Seconds);
+
+        /// <summary>Reads the receiver's count, vnic1's frames and the process's allocation at both ends of a window of <paramref name="seconds"/>.</summary>
+        public static Window Measure(VirtualNicPair pair, Func<long> received, double seconds)
         {
-            using var client = stackA.CreateTcpSocket();
-            await client.ConnectAsync(ipB, port, ct).ConfigureAwait(false);
-            long n = await NcdevmemClient.SendAsync(client, pattern, long.MaxValue, ct, () => Volatile.Read(ref stop)).ConfigureAwait(false);
-            await client.CloseAsync(ct).ConfigureAwait(false);
-            return n;
-        });
-        Thread.Sleep(TimeSpan.FromSeconds(warmup));
-        long b0 = received(), f0 = pair.B.GetStats().RxPackets, a0 = GC.GetTotalAllocatedBytes(precise: true);
-        var sw = Stopwatch.StartNew();
-        Thread.Sleep(TimeSpan.FromSeconds(seconds));
-        long b1 = received(), f1 = pair.B.GetStats().RxPackets, a1 = GC.GetTotalAllocatedBytes(precise: true);
-        double secs = sw.Elapsed.TotalSeconds;
-        Volatile.Write(ref stop, true);
-        sending.GetAwaiter().GetResult();
-        return new PerfDevmemFigure((b1 - b0) * 8 / secs / 1e9, b1 - b0, secs, f1 - f0, a1 - a0);
+            long b0 = received(), f0 = pair.B.GetStats().RxPackets, a0 = GC.GetTotalAllocatedBytes(precise: true);
+            var sw = Stopwatch.StartNew();
+            Thread.Sleep(TimeSpan.FromSeconds(seconds));
+            long b1 = received(), f1 = pair.B.GetStats().RxPackets, a1 = GC.GetTotalAllocatedBytes(precise: true);
+            return new Window(b1 - b0, f1 - f0, a1 - a0, sw.Elapsed.TotalSeconds);
+        }
     }
 }
