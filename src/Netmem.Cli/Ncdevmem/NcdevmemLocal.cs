@@ -43,7 +43,7 @@ internal static class NcdevmemLocal
             {
                 using var client = stackA.CreateTcpSocket();
                 await client.ConnectAsync(ipB, o.Port, cts.Token).ConfigureAwait(false);
-                long n = await NcdevmemClient.SendAsync(client, new NcdevmemPattern(o.Modulus == 0 ? 7 : o.Modulus), o.Bytes, cts.Token).ConfigureAwait(false);
+                long n = await NcdevmemClient.SendAsync(client, new NcdevmemPattern(o.SendModulus), o.Bytes, cts.Token).ConfigureAwait(false);
                 await client.CloseAsync(cts.Token).ConfigureAwait(false);
                 return n;
             });

@@ -20,6 +20,10 @@ internal sealed record NcdevmemOptions
     public bool DeviceMemory { get; init; }
     /// <summary>Bytes the client sends. Default 1 GiB.</summary>
     public long Bytes { get; init; } = 1L << 30;
+    /// <summary>The client's -v when it is not <see cref="Modulus"/> (a test's way to send the wrong stream); null = the same.</summary>
+    public int? ClientModulus { get; init; }
+    /// <summary>The -v pattern the client sends.</summary>
+    public int SendModulus => ClientModulus ?? (Modulus == 0 ? 7 : Modulus);
     /// <summary>Print one line per received frag, as ncdevmem does (slow).</summary>
     public bool Verbose { get; init; }
 }

@@ -35,6 +35,7 @@ internal sealed class NcdevmemServer : IDisposable
     private readonly DmabufToken[] _tokens = new DmabufToken[Devmem.MaxDontneedTokens];
     private readonly byte[] _scratch = new byte[64 * 1024];
     private readonly NcdevmemValidator? _validator;
+    private int _pending;
     private long _total, _linearBytes, _aligned, _unaligned, _calls, _released;
     private bool _disposed;
 
@@ -81,7 +82,7 @@ internal sealed class NcdevmemServer : IDisposable
             Binding = NetDevmemBinding.BindRx(dev, Buffer, Queues);
             log.WriteLine($"got dmabuf id={Binding.Id} ({(o.DeviceMemory ? "device memory" : "memfd udmabuf")}, {o.Pages} pages) on {dev.Name} rx queues {string.Join(',', Queues)}");
             Listener = stack.ListenTcp(o.Port, address, backlog: 1);
-            log.WriteLine($"Waiting or connection on {address}:{o.Port}");
+            log.WriteLine($"Waiting for connection on {address}:{o.Port}");
         }
         catch
         {
@@ -133,6 +134,8 @@ internal sealed class NcdevmemServer : IDisposable
         if (error is null && client.DevmemTokensOutstanding != 0) error = $"{client.DevmemTokensOutstanding} tokens still outstanding at the end";
         if (error is not null) _log.WriteLine($"ncdevmem: {error}");
         else _log.WriteLine("ncdevmem: ok");
+        foreach (int q in Queues)
+            if (_dev.GetRxQueue(q).PagePool is { } pool) _log.WriteLine($"rx queue {q} page_pool {pool.Id}: {pool.GetStats()}, binding chunks in use {Binding.Chunks.InUse} of {Binding.Chunks.Capacity}");
         _log.WriteLine($"page_aligned_frags={_aligned}, non_page_aligned_frags={_unaligned}");
         _log.WriteLine($"total_received={_total} (+{_linearBytes} linear bytes){(_validator is null ? "" : $", validated {_validator.Offset} bytes, {_validator.Errors} mismatches")}");
         return new NcdevmemResult
@@ -148,8 +151,23 @@ internal sealed class NcdevmemServer : IDisposable
     {
         // ncdevmem: a call with no devmem record means the flow did not land on the bound queue.
         if (r.Records == 0) return $"flow steering error: {r.Bytes} bytes arrived without devmem records";
+        // One CPU access (DMA_BUF_IOCTL_SYNC start/end) for the call's frags of a memfd, not one per frag.
+        bool inPlace = _validator is not null && Buffer is not DeviceMemoryDmaBuf;
+        var view = inPlace ? Buffer.BeginCpuAccess(0, (int)Buffer.Size, DmaDirection.FromDevice) : default;
+        try
+        {
+            return Records(client, r.Records, view);
+        }
+        finally
+        {
+            if (inPlace) Buffer.EndCpuAccess(DmaDirection.FromDevice);
+        }
+    }
+
+    private string? Records(TcpSocket client, int count, ReadOnlySpan<byte> view)
+    {
         int lin = 0, k = 0;
-        for (int i = 0; i < r.Records; i++)
+        for (int i = 0; i < count; i++)
         {
             ref readonly var rec = ref _records[i];
             int size = (int)rec.Data.FragSize;
@@ -167,16 +185,23 @@ internal sealed class NcdevmemServer : IDisposable
             if (rec.Data.DmabufId != Binding.Id) return "received on wrong dmabuf_id: flow steering error";
             if (size % PageArena.PageSize != 0) _unaligned++;
             else _aligned++;
-            if (_validator is not null && !Validate((long)rec.Data.FragOffset, size)) return "validation failed.";
-            _tokens[k++] = new DmabufToken(rec.Data.FragToken, 1);
-            if (k == _tokens.Length && !Release(client, ref k)) return "SO_DEVMEM_DONTNEED not enough tokens";
+            if (_validator is not null && !Validate((long)rec.Data.FragOffset, size, view)) return "validation failed.";
+            // Consecutive tokens go back as one range (ncdevmem sends one token per call).
+            if (k > 0 && _tokens[k - 1].TokenStart + _tokens[k - 1].TokenCount == rec.Data.FragToken && _pending < Devmem.MaxDontneedFrags)
+                _tokens[k - 1].TokenCount++;
+            else
+            {
+                if (k == _tokens.Length && !Release(client, ref k)) return "SO_DEVMEM_DONTNEED not enough tokens";
+                _tokens[k++] = new DmabufToken(rec.Data.FragToken, 1);
+            }
+            if (++_pending == Devmem.MaxDontneedFrags && !Release(client, ref k)) return "SO_DEVMEM_DONTNEED not enough tokens";
         }
         if (k > 0 && !Release(client, ref k)) return "SO_DEVMEM_DONTNEED not enough tokens";
         return null;
     }
 
-    /// <summary>Reads a frag where it landed and checks it: memfd in place, device memory through the hook.</summary>
-    private bool Validate(long offset, int size)
+    /// <summary>Checks a frag where it landed: memfd in place (<paramref name="view"/>), device memory through the hook.</summary>
+    private bool Validate(long offset, int size, ReadOnlySpan<byte> view)
     {
         if (Buffer is DeviceMemoryDmaBuf hbm)
         {
@@ -184,23 +209,17 @@ internal sealed class NcdevmemServer : IDisposable
             hbm.ReadForVerification(offset, tmp);
             return _validator!.Check(tmp);
         }
-        var view = Buffer.BeginCpuAccess(offset, size, DmaDirection.FromDevice);
-        try
-        {
-            return _validator!.Check(view);
-        }
-        finally
-        {
-            Buffer.EndCpuAccess(DmaDirection.FromDevice);
-        }
+        return _validator!.Check(view.Slice((int)offset, size));
     }
 
     private bool Release(TcpSocket client, ref int k)
     {
+        // The call frees at most MaxDontneedFrags tokens; _pending keeps each call under it.
         int freed = client.DevmemDontNeed(_tokens.AsSpan(0, k));
-        bool ok = freed == k;
+        bool ok = freed == _pending;
         _released += freed;
         k = 0;
+        _pending = 0;
         return ok;
     }
 

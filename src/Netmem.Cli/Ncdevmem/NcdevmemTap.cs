@@ -81,7 +81,7 @@ print(sent)
                     $"'yes \"$(printf \"\\\\001\\\\002\\\\003\\\\004\\\\005\\\\006\")\" | head -c 1G | nc {our} {o.Port}'");
             else
             {
-                int v = o.Modulus == 0 ? 7 : o.Modulus;
+                int v = o.SendModulus;
                 client = Task.Run(() => link.Exec(timeout, "python3", "-c", PyClient, our.ToString(), o.Port.ToString(CultureInfo.InvariantCulture),
                     o.Bytes.ToString(CultureInfo.InvariantCulture), v.ToString(CultureInfo.InvariantCulture)));
             }
