@@ -143,6 +143,8 @@ internal static class PerfCommands
             ["host_packets"] = r.Host.Packets,
             ["devmem_alloc_bytes_per_packet"] = Math.Round(r.Devmem.AllocBytesPerPacket, 3),
             ["host_alloc_bytes_per_packet"] = Math.Round(r.Host.AllocBytesPerPacket, 3),
+            ["devmem_cpu_ns_per_byte"] = Math.Round(r.Devmem.CpuNsPerByte, 4),
+            ["host_cpu_ns_per_byte"] = Math.Round(r.Host.CpuNsPerByte, 4),
             ["pool_inflight"] = r.PoolInflight,
             ["binding_freed"] = r.BindingFreed,
             ["arena_pages_left"] = r.ArenaPagesLeft,
@@ -154,8 +156,8 @@ internal static class PerfCommands
         if (json) o.WriteLine(JsonSerializer.Serialize(doc));
         else
         {
-            o.WriteLine($"devmem receive (memfd dma-buf, validated in place, DONTNEED): {r.Devmem.Gbps:0.000} Gbit/s, {r.Devmem.Bytes} bytes in {r.Devmem.Seconds:0.00} s, {r.Devmem.AllocBytesPerPacket:0.###} B allocated per packet");
-            o.WriteLine($"host receive (ReceiveAsync copy, validated):                  {r.Host.Gbps:0.000} Gbit/s, {r.Host.Bytes} bytes in {r.Host.Seconds:0.00} s, {r.Host.AllocBytesPerPacket:0.###} B allocated per packet");
+            o.WriteLine($"devmem receive (memfd dma-buf, validated in place, DONTNEED): {r.Devmem.Gbps:0.000} Gbit/s, {r.Devmem.Bytes} bytes in {r.Devmem.Seconds:0.00} s, {r.Devmem.AllocBytesPerPacket:0.###} B allocated per packet, {r.Devmem.CpuNsPerByte:0.000} ns cpu per byte");
+            o.WriteLine($"host receive (ReceiveAsync copy, validated):                  {r.Host.Gbps:0.000} Gbit/s, {r.Host.Bytes} bytes in {r.Host.Seconds:0.00} s, {r.Host.AllocBytesPerPacket:0.###} B allocated per packet, {r.Host.CpuNsPerByte:0.000} ns cpu per byte");
             o.WriteLine($"  devmem/host {r.Ratio:0.00}, MTU {r.Mtu}, verified {r.Verified}{(r.VerifyError is null ? "" : $" ({r.VerifyError})")}, pool inflight {r.PoolInflight}, binding freed {r.BindingFreed}");
         }
         return r.Verified && r.PoolInflight == 0 && r.BindingFreed && r.ArenaPagesLeft == 0 ? 0 : 1;

@@ -10,8 +10,10 @@ using Netmem.Wire;
 namespace Netmem.Cli;
 
 /// <summary>One receive mode's figure in <c>netmem perf devmem</c>.</summary>
-internal sealed record PerfDevmemFigure(double Gbps, long Bytes, double Seconds, long Packets, long AllocatedBytes)
+internal sealed record PerfDevmemFigure(double Gbps, long Bytes, double Seconds, long Packets, long AllocatedBytes, double CpuSeconds)
 {
+    /// <summary>Process CPU time (every thread: both stacks, sender and receiver) per received byte.</summary>
+    public double CpuNsPerByte => Bytes > 0 ? CpuSeconds * 1e9 / Bytes : 0;
     public double AllocBytesPerPacket => Packets > 0 ? (double)AllocatedBytes / Packets : 0;
 }
 
@@ -146,20 +148,24 @@ internal static class PerfDevmem
     private const int WriteSize = 256 * 1024;
 
     /// <summary>Bytes, frames, allocation and time of one or more measured windows.</summary>
-    private readonly record struct Window(long Bytes, long Frames, long Allocated, double Seconds)
+    private readonly record struct Window(long Bytes, long Frames, long Allocated, double Seconds, double Cpu)
     {
-        public PerfDevmemFigure Figure => new(Seconds > 0 ? Bytes * 8 / Seconds / 1e9 : 0, Bytes, Seconds, Frames, Allocated);
+        public PerfDevmemFigure Figure => new(Seconds > 0 ? Bytes * 8 / Seconds / 1e9 : 0, Bytes, Seconds, Frames, Allocated, Cpu);
 
-        public static Window operator +(Window a, Window b) => new(a.Bytes + b.Bytes, a.Frames + b.Frames, a.Allocated + b.Allocated, a.Seconds + b.Seconds);
+        public static Window operator +(Window a, Window b) => new(a.Bytes + b.Bytes, a.Frames + b.Frames, a.Allocated + b.Allocated, a.Seconds + b.Seconds, a.Cpu + b.Cpu);
 
         /// <summary>Reads the receiver's count, vnic1's frames and the process's allocation at both ends of a window of <paramref name="seconds"/>.</summary>
         public static Window Measure(VirtualNicPair pair, Func<long> received, double seconds)
         {
+            using var self = Process.GetCurrentProcess();
             long b0 = received(), f0 = pair.B.GetStats().RxPackets, a0 = GC.GetTotalAllocatedBytes(precise: true);
+            var c0 = self.TotalProcessorTime;
             var sw = Stopwatch.StartNew();
             Thread.Sleep(TimeSpan.FromSeconds(seconds));
             long b1 = received(), f1 = pair.B.GetStats().RxPackets, a1 = GC.GetTotalAllocatedBytes(precise: true);
-            return new Window(b1 - b0, f1 - f0, a1 - a0, sw.Elapsed.TotalSeconds);
+            double secs = sw.Elapsed.TotalSeconds;
+            self.Refresh();
+            return new Window(b1 - b0, f1 - f0, a1 - a0, secs, (self.TotalProcessorTime - c0).TotalSeconds);
         }
     }
 }
