@@ -29,7 +29,7 @@ internal static class PerfCommands
         perf.Subcommands.Add(PerfTapCommand.Create());
 
         var dSeconds = new Option<double>("--seconds") { Description = "Measured time per receive mode (after the warm-up)", DefaultValueFactory = _ => 3 };
-        var dWarmup = new Option<double>("--warmup") { Description = "Seconds of transfer before each measured window", DefaultValueFactory = _ => 1 };
+        var dWarmup = new Option<double>("--warmup") { Description = "Seconds of transfer in each mode before the measured windows (tiered JIT, pools, caches)", DefaultValueFactory = _ => 2 };
         var dMtu = new Option<int>("--mtu") { Description = "MTU of both VirtualNics", DefaultValueFactory = _ => 1500 };
         var dJson = new Option<bool>("--json") { Description = "Print one JSON object" };
         var devmem = new Command("devmem", "devmem receive (memfd dma-buf, tokens, in-place validation, DONTNEED) vs. receive into host memory, same run, same sender, every byte verified")
