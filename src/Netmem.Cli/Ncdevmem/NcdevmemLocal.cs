@@ -53,7 +53,7 @@ internal static class NcdevmemLocal
             }
             catch (OperationCanceledException)
             {
-                result = new NcdevmemResult { Error = $"timed out after {timeout.TotalSeconds:0} s" };
+                result = new NcdevmemResult { Error = $"timed out after {timeout.TotalSeconds:0} s", Validated = o.Modulus != 0 };
             }
             if (!result.Ok) cts.Cancel(); // the server stopped reading: do not wait for the sender's window
             try

@@ -91,7 +91,7 @@ print(sent)
             }
             catch (OperationCanceledException)
             {
-                result = new NcdevmemResult { Error = $"timed out after {timeout.TotalSeconds:0} s" };
+                result = new NcdevmemResult { Error = $"timed out after {timeout.TotalSeconds:0} s", Validated = o.Modulus != 0 };
             }
             if (client is not null)
             {
