@@ -68,7 +68,7 @@ internal sealed class NcdevmemServer : IDisposable
             dev.SetFeatures(dev.Features | NetdevFeatures.Ntuple);
             dev.AddNtupleRule(new NtupleRule { Location = NtupleLocation, FlowType = NtupleFlowType.Tcp4, DstIp = address.ToUInt32(), DstPort = o.Port, Action = start });
             _steered = true;
-            log.WriteLine($"{dev.Name}: ethtool -X equal {start}; ethtool -N flow-type tcp4 dst-ip {address} dst-port {o.Port} queue {start}");
+            log.WriteLine($"{dev.Name}: {(start > 0 ? $"ethtool -X equal {start}; " : "")}ethtool -N flow-type tcp4 dst-ip {address} dst-port {o.Port} queue {start}");
         }
         else if (o.NumQueues != queues)
             throw new NetmemErrnoException(Errno.EOPNOTSUPP, $"{dev.Name} has no ntuple filters: bind all {queues} rx queues (-t 0 -q {queues}) so the flow cannot miss them");
