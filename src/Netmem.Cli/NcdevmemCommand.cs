@@ -27,28 +27,30 @@ internal static class NcdevmemCommand
         var mtu = new Option<int>("--mtu") { Description = "MTU of the link", DefaultValueFactory = _ => 1500 };
         var tap = new Option<bool>("--tap") { Description = "Server on a tap (root), a kernel-side python3 client in its namespace" };
         var timeout = new Option<double>("--timeout") { Description = "Give up after this many seconds", DefaultValueFactory = _ => 300 };
+        var client = new Option<string>("--client") { Description = "The kernel-side client with --tap: python3, or socat (ncdevmem's yes | head -c | nc pipeline)", DefaultValueFactory = _ => "python3" };
+        client.AcceptOnlyFromAmong("python3", "socat");
         var verbose = new Option<bool>("--verbose") { Description = "One line per received frag, as ncdevmem prints (slow)" };
         var cmd = new Command("ncdevmem", "devmem TCP netcat, as the kernel's ncdevmem selftest: bind a dma-buf to RX queues, receive with tokens, validate, DONTNEED")
-            { listen, server, port, validate, queues, start, ifname, bytes, pages, devmem, mtu, tap, timeout, verbose };
+            { listen, server, port, validate, queues, start, ifname, bytes, pages, devmem, mtu, tap, timeout, client, verbose };
         cmd.SetAction(r => Run(Console.Out, Console.Error, new NcdevmemOptions
         {
             Port = (ushort)Math.Clamp(r.GetValue(port), 0, 65535), Modulus = r.GetValue(validate), NumQueues = r.GetValue(queues),
             StartQueue = r.GetValue(start), Bytes = r.GetValue(bytes), Pages = r.GetValue(pages), DeviceMemory = r.GetValue(devmem), Verbose = r.GetValue(verbose),
-        }, r.GetValue(tap), r.GetValue(listen), r.GetValue(server), r.GetValue(ifname), r.GetValue(mtu), r.GetValue(timeout), r.GetValue(port)));
+        }, r.GetValue(tap), r.GetValue(listen), r.GetValue(server), r.GetValue(ifname), r.GetValue(mtu), r.GetValue(timeout), r.GetValue(port), r.GetValue(client) ?? "python3"));
         return cmd;
     }
 
     /// <summary>Runs ncdevmem; the log goes to <paramref name="o"/>, usage errors to <paramref name="err"/>. 0 = validated, drained.</summary>
     public static int Run(TextWriter o, TextWriter err, NcdevmemOptions opts, bool tap = false, bool listen = false, string? server = null,
-        string? ifname = null, int mtu = 1500, double timeoutSeconds = 300, int port = -1)
+        string? ifname = null, int mtu = 1500, double timeoutSeconds = 300, int port = -1, string client = "python3")
     {
-        string? usage = Check(opts, tap, listen, server, mtu, timeoutSeconds, port, out var address);
+        string? usage = Check(opts, tap, listen, server, mtu, timeoutSeconds, port, client, out var address);
         if (usage is not null)
         {
             err.WriteLine($"netmem ncdevmem: {usage}");
             return 2;
         }
-        if (tap && !NcdevmemTap.CanRun(out string why))
+        if (tap && !NcdevmemTap.CanRun(out string why, client))
         {
             err.WriteLine($"netmem ncdevmem --tap: {why}");
             return 1;
@@ -57,7 +59,7 @@ internal static class NcdevmemCommand
         try
         {
             var timeout = TimeSpan.FromSeconds(timeoutSeconds);
-            r = tap ? NcdevmemTap.Run(opts, ifname, address, mtu, listen, timeout, o) : NcdevmemLocal.Run(opts, mtu, ifname, timeout, o);
+            r = tap ? NcdevmemTap.Run(opts, ifname, address, mtu, listen, timeout, o, client) : NcdevmemLocal.Run(opts, mtu, ifname, timeout, o);
         }
         catch (Exception e) when (e is NetmemErrnoException or InvalidOperationException or IOException)
         {
@@ -71,7 +73,7 @@ internal static class NcdevmemCommand
         return r.Ok ? 0 : 1;
     }
 
-    private static string? Check(NcdevmemOptions o, bool tap, bool listen, string? server, int mtu, double timeout, int port, out Ipv4Address? address)
+    private static string? Check(NcdevmemOptions o, bool tap, bool listen, string? server, int mtu, double timeout, int port, string client, out Ipv4Address? address)
     {
         address = null;
         if (port is not -1 and (< 1 or > 65535)) return $"-p must be in [1, 65535], got {port}";
@@ -81,6 +83,8 @@ internal static class NcdevmemCommand
         if (o.Pages < 64) return $"--pages must be at least 64, got {o.Pages}";
         if (mtu < 576 || mtu > 65535) return $"--mtu must be in [576, 65535], got {mtu}";
         if (!(timeout > 0)) return $"--timeout must be positive, got {timeout}";
+        if (client is not ("python3" or "socat")) return $"--client must be python3 or socat, got {client}";
+        if (client == "socat" && o.SendModulus == 11) return "--client socat cannot send the -v 11 stream (the shell drops the trailing byte 10); use python3";
         if (!tap && listen) return "-l (server only) needs --tap: in memory both ends run in this process";
         if (!tap && server is not null) return "-s needs --tap: in memory the addresses are fixed (10.77.0.1 -> 10.77.0.2)";
         if (server is not null)

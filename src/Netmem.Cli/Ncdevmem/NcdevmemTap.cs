@@ -32,15 +32,26 @@ s.recv(1)
 print(sent)
 """;
 
-    public static bool CanRun(out string why)
+    /// <summary>
+    /// The socat client: ncdevmem's documented sender, <c>yes $(printf '\001...') | head -c N | nc</c>, with socat
+    /// for nc. <c>yes</c> repeats bytes 1..v-1 and a newline, which is the -v v stream. v = 11 cannot be
+    /// written this way (the shell's $(...) drops the trailing byte 10).
+    /// </summary>
+    internal static string[] SocatClient(Ipv4Address server, ushort port, long bytes, int v)
+    {
+        var octal = string.Concat(Enumerable.Range(1, v - 1).Select(b => $"\\{Convert.ToString(b, 8).PadLeft(3, '0')}"));
+        return ["sh", "-c", $"yes \"$(printf '{octal}')\" | head -c {bytes.ToString(CultureInfo.InvariantCulture)} | socat -u - TCP:{server}:{port} && echo {bytes.ToString(CultureInfo.InvariantCulture)}"];
+    }
+
+    public static bool CanRun(out string why, string client = "python3")
     {
         if (!TapDevice.IsSupported(out why)) return false;
-        foreach (var tool in new[] { "ip", "python3" })
+        foreach (var tool in new[] { "ip", client })
             if (PerfBaselines.FindOnPath(tool) is null) { why = $"{tool} not found on PATH"; return false; }
         return true;
     }
 
-    public static NcdevmemRunResult Run(NcdevmemOptions o, string? ifname, Ipv4Address? address, int mtu, bool listenOnly, TimeSpan timeout, TextWriter log)
+    public static NcdevmemRunResult Run(NcdevmemOptions o, string? ifname, Ipv4Address? address, int mtu, bool listenOnly, TimeSpan timeout, TextWriter log, string client = "python3")
     {
         var arena = new PageArena(new PageArenaOptions { PageCount = 16384 });
         var our = address ?? new Ipv4Address(10, 203, 0, 2);
@@ -75,15 +86,17 @@ print(sent)
             log.WriteLine($"{link}; the stack is {our}");
             using var cts = new CancellationTokenSource(timeout);
             var serving = server.RunAsync(cts.Token);
-            Task<HostCommandResult>? client = null;
+            Task<HostCommandResult>? clientRun = null;
             if (listenOnly)
                 log.WriteLine($"listening; send the -v pattern from the namespace, e.g. (-v 7): ip netns exec {link.Namespace} sh -c " +
                     $"'yes \"$(printf \"\\\\001\\\\002\\\\003\\\\004\\\\005\\\\006\")\" | head -c 1G | nc {our} {o.Port}'");
             else
             {
                 int v = o.SendModulus;
-                client = Task.Run(() => link.Exec(timeout, "python3", "-c", PyClient, our.ToString(), o.Port.ToString(CultureInfo.InvariantCulture),
-                    o.Bytes.ToString(CultureInfo.InvariantCulture), v.ToString(CultureInfo.InvariantCulture)));
+                string[] args = client == "socat" ? SocatClient(our, o.Port, o.Bytes, v)
+                    : ["python3", "-c", PyClient, our.ToString(), o.Port.ToString(CultureInfo.InvariantCulture), o.Bytes.ToString(CultureInfo.InvariantCulture), v.ToString(CultureInfo.InvariantCulture)];
+                log.WriteLine($"kernel client: {client} in {link.Namespace}");
+                clientRun = Task.Run(() => link.Exec(timeout, args));
             }
             try
             {
@@ -93,12 +106,12 @@ print(sent)
             {
                 result = new NcdevmemResult { Error = $"timed out after {timeout.TotalSeconds:0} s", Validated = o.Modulus != 0 };
             }
-            if (client is not null)
+            if (clientRun is not null)
             {
                 if (!result.Ok) cts.Cancel();
-                var r = client.GetAwaiter().GetResult();
+                var r = clientRun.GetAwaiter().GetResult();
                 if (r.Succeeded && long.TryParse(r.Stdout.Trim(), CultureInfo.InvariantCulture, out long n)) sent = n;
-                else log.WriteLine($"kernel client (python3 in {link.Namespace}) failed, exit {r.ExitCode}: {r.Stderr.Trim()}");
+                else log.WriteLine($"kernel client ({client} in {link.Namespace}) failed, exit {r.ExitCode}: {r.Stderr.Trim()}");
             }
             else sent = result.StreamBytes;
         }

@@ -99,6 +99,9 @@ public sealed class NcdevmemTests(ITestOutputHelper output)
         se = new StringWriter();
         Assert.Equal(1, NcdevmemCommand.Run(TextWriter.Null, se, new NcdevmemOptions { StartQueue = 5 }));
         Assert.Contains("are not all on vnic1", se.ToString()); // ERANGE from the queue check, before any bind
+        se = new StringWriter();
+        Assert.Equal(2, NcdevmemCommand.Run(TextWriter.Null, se, new NcdevmemOptions { Modulus = 11 }, tap: true, client: "socat"));
+        Assert.Contains("cannot send the -v 11 stream", se.ToString());
     }
 
     /// <summary>The pattern is ncdevmem's validate_buffer sequence: a seed from 1, '\n' for 0, wrapping at v.</summary>

@@ -36,4 +36,24 @@ public sealed class TapNcdevmemTests(ITestOutputHelper output)
         Assert.Equal(0, r.ArenaPagesLeft);
         Assert.True(r.Ok);
     }
+
+    /// <summary>ncdevmem's documented sender, <c>yes $(printf ...) | head -c N | nc</c> (socat for nc), in the namespace.</summary>
+    [Fact]
+    public void The_yes_head_socat_pipeline_ncdevmem_documents_is_validated_through_the_tap()
+    {
+        Requires.TapStack("socat");
+        const long Bytes = 32L << 20;
+        var log = new StringWriter();
+        var r = NcdevmemTap.Run(new NcdevmemOptions { Bytes = Bytes, Modulus = 7, Pages = 4096 },
+            ifname: null, address: null, mtu: 1500, listenOnly: false, TimeSpan.FromSeconds(60), log, client: "socat");
+        output.WriteLine(log.ToString());
+        Assert.Contains("kernel client: socat", log.ToString());
+        Assert.True(r.Server.Error is null, r.Server.Error);
+        Assert.Equal(0, r.Server.Mismatches);
+        Assert.Equal(Bytes, r.Sent);
+        Assert.Equal(Bytes, r.Server.StreamBytes);
+        Assert.Equal(r.Server.PageAlignedFrags + r.Server.NonPageAlignedFrags, r.Server.TokensReleased);
+        Assert.Equal(0, r.PoolInflight);
+        Assert.True(r.Ok);
+    }
 }
