@@ -404,4 +404,21 @@ public sealed unsafe class NativeDevmemTests
         Assert.Equal(1u, api.GetInfo(id).Freed);
         Assert.Equal(0, api.Close(api.H, buf));
     }
+
+    [Fact]
+    public void DevmemRecvmsgOnHostMemoryCopiesWithoutRecords()
+    {
+        Requires.NativeLibrary();
+        using var api = new Api(); // split on, nothing bound: payload in the queue's page_pool pages
+        var (fd, ack) = api.Accepted();
+        var data = Pattern(2500, 5);
+        api.Deliver(ack, data, 1000);
+        var linear = new byte[8192];
+        var r = RecvDevmem(api, fd, linear, new byte[CmsgSpaceDmabuf * 4]);
+        Assert.Equal(data.Length, r.Result);
+        Assert.Empty(r.Cmsgs);          // readable skbs: copied, as tcp_recvmsg_dmabuf copies them, with no record
+        Assert.Equal((nuint)0, r.ControlLen);
+        Assert.Equal(data, linear[..data.Length]);
+        Assert.Equal(0, api.Close(api.H, fd));
+    }
 }
