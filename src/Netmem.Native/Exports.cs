@@ -291,7 +291,8 @@ internal static unsafe class Exports
             long total = 0;
             for (int i = 0; i < iovcnt; i++) total += (long)iov[i].Len;
             if (total > int.MaxValue) return Err(Errno.EINVAL);
-            int capacity = msg->Control == 0 ? 0 : (int)Math.Min((long)(msg->ControlLen / (nuint)CmsgSpace(DmabufCmsgSize)), 1 << 20);
+            // Every record carries at least one byte, so no read needs more records than the iov has bytes.
+            int capacity = msg->Control == 0 ? 0 : (int)Math.Min((long)(msg->ControlLen / (nuint)CmsgSpace(DmabufCmsgSize)), total);
             var tmp = NativeStack.Rent((int)total);
             var records = NativeStack.RentRecords(capacity);
             try

@@ -86,8 +86,7 @@ internal sealed partial class NativeStack
         int r = GetDmabuf(dmabufFd, out var buf);
         if (r < 0) return r;
         if (queues.IsEmpty) return -(int)Errno.EINVAL;
-        Span<int> ids = stackalloc int[Math.Min(queues.Length, 256)];
-        if (queues.Length > ids.Length) return -(int)Errno.EINVAL;
+        var ids = new int[queues.Length]; // control path
         for (int i = 0; i < queues.Length; i++)
         {
             if (queues[i].Type != NETDEV_QUEUE_TYPE_RX) return -(int)Errno.EINVAL; // bind-rx takes RX queues only
