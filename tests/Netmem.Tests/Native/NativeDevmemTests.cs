@@ -343,16 +343,22 @@ public sealed unsafe class NativeDevmemTests
         Assert.Equal(data, got.ToArray());
         Assert.Equal(tokens.Count, (int)api.GetInfo(id).UserHeld); // the skbs are gone; the tokens hold the net_iovs
         // Another socket's DONTNEED frees nothing of ours.
-        var (other, _) = api.Accepted(8081);
+        var (other, otherAck) = api.Accepted(8081);
         Assert.Equal(0, DontNeed(api, other, tokens.ToArray()));
         Assert.Equal(tokens.Count, DontNeed(api, fd, tokens.ToArray()));
         Assert.Equal(0, DontNeed(api, fd, tokens.ToArray()));       // already released
         Assert.Equal(0, api.GetInfo(id).UserHeld);
         ExpectErrno(EAGAIN, RecvDevmem(api, fd, linear, control, MSG_DONTWAIT).Result);
-        Assert.Equal(0, api.Close(api.H, other));
         Assert.Equal(0, api.Close(api.H, fd));
         Assert.Equal(0, api.UnbindRx(api.H, id));
         Assert.Equal(1u, api.GetInfo(id).Freed); // every net_iov came back: the pools ended with inflight 0
+        // Unbound, the queue runs on host pages again: a plain read gets the next payload.
+        var more = Pattern(1500, 8);
+        api.Deliver(otherAck, more, 1000, port: 8081);
+        var plain = new byte[4096];
+        fixed (byte* p = plain) Assert.Equal(more.Length, (int)api.Recv(api.H, other, p, (nuint)plain.Length, MSG_DONTWAIT));
+        Assert.Equal(more, plain[..more.Length]);
+        Assert.Equal(0, api.Close(api.H, other));
         Assert.Equal(0, api.Close(api.H, buf));
     }
 
