@@ -245,33 +245,86 @@ internal static unsafe class Exports
     public static nint Recvmsg(nint ud, int fd, MsgHdr* msg, int flags)
     {
         if (msg == null) return Err(Errno.EFAULT);
+        if ((flags & MSG_SOCK_DEVMEM) != 0) return RecvmsgDevmem(ud, fd, msg, flags);
         nint r = RecvIov(ud, fd, (IoVec*)msg->Iov, (int)msg->IovLen, flags);
         if (r >= 0)
         {
             msg->NameLen = 0;
             msg->Flags = 0;
-            nuint used = 0;
             try
             {
                 var s = From(ud);
-                int left;
-                bool inq;
-                lock (s.Gate) inq = s.InqRequested(fd, out left);
-                // TCP_INQ: one cmsg (SOL_TCP, TCP_CM_INQ) with the bytes still queued after this read.
-                if (inq && msg->Control != 0 && msg->ControlLen >= 24)
-                {
-                    byte* c = (byte*)msg->Control;
-                    *(nuint*)c = 20;            // CMSG_LEN(sizeof(int))
-                    *(int*)(c + 8) = IPPROTO_TCP;
-                    *(int*)(c + 12) = TCP_INQ;  // TCP_CM_INQ
-                    *(int*)(c + 16) = left;
-                    used = 24;                  // CMSG_SPACE(sizeof(int))
-                }
+                var cmsgs = new CmsgWriter(msg);
+                AppendInq(s, fd, ref cmsgs);
+                msg->ControlLen = cmsgs.Used;
             }
             catch (Exception e) { return Fail(e); }
-            msg->ControlLen = used;
         }
         return r;
+    }
+
+    // TCP_INQ: one cmsg (SOL_TCP, TCP_CM_INQ) with the bytes still queued after this read.
+    private static void AppendInq(NativeStack s, int fd, ref CmsgWriter cmsgs)
+    {
+        int left;
+        bool inq;
+        lock (s.Gate) inq = s.InqRequested(fd, out left);
+        if (inq) cmsgs.Put(IPPROTO_TCP, TCP_INQ, new ReadOnlySpan<byte>(&left, sizeof(int)));
+    }
+
+    /// <summary>
+    /// recvmsg(MSG_SOCK_DEVMEM) (tcp_recvmsg_dmabuf): the iov's length bounds the read, dmabuf bytes included;
+    /// bytes in host memory are copied into the iov, and each record becomes a cmsghdr{SOL_SOCKET,
+    /// SO_DEVMEM_LINEAR or SO_DEVMEM_DMABUF} + struct dmabuf_cmsg. Records are never truncated
+    /// (put_cmsg_notrunc): the read stops before a record that does not fit, ETOOSMALL when none does, and
+    /// MSG_CTRUNC is not set for them. The result is the bytes read.
+    /// </summary>
+    private static nint RecvmsgDevmem(nint ud, int fd, MsgHdr* msg, int flags)
+    {
+        try
+        {
+            var s = From(ud);
+            var iov = (IoVec*)msg->Iov;
+            int iovcnt = (int)msg->IovLen;
+            if (iovcnt < 0 || iovcnt > 1024) return Err(Errno.EINVAL);
+            if (iov == null && iovcnt > 0) return Err(Errno.EFAULT);
+            long total = 0;
+            for (int i = 0; i < iovcnt; i++) total += (long)iov[i].Len;
+            if (total > int.MaxValue) return Err(Errno.EINVAL);
+            // Every record carries at least one byte, so no read needs more records than the iov has bytes.
+            int capacity = msg->Control == 0 ? 0 : (int)Math.Min((long)(msg->ControlLen / (nuint)CmsgSpace(DmabufCmsgSize)), total);
+            var tmp = NativeStack.Rent((int)total);
+            var records = NativeStack.RentRecords(capacity);
+            try
+            {
+                int r, linear, count;
+                lock (s.Gate) r = s.ReadDevmem(fd, tmp.AsSpan(0, (int)total), records.AsSpan(0, capacity), flags, out linear, out count);
+                if (r < 0) return Ret(r);
+                for (int i = 0, off = 0; i < iovcnt && off < linear; i++)
+                {
+                    int n = (int)Math.Min((long)iov[i].Len, linear - off);
+                    tmp.AsSpan(off, n).CopyTo(new Span<byte>((void*)iov[i].Base, n));
+                    off += n;
+                }
+                msg->NameLen = 0;
+                msg->Flags = 0;
+                var cmsgs = new CmsgWriter(msg);
+                for (int i = 0; i < count; i++)
+                {
+                    var d = records[i].Data;
+                    cmsgs.Put(SOL_SOCKET, records[i].Type, new ReadOnlySpan<byte>(&d, DmabufCmsgSize));
+                }
+                AppendInq(s, fd, ref cmsgs);
+                msg->ControlLen = cmsgs.Used;
+                return r;
+            }
+            finally
+            {
+                NativeStack.Return(tmp);
+                NativeStack.ReturnRecords(records);
+            }
+        }
+        catch (Exception e) { return Fail(e); }
     }
 
     private static nint RecvIov(nint ud, int fd, IoVec* iov, int iovcnt, int flags)
@@ -505,6 +558,103 @@ internal static unsafe class Exports
             lock (s.Gate) r = s.EpollWait(epfd, list, timeoutMs);
             for (int i = 0; i < r; i++) events[i] = new EpollEvent { Events = list[i].Events, Data = list[i].Data };
             return Ret(r);
+        }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    // ------------------------------------------------------------------ device memory (docs/native.md)
+
+    /// <summary><c>int netmem_udmabuf_create(void *h, size_t size)</c>: a memfd-backed dma-buf; the fd is the memfd (mmap it to read payload).</summary>
+    [UnmanagedCallersOnly(EntryPoint = "netmem_udmabuf_create")]
+    public static int UdmabufCreate(nint ud, nuint size)
+    {
+        try { var s = From(ud); lock (s.Gate) return Ret(size > long.MaxValue ? -(int)Errno.EINVAL : s.UdmabufCreate((long)size)); }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    /// <summary><c>int netmem_devmem_create(void *h, size_t size)</c>: a dma-buf of device memory the CPU cannot read (only netmem_dmabuf_read verifies it).</summary>
+    [UnmanagedCallersOnly(EntryPoint = "netmem_devmem_create")]
+    public static int DevmemCreate(nint ud, nuint size)
+    {
+        try { var s = From(ud); lock (s.Gate) return Ret(size > long.MaxValue ? -(int)Errno.EINVAL : s.DevmemCreate((long)size)); }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    /// <summary><c>ssize_t netmem_dmabuf_read(void *h, int dmabuf_fd, uint64_t offset, void *buf, size_t len)</c>: verification read of either kind.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "netmem_dmabuf_read")]
+    public static nint DmabufRead(nint ud, int fd, ulong offset, byte* buf, nuint len)
+    {
+        try
+        {
+            var s = From(ud);
+            if (buf == null && len > 0) return Err(Errno.EFAULT);
+            if (len > int.MaxValue || offset > long.MaxValue) return Err(Errno.EINVAL);
+            lock (s.Gate) return Ret(s.DmabufRead(fd, (long)offset, new Span<byte>(buf, (int)len)));
+        }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    /// <summary><c>unsigned netmem_if_nametoindex(void *h, const char *name)</c>: the instance's device (0 and ENODEV otherwise).</summary>
+    [UnmanagedCallersOnly(EntryPoint = "netmem_if_nametoindex")]
+    public static uint IfNameToIndex(nint ud, byte* name)
+    {
+        try
+        {
+            var s = From(ud);
+            string? n = name == null ? null : Marshal.PtrToStringUTF8((nint)name);
+            if (n == s.Host.Netdev.Name) return (uint)s.Host.Netdev.Ifindex;
+            Marshal.SetLastSystemError((int)Errno.ENODEV);
+            return 0;
+        }
+        catch (Exception e) { Fail(e); return 0; }
+    }
+
+    /// <summary>
+    /// <c>int netmem_bind_rx(void *h, int ifindex, int dmabuf_fd, const struct netdev_queue_id *queues, unsigned n,
+    /// uint32_t *dmabuf_id)</c>: the netdev family's bind-rx (NETDEV_CMD_BIND_RX). 0 and *dmabuf_id, or -1/errno.
+    /// </summary>
+    [UnmanagedCallersOnly(EntryPoint = "netmem_bind_rx")]
+    public static int BindRx(nint ud, int ifindex, int dmabufFd, NetdevQueueId* queues, uint n, uint* dmabufId)
+    {
+        try
+        {
+            var s = From(ud);
+            if (dmabufId == null || (queues == null && n > 0)) return Err(Errno.EFAULT);
+            if (n > 4096) return Err(Errno.EINVAL);
+            var q = new (uint Type, uint Id)[n];
+            for (int i = 0; i < q.Length; i++) q[i] = (queues[i].Type, queues[i].Id);
+            long r;
+            lock (s.Gate) r = s.BindRx(ifindex, dmabufFd, q);
+            if (r < 0) return Ret((int)r);
+            *dmabufId = (uint)r;
+            return 0;
+        }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    /// <summary><c>int netmem_unbind_rx(void *h, uint32_t dmabuf_id)</c>: what closing the bind-rx netlink socket does (netmem_free unbinds the rest).</summary>
+    [UnmanagedCallersOnly(EntryPoint = "netmem_unbind_rx")]
+    public static int UnbindRx(nint ud, uint dmabufId)
+    {
+        try { var s = From(ud); lock (s.Gate) return Ret(s.Unbind(dmabufId)); }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    /// <summary><c>int netmem_binding_info(void *h, uint32_t dmabuf_id, struct netmem_binding_info *info)</c>.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "netmem_binding_info")]
+    public static int BindingInfo(nint ud, uint dmabufId, NetmemBindingInfo* info)
+    {
+        try
+        {
+            var s = From(ud);
+            if (info == null) return Err(Errno.EFAULT);
+            lock (s.Gate)
+            {
+                int r = s.BindingInfo(dmabufId, out var i);
+                if (r < 0) return Ret(r);
+                *info = i;
+                return 0;
+            }
         }
         catch (Exception e) { return Fail(e); }
     }

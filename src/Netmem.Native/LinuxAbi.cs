@@ -20,7 +20,7 @@ internal static class LinuxAbi
     public const int O_RDWR = 2, O_NONBLOCK = 0x800;
     public const uint FIONREAD = 0x541B, SIOCINQ = FIONREAD, SIOCOUTQ = 0x5411, FIONBIO = 0x5421, SIOCOUTQNSD = 0x894B;
 
-    public const int MSG_OOB = 0x1, MSG_PEEK = 0x2, MSG_TRUNC = 0x20, MSG_DONTWAIT = 0x40, MSG_EOR = 0x80, MSG_WAITALL = 0x100,
+    public const int MSG_OOB = 0x1, MSG_PEEK = 0x2, MSG_CTRUNC = 0x8, MSG_TRUNC = 0x20, MSG_DONTWAIT = 0x40, MSG_EOR = 0x80, MSG_WAITALL = 0x100,
         MSG_NOSIGNAL = 0x4000, MSG_MORE = 0x8000, MSG_FASTOPEN = 0x20000000;
     public const int SHUT_RD = 0, SHUT_WR = 1, SHUT_RDWR = 2;
 
@@ -29,6 +29,20 @@ internal static class LinuxAbi
     public const int POLLRDHUP = 0x2000;
     public const int EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3;
     public const uint EPOLLET = 1u << 31, EPOLLONESHOT = 1u << 30, EPOLLEXCLUSIVE = 1u << 28;
+
+    /// <summary>Device memory TCP (uapi/asm-generic/socket.h, linux/socket.h, uapi/linux/netdev.h).</summary>
+    public const int MSG_SOCK_DEVMEM = 0x2000000, SO_DEVMEM_LINEAR = 78, SO_DEVMEM_DMABUF = 79, SO_DEVMEM_DONTNEED = 80;
+    public const uint NETDEV_QUEUE_TYPE_RX = 0, NETDEV_QUEUE_TYPE_TX = 1;
+    /// <summary>sizeof(struct cmsghdr) on x86-64 (size_t cmsg_len, int cmsg_level, int cmsg_type) = CMSG_LEN(0).</summary>
+    public const int CmsgHdrSize = 16;
+    /// <summary>sizeof(struct dmabuf_cmsg).</summary>
+    public const int DmabufCmsgSize = 24;
+    /// <summary>CMSG_ALIGN: cmsgs are aligned to sizeof(size_t).</summary>
+    public static int CmsgAlign(int len) => (len + 7) & ~7;
+    /// <summary>CMSG_SPACE(len).</summary>
+    public static int CmsgSpace(int len) => CmsgHdrSize + CmsgAlign(len);
+    /// <summary>CMSG_LEN(len).</summary>
+    public static int CmsgLen(int len) => CmsgHdrSize + len;
 
     /// <summary>sizeof(struct sockaddr_in).</summary>
     public const int SockaddrInSize = 16;

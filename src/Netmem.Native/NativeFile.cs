@@ -35,6 +35,8 @@ internal sealed class SocketFile : NativeFile
     public TcpEndpoint? DeferredConnect;
     /// <summary>Options accepted for compatibility that the engine does not act on yet (level, name) -> value.</summary>
     public readonly Dictionary<(int Level, int Name), int> Extra = new();
+    /// <summary>Devmem tokens handed out by recvmsg(MSG_SOCK_DEVMEM) and not released yet (sk_user_frags).</summary>
+    public readonly Netmem.Sockets.DevmemTokenTable Tokens = new();
 
     /// <summary>The pending socket error (sk_err), not yet returned by SO_ERROR.</summary>
     public Errno PendingError

@@ -15,7 +15,7 @@ namespace Netmem.Native;
 /// condition became true. Methods return a result or a negative Linux errno; the exports turn that into
 /// -1 and errno.
 /// </summary>
-internal sealed class NativeStack : IDisposable
+internal sealed partial class NativeStack : IDisposable
 {
     /// <summary>How far netdev_receive moves time waiting for the stack to send something.</summary>
     public const long ReceiveHorizonUs = 3_600_000_000;
@@ -407,9 +407,17 @@ internal sealed class NativeStack : IDisposable
         var f = Get(fd);
         if (f is null) return -(int)Errno.EBADF;
         _files.Remove(fd);
+        if (f is DmabufFile d)
+        {
+            // The creator's reference goes; a binding keeps the buffer (and a udmabuf's memfd, its descriptor) until it is done.
+            if (d.Buf is not Netmem.Dmabuf.MemfdDmaBuf) Libc.ClosePlaceholder(fd);
+            d.Buf.Dispose();
+            return 0;
+        }
         Libc.ClosePlaceholder(fd);
         if (f is SocketFile s)
         {
+            s.Tokens.Close(); // tcp_release_user_frags: tokens still out go back
             s.Listener?.Close();
             if (s.Connection is { } c)
             {
@@ -518,6 +526,7 @@ internal sealed class NativeStack : IDisposable
             if (name != SO_LINGER && val.Length < 4) return -(int)Errno.EINVAL;
             switch (name)
             {
+                case SO_DEVMEM_DONTNEED: return DevmemDontNeed(s, val); // the frags freed are setsockopt's result
                 case SO_REUSEADDR: s.ReuseAddr = iv != 0; return 0;
                 case SO_REUSEPORT: return 0;
                 case SO_KEEPALIVE: s.Settings.KeepAlive = iv != 0; break;
@@ -846,6 +855,7 @@ internal sealed class NativeStack : IDisposable
 
     public void Dispose()
     {
+        DisposeDevmem();
         foreach (var (fd, f) in _files)
         {
             if (f is SocketFile s)

@@ -24,6 +24,7 @@ internal static class Requires
         ["curl"] = "curl",
         ["tshark"] = "tshark",
         ["iperf3"] = "iperf3",
+        ["clang"] = "clang",
     };
 
     /// <summary>Whether skips are failures (<c>NETMEM_REQUIRE_ALL=1</c>).</summary>

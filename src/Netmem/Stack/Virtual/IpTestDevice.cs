@@ -69,6 +69,13 @@ public sealed class IpTestDevice : IIpOutput
     /// is copied into the linear area.
     /// </summary>
     public PagePool? DataPool { get; set; }
+    /// <summary>
+    /// The IOMMU payload is written through when <see cref="DataPool"/> hands out net_iovs (it took a memory
+    /// provider, a dma-buf binding): the CPU never writes that memory (set by <see cref="IpTestNetdev"/>).
+    /// </summary>
+    public DmaDevice? Dma { get; set; }
+    /// <summary>Segments whose payload went into device memory (unreadable skbs).</summary>
+    public long Unreadable { get; private set; }
     /// <summary>Segments delivered split (headers linear, payload in <see cref="DataPool"/> frags).</summary>
     public long HdsSplit { get; private set; }
     public int SentCount => _sent.Count;
@@ -226,6 +233,8 @@ public sealed class IpTestDevice : IIpOutput
         skb.Reserve(SkBuff.NetSkbPad);
         datagram[..headerLen].CopyTo(skb.Put(headerLen));
         skb.MarkForRecycle();
+        bool unreadable = pool.MemoryProvider is not null;
+        if (unreadable && Dma is null) { skb.Free(); return Drop(IpTestDrop.NoMemory); } // no IOMMU to reach device memory
         for (int off = 0; off < payload.Length; off += PageArena.PageSize)
         {
             int n = Math.Min(PageArena.PageSize, payload.Length - off);
@@ -235,13 +244,27 @@ public sealed class IpTestDevice : IIpOutput
                 skb.Free(); // returns the pages already attached
                 return Drop(IpTestDrop.NoMemory);
             }
-            payload.Slice(off, n).CopyTo(netmem.GetSpan(0, n));
+            if (Dma is { } dma)
+            {
+                // The DMA engine writes through the IOMMU (device memory is never CPU-written); pages are then synced for the CPU.
+                dma.DeviceWrite(netmem.DmaAddr, payload.Slice(off, n));
+                if (!netmem.IsNetIov) pool.DmaSyncNetmemForCpu(netmem, 0, n);
+            }
+            else payload.Slice(off, n).CopyTo(netmem.GetSpan(0, n));
             skb.AddRxFragNetmem(netmem, 0, n, PageArena.PageSize);
         }
         skb.ResetNetworkHeader();
         skb.Pull(ihl);
         skb.ResetTransportHeader();
         skb.IpSummed = SkbChecksumState.None;
+        if (unreadable)
+        {
+            // The stack cannot read the payload to check it: the device does, as a NIC's RX checksum offload does.
+            var tcp = datagram[ihl..];
+            bool ok = PseudoHeader.Checksum(meta.Source, meta.Destination, IpProtocol.Tcp, tcp.Length, InetChecksum.Partial(tcp)) == 0;
+            skb.IpSummed = ok ? SkbChecksumState.Unnecessary : SkbChecksumState.None;
+            Unreadable++;
+        }
         HdsSplit++;
         handler.Receive(meta, skb);
         return true;

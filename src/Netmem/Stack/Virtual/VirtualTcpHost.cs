@@ -1,3 +1,4 @@
+using Netmem.Devices;
 using Netmem.Memory;
 using Netmem.Pool;
 using Netmem.Skb;
@@ -50,8 +51,9 @@ public sealed class VirtualTcpHost : IDisposable
         Cache = new SkbCache(new SkbCacheOptions { Arena = Arena, Capacity = 1024 });
         Context = new StackContext("virtual", Clock, Cache);
         Device = new IpTestDevice(Options.Local, Options.PrefixLength, Options.Gateway, () => Context.NowUs, Options.Mtu) { Cache = Cache };
-        if (Options.TcpDataSplit)
-            Device.DataPool = DataPool = PagePool.Create(new PagePoolParams { PoolSize = 1024, Arena = Arena, TimeProvider = Clock });
+        // The device's NetDevice face: its one RX queue owns the split data pool (queue management, bind-rx).
+        Netdev = new IpTestNetdev(Device, Arena, Options.TcpDataSplit, Clock);
+        Netdev.Open();
         Tcp = new TcpLayer(Device, Context, Options.Tcp, Options.IsnSeed);
         Device.Tcp = Tcp;
     }
@@ -62,8 +64,10 @@ public sealed class VirtualTcpHost : IDisposable
     public SkbCache Cache { get; }
     public StackContext Context { get; }
     public IpTestDevice Device { get; }
-    /// <summary>The pool received payload lands in with <see cref="VirtualTcpHostOptions.TcpDataSplit"/> (else null).</summary>
-    public PagePool? DataPool { get; }
+    /// <summary>The <see cref="NetDevice"/> of <see cref="Device"/>: ethtool ring settings (tcp-data-split) and the RX queue a dma-buf binds to.</summary>
+    public IpTestNetdev Netdev { get; }
+    /// <summary>The pool received payload lands in while tcp-data-split is on (else null): the RX queue's page_pool.</summary>
+    public PagePool? DataPool => Device.DataPool;
     public TcpLayer Tcp { get; }
     /// <summary>Virtual microseconds since the host was made.</summary>
     public long NowUs => Context.NowUs;
@@ -127,8 +131,9 @@ public sealed class VirtualTcpHost : IDisposable
         Device.ClearSent();
         Context.Dispose();
         Cache.Dispose();
-        DataPool?.Dispose(); // empties its caches: what stays inflight after that is held by someone
-        long dataInflight = DataPool?.Inflight ?? 0;
+        var dataPool = DataPool;
+        Netdev.Dispose(); // stops the queue (its pool is destroyed; what stays inflight after that is held by someone)
+        long dataInflight = dataPool?.Inflight ?? 0;
         bool leak = Cache.HeadPool.Inflight != 0 || dataInflight != 0 || Arena.FreePages != Arena.TotalPages;
         string why = $"virtual host leak: head pool inflight {Cache.HeadPool.Inflight}, data pool inflight {dataInflight}, {Arena.TotalPages - Arena.FreePages} pages out";
         if (!leak) Arena.Dispose();
