@@ -152,7 +152,15 @@ internal sealed partial class NativeStack
         while (true)
         {
             var actor = new TcpDevmemActor(linear, records, s.Tokens);
-            int n = c.Read(ref actor, linear.Length);
+            int n;
+            try
+            {
+                n = c.Read(ref actor, linear.Length);
+            }
+            finally
+            {
+                actor.EndTokens();
+            }
             if (n > 0)
             {
                 linearBytes = actor.LinearBytes;

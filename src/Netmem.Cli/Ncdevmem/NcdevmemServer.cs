@@ -167,9 +167,11 @@ internal sealed class NcdevmemServer : IDisposable
     private string? Records(TcpSocket client, int count, ReadOnlySpan<byte> view)
     {
         int lin = 0, k = 0;
-        for (int i = 0; i < count; i++)
+        uint id = Binding.Id;
+        var records = _records.AsSpan(0, count);
+        for (int i = 0; i < records.Length; i++)
         {
-            ref readonly var rec = ref _records[i];
+            ref readonly var rec = ref records[i];
             int size = (int)rec.Data.FragSize;
             if (rec.IsLinear)
             {
@@ -182,7 +184,7 @@ internal sealed class NcdevmemServer : IDisposable
             _total += size;
             if (_o.Verbose)
                 _log.WriteLine($"received frag_page={rec.Data.FragOffset >> 12}, in_page_offset={rec.Data.FragOffset % PageArena.PageSize}, frag_offset={rec.Data.FragOffset}, frag_size={size}, token={rec.Data.FragToken}, total_received={_total}, dmabuf_id={rec.Data.DmabufId}");
-            if (rec.Data.DmabufId != Binding.Id) return "received on wrong dmabuf_id: flow steering error";
+            if (rec.Data.DmabufId != id) return "received on wrong dmabuf_id: flow steering error";
             if (size % PageArena.PageSize != 0) _unaligned++;
             else _aligned++;
             if (_validator is not null && !Validate((long)rec.Data.FragOffset, size, view)) return "validation failed.";

@@ -10,7 +10,8 @@ namespace Netmem.Sockets;
 /// SO_DEVMEM_DMABUF record whose token holds a reference on that net_iov alone (the skb is freed when
 /// read). Records are in stream order; one read never mixes readable and unreadable skbs. It stops when
 /// the linear buffer or the record buffer is full; with nothing read that is ETOOSMALL (as
-/// put_cmsg_notrunc fails), and a non-net_iov frag in an unreadable skb is ENODEV.
+/// put_cmsg_notrunc fails), and a non-net_iov frag in an unreadable skb is ENODEV. The token table's lock
+/// is taken at the first token and held to the end of the read: the caller calls <see cref="EndTokens"/>.
 /// </summary>
 internal ref struct TcpDevmemActor(Span<byte> linear, Span<DevmemCmsg> records, DevmemTokenTable tokens) : ITcpReadActor
 {
@@ -18,6 +19,7 @@ internal ref struct TcpDevmemActor(Span<byte> linear, Span<DevmemCmsg> records, 
     private readonly Span<DevmemCmsg> _records = records;
     private readonly DevmemTokenTable _tokens = tokens;
     private int _kind = -1; // -1 nothing read yet, 0 readable, 1 device memory
+    private bool _tokensLocked;
     public int LinearBytes, Records, Frags;
 
     public int Read(SkBuff skb, int offset, int length)
@@ -54,7 +56,12 @@ internal ref struct TcpDevmemActor(Span<byte> linear, Span<DevmemCmsg> records, 
                 continue;
             }
             if (!p.Netmem.IsNetIov) return Progress(used, Errno.ENODEV); // an unreadable skb with a page frag
-            uint token = _tokens.Add(p.Netmem, p.Owner.PpRecycle);
+            if (!_tokensLocked)
+            {
+                _tokens.EnterAdds();
+                _tokensLocked = true;
+            }
+            uint token = _tokens.AddLocked(p.Netmem, p.Owner.PpRecycle);
             if (token == 0) return Progress(used, Errno.EBADF); // the socket closed meanwhile
             cmsg.FragOffset = p.Netmem.NetIovVirtualAddr + (ulong)p.Offset; // net_iov_virtual_addr + frag offset
             cmsg.FragSize = (uint)p.Length;
@@ -67,6 +74,14 @@ internal ref struct TcpDevmemActor(Span<byte> linear, Span<DevmemCmsg> records, 
         }
         if (pieces.Nested && used == 0) return -(int)Errno.EINVAL;
         return used;
+    }
+
+    /// <summary>Ends the read's token batch (releases the table's lock if a token was taken); call it once, in a finally.</summary>
+    public void EndTokens()
+    {
+        if (!_tokensLocked) return;
+        _tokensLocked = false;
+        _tokens.ExitAdds();
     }
 
     // Stopping: what was read stands; with nothing read in this whole call, the reason is the error.

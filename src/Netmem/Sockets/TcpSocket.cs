@@ -300,7 +300,15 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
             case TcpOpKind.Devmem:
             {
                 var actor = new TcpDevmemActor(op.ReceiveBuffer.Span, op.DevmemRecords.Span, _tokens);
-                int n = c!.Read(ref actor, op.MaxBytes);
+                int n;
+                try
+                {
+                    n = c!.Read(ref actor, op.MaxBytes);
+                }
+                finally
+                {
+                    actor.EndTokens();
+                }
                 op.LinearBytes = actor.LinearBytes;
                 op.Records = actor.Records;
                 if (actor.Frags > 0) TcpStats.Add(ref _layer.Stats.DevmemFrags, actor.Frags);
