@@ -51,6 +51,17 @@ public class DevmemTokenTableBench
         for (int i = 0; i < Frags; i++) new SkbFrag(_netmems[i], 0, 0).Unref(true);
     }
 
+    /// <summary>The same page_pool cycle with no table (a pp reference taken and put per frag): what any table costs on top.</summary>
+    [Benchmark]
+    public int PoolCycleOnly()
+    {
+        Refill();
+        for (int i = 0; i < Frags; i++) PagePool.RefNetmem(_netmems[i]);
+        SkbFree();
+        SkbFree();
+        return Frags;
+    }
+
     [Benchmark(Baseline = true)]
     public int LockPerFragHeap()
     {
