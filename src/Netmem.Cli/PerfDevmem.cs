@@ -1,11 +1,7 @@
 using System.Diagnostics;
 using Netmem.Cli.Ncdevmem;
 using Netmem.Drivers.VirtualNic;
-using Netmem.Memory;
-using Netmem.Pool;
 using Netmem.Sockets;
-using Netmem.Stack;
-using Netmem.Wire;
 
 namespace Netmem.Cli;
 
@@ -49,26 +45,16 @@ internal static class PerfDevmem
     /// </summary>
     public static PerfDevmemResult Run(double seconds, double warmup, int mtu, int rounds = 3)
     {
-        var arena = new PageArena(new PageArenaOptions { PageCount = 32768 });
-        var pair = new VirtualNicPair(new VirtualNicPairOptions
-        {
-            A = new VirtualNicOptions { Name = "perf0", Arena = arena, Queues = 1, Mtu = mtu, ThreadedNapi = true, RxRingSize = 1024, TxRingSize = 1024 },
-            B = new VirtualNicOptions { Name = "perf1", Arena = arena, Queues = 2, Mtu = mtu, ThreadedNapi = true, RxRingSize = 1024, TxRingSize = 1024 },
-        });
-        var ipA = new Ipv4Address(10, 77, 0, 1);
-        var ipB = new Ipv4Address(10, 77, 0, 2);
-        var pools = new HashSet<PagePool>();
-        var stackA = NetStack.Create(pair.A, new Ipv4Cidr(ipA, 24));
-        var stackB = NetStack.Create(pair.B, new Ipv4Cidr(ipB, 24));
+        var net = new PairStacks("perf0", "perf1", 1, 2, mtu);
+        var (pair, stackA, stackB, ipB) = (net.Pair, net.A, net.B, PairStacks.AddressB);
         var pattern = new NcdevmemPattern(Modulus);
         NcdevmemServer? server = null;
         var figures = new Window[2];
         string? error = null;
         try
         {
-            pair.B.CollectRxPagePools(pools);
             server = NcdevmemServer.Start(stackB, pair.B, ipB, new NcdevmemOptions { Port = DevmemPort, Modulus = Modulus }, TextWriter.Null);
-            pair.B.CollectRxPagePools(pools);
+            net.TrackPools(); // the bound queue's new pool
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2 * warmup + seconds + rounds * 2 * SettleSeconds + 60));
             using var listener = stackB.ListenTcp(HostPort, ipB, backlog: 1);
 
@@ -133,18 +119,10 @@ internal static class PerfDevmem
         }
         finally
         {
-            server?.Dispose();
-            pair.A.CollectRxPagePools(pools);
-            pair.B.CollectRxPagePools(pools);
-            stackA.Dispose();
-            stackB.Dispose();
-            pair.Dispose();
+            server?.Dispose(); // unbind: the bound queue restarts on pages
         }
-        long inflight = 0;
-        foreach (var p in pools) inflight += p.Inflight;
-        int left = arena.UsedPages;
-        if (left == 0) arena.Dispose();
-        return new PerfDevmemResult(figures[0].Figure, figures[1].Figure, error is null, error, mtu, inflight, server.Binding.IsFreed, left);
+        var left = net.Teardown();
+        return new PerfDevmemResult(figures[0].Figure, figures[1].Figure, error is null, error, mtu, left.Inflight, server.Binding.IsFreed, left.ArenaPagesLeft);
     }
 
     private const int WriteSize = 256 * 1024;

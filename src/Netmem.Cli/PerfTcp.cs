@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Netmem.Drivers.VirtualNic;
-using Netmem.Memory;
 using Netmem.Stack;
 using Netmem.Wire;
 
@@ -45,37 +44,20 @@ internal static class PerfTcp
     public static PerfTcpResult Run(PerfTcpOptions o)
     {
         var pattern = MakePattern(o.WriteSize);
-        var arena = new PageArena(new PageArenaOptions { PageCount = 32768 });
-        var pair = new VirtualNicPair(new VirtualNicPairOptions
-        {
-            A = new VirtualNicOptions { Name = "perf0", Arena = arena, Queues = 1, Mtu = o.Mtu, ThreadedNapi = true, RxRingSize = 1024, TxRingSize = 1024 },
-            B = new VirtualNicOptions { Name = "perf1", Arena = arena, Queues = 1, Mtu = o.Mtu, ThreadedNapi = true, RxRingSize = 1024, TxRingSize = 1024 },
-        });
-        if (!o.Tso) pair.A.SetFeatures(pair.A.Features & ~Devices.NetdevFeatures.Tso);
-        var ipA = new Ipv4Address(10, 77, 0, 1);
-        var ipB = new Ipv4Address(10, 77, 0, 2);
-        var pools = new HashSet<Pool.PagePool>();
-        var stackA = NetStack.Create(pair.A, new Ipv4Cidr(ipA, 24));
-        var stackB = NetStack.Create(pair.B, new Ipv4Cidr(ipB, 24));
+        var net = new PairStacks("perf0", "perf1", 1, 1, o.Mtu, tsoA: o.Tso);
         PerfTcpResult r;
         try
         {
-            r = Transfer(o, pattern, stackA, stackB, pair, ipB);
+            r = Transfer(o, pattern, net.A, net.B, net.Pair, PairStacks.AddressB);
         }
-        finally
+        catch
         {
-            pair.A.CollectRxPagePools(pools); // nothing restarts a queue here: the pools from the start
-            pair.B.CollectRxPagePools(pools);
-            stackA.Dispose();
-            stackB.Dispose();
-            pair.Dispose();
+            net.Teardown();
+            throw;
         }
         // Everything torn down: every pool must have got every netmem back, every arena page must be free.
-        long inflight = 0;
-        foreach (var p in pools) inflight += p.Inflight;
-        int left = arena.UsedPages;
-        if (left == 0) arena.Dispose();
-        return r with { PoolInflight = inflight, ArenaPagesLeft = left };
+        var left = net.Teardown();
+        return r with { PoolInflight = left.Inflight, ArenaPagesLeft = left.ArenaPagesLeft };
     }
 
     private static PerfTcpResult Transfer(PerfTcpOptions o, byte[] pattern, NetStack stackA, NetStack stackB, VirtualNicPair pair, Ipv4Address ipB)

@@ -1,8 +1,3 @@
-using Netmem.Drivers.VirtualNic;
-using Netmem.Memory;
-using Netmem.Pool;
-using Netmem.Stack;
-using Netmem.Wire;
 
 namespace Netmem.Cli.Ncdevmem;
 
@@ -17,26 +12,15 @@ internal static class NcdevmemLocal
 {
     public static NcdevmemRunResult Run(NcdevmemOptions o, int mtu, string? ifname, TimeSpan timeout, TextWriter log)
     {
-        var arena = new PageArena(new PageArenaOptions { PageCount = 32768 });
-        var pair = new VirtualNicPair(new VirtualNicPairOptions
-        {
-            A = new VirtualNicOptions { Name = "vnic0", Arena = arena, Queues = 1, Mtu = mtu, ThreadedNapi = true, RxRingSize = 1024, TxRingSize = 1024 },
-            B = new VirtualNicOptions { Name = ifname ?? "vnic1", Arena = arena, Queues = 2, Mtu = mtu, ThreadedNapi = true, RxRingSize = 1024, TxRingSize = 1024 },
-        });
-        var ipA = new Ipv4Address(10, 77, 0, 1);
-        var ipB = new Ipv4Address(10, 77, 0, 2);
-        var pools = new HashSet<PagePool>();
-        var stackA = NetStack.Create(pair.A, new Ipv4Cidr(ipA, 24));
-        var stackB = NetStack.Create(pair.B, new Ipv4Cidr(ipB, 24));
+        var net = new PairStacks("vnic0", ifname ?? "vnic1", 1, 2, mtu);
+        var (pair, stackA, stackB, ipB) = (net.Pair, net.A, net.B, PairStacks.AddressB);
         NcdevmemServer? server = null;
         NcdevmemResult? result = null;
         long sent = -1;
         try
         {
-            pair.A.CollectRxPagePools(pools);
-            pair.B.CollectRxPagePools(pools);
             server = NcdevmemServer.Start(stackB, pair.B, ipB, o, log);
-            pair.B.CollectRxPagePools(pools); // the bound queue's new pool
+            net.TrackPools(); // the bound queue's new pool
             using var cts = new CancellationTokenSource(timeout);
             var serving = server.RunAsync(cts.Token);
             var sending = Task.Run(async () =>
@@ -68,17 +52,9 @@ internal static class NcdevmemLocal
         finally
         {
             server?.Dispose(); // unbind: the bound queue restarts on pages
-            pair.A.CollectRxPagePools(pools);
-            pair.B.CollectRxPagePools(pools);
-            stackA.Dispose();
-            stackB.Dispose();
-            pair.Dispose();
         }
-        long inflight = 0;
-        foreach (var p in pools) inflight += p.Inflight;
-        int left = arena.UsedPages;
-        if (left == 0) arena.Dispose();
-        log.WriteLine($"client sent {sent} bytes; {pools.Count} page_pools, inflight {inflight}; binding freed {server!.Binding.IsFreed}, dma-buf released {server.Buffer.IsReleased}; arena pages not returned {left}");
-        return new NcdevmemRunResult(result!, sent, pools.Count, inflight, server.Binding.IsFreed, server.Buffer.IsReleased, left);
+        var left = net.Teardown();
+        log.WriteLine($"client sent {sent} bytes; {left.Pools} page_pools, inflight {left.Inflight}; binding freed {server!.Binding.IsFreed}, dma-buf released {server.Buffer.IsReleased}; arena pages not returned {left.ArenaPagesLeft}");
+        return new NcdevmemRunResult(result!, sent, left.Pools, left.Inflight, server.Binding.IsFreed, server.Buffer.IsReleased, left.ArenaPagesLeft);
     }
 }
