@@ -122,6 +122,11 @@ public abstract partial class NetDevice : IDisposable
 
     /// <summary><c>dev->hw_features</c>: what the hardware can do (and the user may toggle).</summary>
     public NetdevFeatures HwFeatures { get; protected init; }
+    /// <summary>
+    /// <c>dev->netmem_tx</c>: the driver can send net_iov frags of a TX binding of this device (it uses the
+    /// binding's DMA addresses instead of mapping pages). Off, every unreadable skb is dropped before the driver.
+    /// </summary>
+    public bool NetmemTx { get; protected init; }
     /// <summary><c>dev->features</c>: what is on now.</summary>
     public NetdevFeatures Features => _features;
 

@@ -39,4 +39,9 @@ public enum SkbDropReason
     Fcs,
     /// <summary>The device's per-packet header (a TAP's virtio-net header) was invalid.</summary>
     DevHdr,
+    /// <summary>
+    /// An skb with unreadable (net_iov) frags the device may not send: it does not declare netmem TX, or the
+    /// net_iovs are not those of a TX binding of this device (<c>validate_xmit_unreadable_skb</c>).
+    /// </summary>
+    UnreadableTx,
 }

@@ -49,7 +49,7 @@ public sealed class NetDevmemBinding : IMemoryProvider, INetIovAreaRefOwner, IDi
         var areas = new List<NetIovArea>();
         try
         {
-            _sgt = _attachment.Map(DmaDirection.FromDevice);
+            _sgt = _attachment.Map(Direction);
             ulong virt = 0;
             foreach (var sg in _sgt.Entries)
             {
@@ -91,6 +91,8 @@ public sealed class NetDevmemBinding : IMemoryProvider, INetIovAreaRefOwner, IDi
     /// <summary>The binding's id (<c>binding->id</c>, nonzero, unique among live bindings): devmem receive's <c>dmabuf_id</c>, page-pool-get's and queue-get's <c>dmabuf</c>.</summary>
     public uint Id { get; }
     public NetDevice Device { get; }
+    /// <summary><c>binding->direction</c>: what the dma-buf is mapped for; bind-rx maps it DMA_FROM_DEVICE.</summary>
+    public DmaDirection Direction { get; } = DmaDirection.FromDevice;
     /// <summary>The device the dma-buf is attached to and mapped for (<c>dev->dev.parent</c>).</summary>
     public DmaDevice DmaDevice { get; }
     public DmaBuf DmaBuf { get; }

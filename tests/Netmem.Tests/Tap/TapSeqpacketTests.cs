@@ -200,7 +200,7 @@ public sealed class TapSeqpacketTests
     }
 
     [Fact]
-    public void An_skb_with_an_unreadable_frag_is_dropped_as_tx_invalid_and_nothing_is_written()
+    public void An_skb_with_an_unreadable_frag_is_dropped_as_unreadable_tx_and_nothing_is_written()
     {
         using var env = new SeqpacketTapEnv();
         using var skbEnv = new SkbTestEnv();
@@ -211,7 +211,8 @@ public sealed class TapSeqpacketTests
         Assert.True(skb.Unreadable);
         Assert.Equal(NetdevTxResult.Dropped, env.Dev.Transmit(skb));
         Assert.Equal(1, env.Dev.GetTapStats(0).TxUnreadable);
-        Assert.Equal(1, env.Dev.GetDropCount(SkbDropReason.TxInvalid));
+        Assert.Equal(1, env.Dev.GetDropCount(SkbDropReason.UnreadableTx));
+        Assert.Equal(0, env.Dev.GetDropCount(SkbDropReason.TxInvalid));
         Assert.Null(env.PeerReceive());
     }
 

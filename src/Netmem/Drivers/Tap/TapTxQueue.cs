@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Netmem.Devices;
+using Netmem.Dmabuf;
 using Netmem.Skb;
 
 namespace Netmem.Drivers.Tap;
@@ -9,7 +10,8 @@ namespace Netmem.Drivers.Tap;
 /// (<c>virtio_net_hdr_from_skb</c>), the head and every frag with a single writev, straight from the
 /// skb's memory (no copy); the kernel (<c>tun_get_user</c>) copies it into its own skb before writev
 /// returns, so the completion follows at once. Frags must be host memory: a net_iov cannot be handed to
-/// a system call, so such an skb is dropped and counted (<see cref="TapQueueStats.TxUnreadable"/>).
+/// a system call, so such an skb is dropped and counted (<see cref="TapQueueStats.TxUnreadable"/>,
+/// <see cref="SkbDropReason.UnreadableTx"/>).
 /// </summary>
 internal sealed unsafe class TapTxQueue : IDisposable
 {
@@ -54,6 +56,9 @@ internal sealed unsafe class TapTxQueue : IDisposable
     {
         var sh = skb.Shinfo;
         var ts = _channel.TapStats;
+        // A tap writes bytes with writev and has no netmem TX: device memory can never leave through it.
+        var unreadable = NetmemTxValidation.Validate(_dev, skb);
+        if (unreadable != SkbDropReason.NotSpecified) { ts.TxUnreadable++; return unreadable; }
         if (sh.FragList is not null) return SkbDropReason.TxInvalid; // no NETIF_F_FRAGLIST
         int headLen = skb.HeadLen;
         if (headLen < 14) return SkbDropReason.PktTooSmall;
@@ -76,12 +81,6 @@ internal sealed unsafe class TapTxQueue : IDisposable
         {
             ref readonly var f = ref frags[i];
             if (f.Size == 0) continue;
-            if (!f.IsReadable)
-            {
-                // Device memory: the kernel would need a dma-buf binding to send it, which a tap has not.
-                ts.TxUnreadable++;
-                return SkbDropReason.TxInvalid;
-            }
             _iov[n].Base = (void*)f.FragAddress;
             _iov[n].Len = (nuint)f.Size;
             n++;

@@ -39,6 +39,7 @@ public sealed class VirtualNic : NetDevice, IWireSink
         Arena = options.Arena ?? PageArena.Shared;
         Dma = new DmaDevice(Name);
         HwFeatures = AllFeatures;
+        NetmemTx = true; // the TX ring sends net_iov frags at their binding's DMA address
         InitFeatures(options.Features ?? (AllFeatures & ~(NetdevFeatures.RxAll | NetdevFeatures.Promisc)));
         SetAddress(options.Address ?? EthernetAddress.LocalUnicast((uint)Interlocked.Increment(ref s_macSeq)));
         SetMtu(options.Mtu);

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using Netmem.Devices;
+using Netmem.Dmabuf;
 using Netmem.Memory;
 using Netmem.Phy;
 using Netmem.Skb;
@@ -66,6 +67,9 @@ internal sealed class VirtualNicTxRing
             return SkbDropReason.TxInvalid;
         if (!gso && skb.Len > _nic.Mtu + 14) return SkbDropReason.PktTooBig;
         if (skb.NrFrags > 0 && (feats & NetdevFeatures.Sg) == 0) return SkbDropReason.TxInvalid;
+        // Before any DMA: net_iovs only from a TX binding of this device (validate_xmit_unreadable_skb).
+        var unreadable = NetmemTxValidation.Validate(_nic, skb);
+        if (unreadable != SkbDropReason.NotSpecified) return unreadable;
 
         // dma_map the head and each frag (ndo_start_xmit's mapping loop).
         _pieces = 0;
