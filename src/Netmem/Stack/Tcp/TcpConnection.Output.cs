@@ -409,19 +409,7 @@ public sealed partial class TcpConnection
         // Each segment's payload with these options must fit the MTU: mss less what the options take beyond timestamps.
         int segSize = syn ? _mss : Math.Max(64, _mss - (opts.Length - (_tsOk ? 12 : 0)));
         bool gso = len > segSize;
-        if (gso || (_route.Features & NetdevFeatures.IpCsum) != 0)
-        {
-            skb.IpSummed = SkbChecksumState.Partial;
-            skb.CsumStart = (ushort)skb.Headroom;
-            skb.CsumOffset = 16;
-            BinaryPrimitives.WriteUInt16BigEndian(h[16..], PseudoHeader.PartialChecksum(Tuple.LocalAddress, Tuple.RemoteAddress, IpProtocol.Tcp, tcpLen));
-        }
-        else
-        {
-            uint sum = skb.Checksum(0, skb.Len);
-            BinaryPrimitives.WriteUInt16BigEndian(h[16..], PseudoHeader.Checksum(Tuple.LocalAddress, Tuple.RemoteAddress, IpProtocol.Tcp, tcpLen, sum));
-            skb.IpSummed = SkbChecksumState.None;
-        }
+        FillChecksum(skb, h, gso || (_route.Features & NetdevFeatures.IpCsum) != 0, Tuple.LocalAddress, Tuple.RemoteAddress, tcpLen);
         if (gso)
         {
             var sh = skb.Shinfo;
@@ -448,6 +436,30 @@ public sealed partial class TcpConnection
         byte tos = _ecnOk && len > 0 && !SeqNum.Lt(seq, _sndMax) ? (byte)0x02 : (byte)0;
         _ip.Output(skb, _route, Tuple.LocalAddress, Tuple.RemoteAddress, IpProtocol.Tcp, tos);
         return true;
+    }
+
+    /// <summary>
+    /// <c>tcp_v4_send_check</c>: CHECKSUM_PARTIAL (pseudo-header seeded in the field) when the route offloads
+    /// checksums or segments, else the full checksum in software. An skb with unreadable frags always goes
+    /// PARTIAL, as the kernel's TCP always does: the stack may not read its payload, so either the device fills
+    /// the field or the IP output's <c>skb_checksum_help</c> refuses it, a counted drop
+    /// (<see cref="IpDropReason.Unreadable"/>), never an exception here.
+    /// </summary>
+    internal static void FillChecksum(SkBuff skb, Span<byte> h, bool offload, Ipv4Address src, Ipv4Address dst, int tcpLen)
+    {
+        if (offload || skb.AnyUnreadable)
+        {
+            skb.IpSummed = SkbChecksumState.Partial;
+            skb.CsumStart = (ushort)skb.Headroom;
+            skb.CsumOffset = 16;
+            BinaryPrimitives.WriteUInt16BigEndian(h[16..], PseudoHeader.PartialChecksum(src, dst, IpProtocol.Tcp, tcpLen));
+        }
+        else
+        {
+            uint sum = skb.Checksum(0, skb.Len);
+            BinaryPrimitives.WriteUInt16BigEndian(h[16..], PseudoHeader.Checksum(src, dst, IpProtocol.Tcp, tcpLen, sum));
+            skb.IpSummed = SkbChecksumState.None;
+        }
     }
 
     /// <summary>The TSval this connection would send now.</summary>
