@@ -79,6 +79,31 @@ public sealed class TapDevmemSplitTests
     }
 
     [Fact]
+    public void A_received_net_iov_sent_back_out_of_the_tap_is_a_counted_drop()
+    {
+        var (env, buf, binding) = Bound();
+        const int n = 4;
+        for (int i = 0; i < n; i++) env.PeerSend(default, Tcp(env.Dev, 1000, i + 1));
+        env.Dev.PollAll();
+        Assert.Equal(n, env.Rx.Received.Count);
+        var skbs = env.Rx.Received.ToList();
+        env.Rx.Received.Clear();
+        long faults = env.Dev.Dma.Stats.Faults;
+        foreach (var skb in skbs)
+        {
+            Assert.True(skb.Unreadable);
+            skb.Push(14); // the Ethernet header is still in the host header buffer
+            Assert.Equal(NetdevTxResult.Dropped, env.Dev.Transmit(skb)); // a tap writes bytes: device memory cannot go
+        }
+        Assert.Equal(n, env.Dev.GetDropCount(SkbDropReason.UnreadableTx));
+        Assert.Equal(n, env.Dev.GetTapStats(0).TxUnreadable);
+        Assert.Equal(n, env.Dev.GetStats().TxDropped);
+        Assert.Equal(faults, env.Dev.Dma.Stats.Faults);
+        Assert.Null(env.PeerReceive()); // nothing was written
+        Teardown(env, buf, binding); // every net_iov back, pools at inflight 0
+    }
+
+    [Fact]
     public void Udp_padding_gso_frames_and_frames_that_cannot_be_split()
     {
         var (env, buf, binding) = Bound();
