@@ -15,15 +15,6 @@ namespace Netmem.Tests.Tap;
 /// </summary>
 public sealed class TapDevmemKernelTests
 {
-    private const string PySend = """
-import socket, struct, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for i, n in enumerate(int(x) for x in sys.argv[2].split(',')):
-    p = bytearray((j * 13 + i) & 0xff for j in range(n))
-    p[0:4] = struct.pack('!i', i)
-    s.sendto(bytes(p), (sys.argv[1], 9000))
-""";
-
     private static byte[] Expected(int seq, int n)
     {
         var p = new byte[n];
@@ -34,7 +25,7 @@ for i, n in enumerate(int(x) for x in sys.argv[2].split(',')):
 
     private static List<SkBuff> Send(TapTestEnv env, int[] sizes)
     {
-        var r = env.RunPolling(TimeSpan.FromSeconds(10), "python3", "-c", PySend, env.OurAddress.ToString(), string.Join(',', sizes));
+        var r = env.RunPolling(TimeSpan.FromSeconds(10), "python3", "-c", TapUdpTests.PySend, env.OurAddress.ToString(), string.Join(',', sizes));
         Assert.True(r.Succeeded, $"python sender failed (exit {r.ExitCode}): {r.Stderr}");
         Assert.True(env.PollUntil(() => env.Responder.KeptCount >= sizes.Length, TimeSpan.FromSeconds(5)),
             $"{env.Responder.KeptCount} of {sizes.Length} datagrams arrived; drops {string.Join(", ", env.Dev.GetDrops())}");

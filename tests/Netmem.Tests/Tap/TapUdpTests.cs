@@ -14,7 +14,8 @@ namespace Netmem.Tests.Tap;
 /// </summary>
 public sealed class TapUdpTests
 {
-    private const string PySend = """
+    /// <summary>Python: sends datagrams of the given sizes to ARGV1:9000, byte j of datagram i = (j * 13 + i) mod 256, the first 4 bytes i.</summary>
+    internal const string PySend = """
 import socket, struct, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for i, n in enumerate(int(x) for x in sys.argv[2].split(',')):
