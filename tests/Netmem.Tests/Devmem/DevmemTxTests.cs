@@ -232,6 +232,22 @@ public class DevmemTxTests
     }
 
     [Fact]
+    public void Aborting_the_connection_frees_the_frags_and_completes_a_pending_unbind()
+    {
+        var gate = new GateSink();
+        using var t = new Setup(bToA: w => gate.Wrap(w));
+        gate.Drop = true;
+        Assert.Equal(20_000, t.SendDevmem(new DmabufIov(0, 20_000)));
+        t.Net.Poll();
+        var unbound = t.Tx.UnbindAsync();
+        Assert.False(unbound.IsCompleted);
+        t.Net.On(t.C.Context, t.C.Abort); // the send queue goes: its extents put their net_iovs
+        t.Net.RunUntil(() => unbound.IsCompleted, what: "the unbind after the abort");
+        Assert.True(t.Tx.IsFreed);
+        Assert.Equal(0, t.Tx.NetIovRefs);
+    }
+
+    [Fact]
     public void Steady_devmem_sends_allocate_nothing_on_the_stack_thread()
     {
         // A clock that stands still (re-arming timers allocates nothing), one queue, deep rings, the test thread
