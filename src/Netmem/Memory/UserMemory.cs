@@ -43,6 +43,9 @@ public sealed unsafe class PageAlignedMemory : MemoryManager<byte>
 
     public override void Unpin() { }
 
+    /// <summary>Frees the memory.</summary>
+    public void Dispose() => ((IDisposable)this).Dispose();
+
     protected override void Dispose(bool disposing)
     {
         if (_ptr == null) return;

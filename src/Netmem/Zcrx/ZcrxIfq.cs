@@ -45,7 +45,7 @@ public sealed class ZcrxIfq : IMemoryProvider, IDisposable, IAsyncDisposable
     // counters: the refill side runs under _rqLock; the reader side from socket contexts (Interlocked)
     private long _refillEntries, _placed, _elsewhere, _stillRef, _badArea, _badIndex, _notHeld, _ringFull, _afterClose;
     private long _allocFreelist, _allocEmpty;
-    private long _zcCompletions, _zcBytes, _copyCompletions, _copyLinear, _copyFrag, _copyNoMem, _foreign, _scrubbed;
+    private long _zcCompletions, _zcBytes, _copyCompletions, _copyLinear, _copyFrag, _copyNoMem, _copyDrains, _foreign, _scrubbed;
 
     private ZcrxIfq(NetDevice dev, DmaDevice dma, int rxQueue, PinnedUserMemory mem, uint rqEntries)
     {
@@ -213,22 +213,43 @@ public sealed class ZcrxIfq : IMemoryProvider, IDisposable, IAsyncDisposable
         }
     }
 
+    /// <summary>Starts the ring's free-running indices at <paramref name="index"/> (empty ring only; for tests of the 2^32 wrap).</summary>
+    internal void StartRingAt(uint index)
+    {
+        lock (_rqLock)
+        lock (RefillRing.ProducerLock)
+        {
+            if (RefillRing.LoadTail() != _cachedHead) throw new InvalidOperationException("the refill ring is not empty");
+            _cachedHead = index;
+            RefillRing.ResetIndices(index);
+        }
+    }
+
     /// <summary>After unregistration nothing refills from the ring: what the application posts is processed here.</summary>
     internal void DrainClosedRing()
     {
-        lock (_rqLock)
+        lock (_rqLock) _afterClose += DrainRingLocked();
+    }
+
+    /// <summary>
+    /// Consumes every entry in the ring outside a pool's NAPI context: buffers go back to their pool by its
+    /// ptr_ring, copy-fallback buffers to the freelist. For a closed queue, a full ring, and a copy fallback that
+    /// found the freelist empty (the queue's own pool may not be refilling: no traffic lands on it). Returns
+    /// the entries consumed.
+    /// </summary>
+    private int DrainRingLocked()
+    {
+        uint tail = RefillRing.LoadTail();
+        uint entries = Math.Min(tail - _cachedHead, RefillRing.Entries);
+        int n = (int)entries;
+        for (; entries > 0; entries--)
         {
-            uint tail = RefillRing.LoadTail();
-            uint entries = Math.Min(tail - _cachedHead, RefillRing.Entries);
-            for (; entries > 0; entries--)
-            {
-                var rqe = RefillRing[_cachedHead++];
-                _afterClose++;
-                Consume(rqe, null);
-            }
-            _cachedHead = tail;
-            RefillRing.StoreHead(tail);
+            var rqe = RefillRing[_cachedHead++];
+            Consume(rqe, null);
         }
+        _cachedHead = tail;
+        RefillRing.StoreHead(tail);
+        return n;
     }
 
     /// <summary>
@@ -329,7 +350,7 @@ public sealed class ZcrxIfq : IMemoryProvider, IDisposable, IAsyncDisposable
         while (copied < src.Length)
         {
             if (count == into.Length) return copied > 0 ? copied : -(int)Errno.ENOSPC;
-            if (!Area.TryTakeFree(out var niov))
+            if (!Area.TryTakeFree(out var niov) && !TryTakeFreeAfterDrain(out niov))
             {
                 Interlocked.Increment(ref _copyNoMem);
                 return copied > 0 ? copied : -(int)Errno.ENOMEM;
@@ -342,9 +363,19 @@ public sealed class ZcrxIfq : IMemoryProvider, IDisposable, IAsyncDisposable
             into[count++] = new ZcrxCompletion(ZcrxCompletion.MakeOff(Area.Id, idx, 0), n);
             copied += n;
             Interlocked.Increment(ref _copyCompletions);
+            Interlocked.Add(ref linear ? ref _copyLinear : ref _copyFrag, n);
         }
-        Interlocked.Add(ref linear ? ref _copyLinear : ref _copyFrag, copied);
         return copied;
+    }
+
+    // The freelist is empty: what the application handed back may still sit in the ring.
+    private bool TryTakeFreeAfterDrain(out NetmemRef niov)
+    {
+        lock (_rqLock)
+        {
+            if (DrainRingLocked() > 0) _copyDrains++;
+        }
+        return Area.TryTakeFree(out niov);
     }
 
     // ---------------- the application's side ----------------
@@ -363,8 +394,8 @@ public sealed class ZcrxIfq : IMemoryProvider, IDisposable, IAsyncDisposable
 
     /// <summary>
     /// Hands one buffer back: posts its refill entry to the ring (what a lease's Dispose does). A full ring
-    /// does not lose it: the entry is processed at once and the buffer goes back by the pool's ptr_ring
-    /// (counted as <see cref="ZcrxStats.RefillRingFull"/>).
+    /// does not lose it: the entries in the ring are processed at once (their buffers go back by the pool's
+    /// ptr_ring, counted as <see cref="ZcrxStats.RefillRingFull"/>) and the entry is posted.
     /// </summary>
     public void Return(ZcrxCompletion completion)
     {
@@ -373,8 +404,10 @@ public sealed class ZcrxIfq : IMemoryProvider, IDisposable, IAsyncDisposable
         lock (_rqLock)
         {
             _ringFull++;
-            Consume(rqe, null);
+            DrainRingLocked(); // what is there goes back by the pools' ptr_rings, making room
         }
+        if (RefillRing.TryPost(rqe)) return;
+        lock (_rqLock) Consume(rqe, null); // other producers filled it again meanwhile
     }
 
     /// <summary>
@@ -412,7 +445,7 @@ public sealed class ZcrxIfq : IMemoryProvider, IDisposable, IAsyncDisposable
                 AllocFreelist = Volatile.Read(ref _allocFreelist), AllocEmpty = Volatile.Read(ref _allocEmpty),
                 ZeroCopyCompletions = Interlocked.Read(ref _zcCompletions), ZeroCopyBytes = Interlocked.Read(ref _zcBytes),
                 CopyCompletions = Interlocked.Read(ref _copyCompletions), CopyLinearBytes = Interlocked.Read(ref _copyLinear),
-                CopyPageFragBytes = Interlocked.Read(ref _copyFrag), CopyNoMemory = Interlocked.Read(ref _copyNoMem),
+                CopyPageFragBytes = Interlocked.Read(ref _copyFrag), CopyNoMemory = Interlocked.Read(ref _copyNoMem), CopyRingDrains = _copyDrains,
                 ForeignNetIov = Interlocked.Read(ref _foreign), Scrubbed = _scrubbed,
             };
     }

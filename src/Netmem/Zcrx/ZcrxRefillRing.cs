@@ -91,6 +91,13 @@ public sealed class ZcrxRefillRing
     // ---- consumer side (the page_pool's refill, under the interface queue's rq lock) ----
 
     internal uint LoadTail() => Volatile.Read(ref _idx.Tail);
+
+    /// <summary>Moves both indices to <paramref name="index"/> while the ring is empty (tests start near 2^32 to cross the wrap).</summary>
+    internal void ResetIndices(uint index)
+    {
+        Volatile.Write(ref _idx.Head, index);
+        Volatile.Write(ref _idx.Tail, index);
+    }
     internal void StoreHead(uint head) => Volatile.Write(ref _idx.Head, head);
 
     // Head and tail on their own cache lines, as the kernel's shared struct io_uring keeps them apart from the entries.

@@ -21,7 +21,7 @@ public readonly record struct ZcrxStats
     public long RefillBadIndex { get; init; }
     /// <summary>Malformed: the application holds no user reference on that buffer (never given, or returned already).</summary>
     public long RefillNotHeld { get; init; }
-    /// <summary>Lease returns that found the ring full and went back to the pool by its ptr_ring instead.</summary>
+    /// <summary>Returns that found the ring full: the ring's entries were processed at once (back by the pools' ptr_rings) to make room.</summary>
     public long RefillRingFull { get; init; }
     /// <summary>Entries processed at once because the interface queue was already unregistered.</summary>
     public long ReturnedAfterClose { get; init; }
@@ -41,6 +41,8 @@ public readonly record struct ZcrxStats
     public long CopyPageFragBytes { get; init; }
     /// <summary>Copy fallbacks that found no free net_iov (ENOMEM when nothing else was read).</summary>
     public long CopyNoMemory { get; init; }
+    /// <summary>Copy fallbacks that found the freelist empty and took the refill ring's entries back first.</summary>
+    public long CopyRingDrains { get; init; }
     /// <summary>net_iov frags of another provider (a dma-buf, another zcrx queue): EFAULT, as the kernel.</summary>
     public long ForeignNetIov { get; init; }
     /// <summary>User references taken back by <see cref="ZcrxIfq.Scrub"/>.</summary>
