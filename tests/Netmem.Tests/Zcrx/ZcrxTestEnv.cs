@@ -59,8 +59,18 @@ internal sealed class ZcrxTestEnv : IDisposable
     /// go back through the refill ring in one batch (<paramref name="batchReturn"/>) or one by one. Returns the
     /// SHA-256 of what was received.
     /// </summary>
-    public byte[] Transfer(TcpSocket c, TcpSocket s, byte[] data, out long completions, int batch = 64, bool batchReturn = true)
+    public byte[] Transfer(TcpSocket c, TcpSocket s, byte[] data, out long completions, int batch = 64, bool batchReturn = true, bool timers = true)
+        => Transfer(c, s, data, out completions, out _, batch, batchReturn, timers);
+
+    /// <summary>
+    /// <see cref="Transfer(TcpSocket, TcpSocket, byte[], out long, int, bool, bool)"/>, also returning the bytes this
+    /// thread allocated between a quarter and three quarters of the stream (the test thread drives everything).
+    /// </summary>
+    public byte[] Transfer(TcpSocket c, TcpSocket s, byte[] data, out long completions, out long allocated, int batch = 64, bool batchReturn = true, bool timers = true)
     {
+        long allocStart = 0;
+        bool measuring = false, measured = false;
+        allocated = 0;
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var comps = new ZcrxCompletion[batch];
         var rqes = new ZcrxRqe[batch];
@@ -80,7 +90,7 @@ internal sealed class ZcrxTestEnv : IDisposable
             }
             if (!recv.IsCompleted)
             {
-                if (!moved) Net.Advance(TimeSpan.FromMilliseconds(1));
+                if (!moved && timers) Net.Advance(TimeSpan.FromMilliseconds(1));
                 continue;
             }
             int n = recv.Result;
@@ -101,6 +111,8 @@ internal sealed class ZcrxTestEnv : IDisposable
             else
                 for (int i = 0; i < n; i++) Ifq.Return(comps[i]);
             completions += n;
+            if (!measuring && got >= data.Length / 4) { measuring = true; allocStart = GC.GetAllocatedBytesForCurrentThread(); }
+            else if (measuring && !measured && got >= data.Length * 3L / 4) { measured = true; allocated = GC.GetAllocatedBytesForCurrentThread() - allocStart; }
             if (got < data.Length) recv = s.ReceiveZcrxAsync(Ifq, comps);
         }
         if (sent < data.Length) Assert.Equal(data.Length - sent, Run(send));
