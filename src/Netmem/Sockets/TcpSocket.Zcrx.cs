@@ -63,6 +63,7 @@ public sealed partial class TcpSocket
     {
         var actor = new TcpZcrxActor(op.ZcrxIfq!, op.ZcrxCompletions.Span);
         int n = c.Read(ref actor, op.MaxBytes);
+        op.ZcrxIfq!.CountZeroCopy(actor.ZeroCopy, actor.ZeroCopyBytes);
         Finish(op, n > 0 ? actor.Count : n, "zcrx receive");
     }
 }

@@ -17,6 +17,9 @@ internal ref struct TcpZcrxActor(ZcrxIfq ifq, Span<ZcrxCompletion> into) : ITcpR
     private readonly ZcrxIfq _ifq = ifq;
     private readonly Span<ZcrxCompletion> _into = into;
     public int Count;
+    /// <summary>Zero-copy completions and their bytes in this read (counted by the caller once).</summary>
+    public int ZeroCopy;
+    public long ZeroCopyBytes;
 
     public int Read(SkBuff skb, int offset, int length)
     {
@@ -34,6 +37,8 @@ internal ref struct TcpZcrxActor(ZcrxIfq ifq, Span<ZcrxCompletion> into) : ITcpR
                     return Stop(used, Errno.EFAULT);
                 }
                 _into[Count++] = _ifq.CompleteZeroCopy(p.Netmem, p.Offset, p.Length);
+                ZeroCopy++;
+                ZeroCopyBytes += p.Length;
                 used += p.Length;
                 continue;
             }

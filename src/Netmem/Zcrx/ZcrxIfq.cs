@@ -321,20 +321,27 @@ public sealed class ZcrxIfq : IMemoryProvider, IDisposable, IAsyncDisposable
     /// <summary>Whether <paramref name="niov"/> is one of this queue's buffers, owned by one of its pools (<c>io_zcrx_recv_frag</c>'s check).</summary>
     internal bool OwnsPoolNetIov(NetmemRef niov) => Area.NetIovs.Owns(niov) && niov.Pp != 0;
 
+    /// <summary>Counts one read call's zero-copy completions (once per call, not per completion).</summary>
+    internal void CountZeroCopy(int completions, long bytes)
+    {
+        if (completions == 0) return;
+        Interlocked.Add(ref _zcCompletions, completions);
+        Interlocked.Add(ref _zcBytes, bytes);
+    }
+
     /// <summary>A foreign net_iov frag ended a read with EFAULT.</summary>
     internal void CountForeign() => Interlocked.Increment(ref _foreign);
 
     /// <summary>
     /// A zero-copy completion for bytes [<paramref name="offset"/>, +<paramref name="length"/>) of
     /// <paramref name="niov"/>: one pp reference (so the pool cannot recycle it) and then one user reference.
+    /// The caller counts it (<see cref="CountZeroCopy"/>).
     /// </summary>
     internal ZcrxCompletion CompleteZeroCopy(NetmemRef niov, int offset, int length)
     {
         PagePool.RefNetmem(niov);
         int idx = niov.NetIovIndex;
         Area.GetUref(idx);
-        Interlocked.Increment(ref _zcCompletions);
-        Interlocked.Add(ref _zcBytes, length);
         return new ZcrxCompletion(ZcrxCompletion.MakeOff(Area.Id, idx, offset), length);
     }
 
