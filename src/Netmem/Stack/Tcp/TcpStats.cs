@@ -9,6 +9,7 @@ public sealed class TcpStats
     private readonly long[] _drops = new long[(int)TcpDropReason.Count];
     internal long InSegs, OutSegs, RetransSegs, OutRsts, InErrs, ActiveOpens, PassiveOpens, AttemptFails, EstabResets, IcmpErrs;
     internal long ChallengeAcks, ChallengeAcksLimited, LossProbes, FastRetransmits, SackRecoveries, Timeouts, ZeroWindowProbes, KeepaliveProbes, TimeWaitExpired, DelayedAcks, Handoffs, OfoQueued, DsacksSent, EcnCeReceived, EcnReductions, ReadFaults, DevmemFrags;
+    internal long ZerocopySends, ZerocopyCopiedSends, ZerocopyIgnored, ZerocopyFragCuts, LinearSegs;
 
     public long GetDrops(TcpDropReason reason) => Interlocked.Read(ref _drops[(int)reason]);
     public long TotalDrops { get { long s = 0; for (int i = 0; i < _drops.Length; i++) s += Interlocked.Read(ref _drops[i]); return s; } }
@@ -47,6 +48,17 @@ public sealed class TcpStats
     public long ReadFaultCount => Interlocked.Read(ref ReadFaults);
     /// <summary>Dmabuf frags handed to applications as devmem tokens.</summary>
     public long DevmemFragCount => Interlocked.Read(ref DevmemFrags);
+
+    /// <summary>MSG_ZEROCOPY sends that queued bytes (each took a send id).</summary>
+    public long ZerocopySendCount => Interlocked.Read(ref ZerocopySends);
+    /// <summary>MSG_ZEROCOPY sends copied at send time (the route has no scatter-gather): their completion says COPIED.</summary>
+    public long ZerocopyCopiedSendCount => Interlocked.Read(ref ZerocopyCopiedSends);
+    /// <summary>MSG_ZEROCOPY sends on a socket without SO_ZEROCOPY: sent as ordinary copies, no completion (as Linux ignores the flag).</summary>
+    public long ZerocopyIgnoredCount => Interlocked.Read(ref ZerocopyIgnored);
+    /// <summary>Segments ended early because their frags (MAX_SKB_FRAGS) or their send's completion ran out (sent with PSH).</summary>
+    public long ZerocopyFragCutCount => Interlocked.Read(ref ZerocopyFragCuts);
+    /// <summary>Segments whose payload was copied into a linear head for a device without scatter-gather.</summary>
+    public long LinearSegmentCount => Interlocked.Read(ref LinearSegs);
 
     internal static void Inc(ref long field) => Interlocked.Increment(ref field);
     internal static void Add(ref long field, long n) => Interlocked.Add(ref field, n);
