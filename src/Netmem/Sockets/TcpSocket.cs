@@ -1,3 +1,4 @@
+using Netmem.Dmabuf;
 using Netmem.Skb;
 using Netmem.Stack;
 using Netmem.Stack.Tcp;
@@ -135,6 +136,34 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
     }
 
     /// <summary>
+    /// devmem TX: <c>sendmsg(MSG_ZEROCOPY)</c> with <c>SCM_DEVMEM_DMABUF</c> = <paramref name="dmabufId"/> and one iovec
+    /// whose base is <paramref name="offset"/> into the dma-buf of that TX binding (<see cref="NetDevmemBinding.BindTx"/>
+    /// on the device this connection is routed through). The NIC DMAs the bytes from the dma-buf; the CPU never
+    /// reads them. The ValueTask completes with <paramref name="length"/> when the range may be rewritten: all of it
+    /// queued, acknowledged and no longer referenced by any skb (its completions, also reported on the error queue,
+    /// arrived). Several may be outstanding, in call order with <see cref="SendZeroCopyAsync"/>. Fails with
+    /// <see cref="NetmemErrnoException"/> as <see cref="TcpConnection.SendDevmem(uint, ReadOnlySpan{DmabufIov}, bool, bool)"/>
+    /// (EINVAL unknown or unbound id, ENODEV another device, EOPNOTSUPP no checksum offload, EFAULT past the end).
+    /// Requires <see cref="ZeroCopy"/> (InvalidOperationException otherwise; the kernel's EINVAL).
+    /// </summary>
+    public ValueTask<int> SendDevmemAsync(uint dmabufId, long offset, int length, CancellationToken ct = default)
+    {
+        if (!Settings.ZeroCopy)
+            throw new InvalidOperationException($"{this}: SendDevmemAsync needs SO_ZEROCOPY (devmem TX is MSG_ZEROCOPY); set TcpSocket.ZeroCopy = true first");
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        if (dmabufId == 0) throw new NetmemErrnoException(Errno.EINVAL, $"{this}: dmabuf id 0 names no binding (ids start at 1)");
+        var c = RequireConnected();
+        ZerocopySendOperation? op;
+        lock (_zcFree) _zcFree.TryPop(out op);
+        op ??= new ZerocopySendOperation(this);
+        op.StartDevmem(dmabufId, offset, length, ct);
+        short version = op.Version;
+        c.Context.Post(op);
+        return new ValueTask<int>(op, version);
+    }
+
+    /// <summary>
     /// <c>recvmsg(MSG_ERRQUEUE)</c>: the oldest record of the socket's error queue (zero-copy completions: send
     /// ids [<see cref="SockExtendedErr.Info"/>, <see cref="SockExtendedErr.Data"/>], code
     /// <see cref="SockExtendedErr.CodeZerocopyCopied"/> when the data was copied after all), or false (EAGAIN).
@@ -170,8 +199,17 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
             while (op.Done < op.Length)
             {
                 op.AddRef(); // the completion that takes the pin holds this one
-                var iov = new UserIov(op.Address + op.Done, op.Length - op.Done);
-                int n = c!.SendZeroCopy(new ReadOnlySpan<UserIov>(in iov), op);
+                int n;
+                if (op.DmabufId != 0)
+                {
+                    var dv = new DmabufIov((ulong)(op.DmabufOffset + op.Done), op.Length - op.Done);
+                    n = c!.SendDevmem(op.DmabufId, new ReadOnlySpan<DmabufIov>(in dv), op);
+                }
+                else
+                {
+                    var iov = new UserIov(op.Address + op.Done, op.Length - op.Done);
+                    n = c!.SendZeroCopy(new ReadOnlySpan<UserIov>(in iov), op);
+                }
                 if (n <= 0) op.Release(); // not taken
                 if (n < 0)
                 {

@@ -25,6 +25,8 @@ internal sealed class ZerocopySendOperation : StackWork, IValueTaskSource<int>, 
 
     public TcpSocket Socket { get; }
     public nint Address;
+    public uint DmabufId;         // devmem TX: the dma-buf's id (0: user memory at Address)
+    public long DmabufOffset;     // devmem TX: where the bytes start in the dma-buf
     public int Length;
     public int Done;
     public bool Enqueued;         // in the socket's queue (context thread)
@@ -36,7 +38,26 @@ internal sealed class ZerocopySendOperation : StackWork, IValueTaskSource<int>, 
     {
         _core.Reset();
         Address = UserMemory.Pin(data, out _handle);
+        DmabufId = 0;
+        DmabufOffset = 0;
         Length = data.Length;
+        Arm(ct);
+    }
+
+    /// <summary>Arms it for devmem TX of [<paramref name="offset"/>, +<paramref name="length"/>) of dma-buf <paramref name="dmabufId"/>: nothing to pin (the net_iov references hold the memory).</summary>
+    public void StartDevmem(uint dmabufId, long offset, int length, CancellationToken ct)
+    {
+        _core.Reset();
+        Address = 0;
+        _handle = default;
+        DmabufId = dmabufId;
+        DmabufOffset = offset;
+        Length = length;
+        Arm(ct);
+    }
+
+    private void Arm(CancellationToken ct)
+    {
         Done = 0;
         Enqueued = false;
         _error = null;

@@ -73,14 +73,15 @@ public sealed partial class TcpConnection
     /// <c>msg_zerocopy_realloc</c>: the last send's completion again when its bytes are the unsent tail of the
     /// queue (the skb they are in has not gone yet), it covers fewer than 65535 ids and
     /// <paramref name="bytes"/> more keep it within SO_SNDBUF; else a fresh one from the pool. The caller holds
-    /// one reference either way, which <see cref="FinishZerocopySend"/> drops.
+    /// one reference either way, which <see cref="FinishZerocopySend"/> drops. A devmem send (<paramref name="devmem"/>)
+    /// extends only a devmem send's completion and vice versa, so one skb never mixes dma-buf and host memory.
     /// </summary>
-    internal ZerocopyUbuf ExtendOrStartUbuf(long bytes, bool copy, out bool extended)
+    internal ZerocopyUbuf ExtendOrStartUbuf(long bytes, bool copy, out bool extended, bool devmem = false)
     {
         var last = _lastUbuf;
         if (last is not null && last.Len > 0 && last.Id + last.Len == _zckey && _sndBuf!.EndPos == _lastUbufEnd
             && _lastUbufEnd > PosOfSeq(_sndMax) && last.Len < ushort.MaxValue - 1 && last.Bytes + bytes <= _sndBuf.Capacity
-            && last.Zerocopy == !copy && last.RefCount > 0)
+            && last.Zerocopy == !copy && last.Devmem == devmem && last.RefCount > 0)
         {
             last.Get();
             extended = true;
@@ -91,6 +92,7 @@ public sealed partial class TcpConnection
         lock (_ubufPool) _ubufPool.TryPop(out u);
         u ??= new ZerocopyUbuf(this);
         u.Start(_zckey);
+        u.Devmem = devmem;
         return u;
     }
 

@@ -10,6 +10,7 @@ public sealed class TcpStats
     internal long InSegs, OutSegs, RetransSegs, OutRsts, InErrs, ActiveOpens, PassiveOpens, AttemptFails, EstabResets, IcmpErrs;
     internal long ChallengeAcks, ChallengeAcksLimited, LossProbes, FastRetransmits, SackRecoveries, Timeouts, ZeroWindowProbes, KeepaliveProbes, TimeWaitExpired, DelayedAcks, Handoffs, OfoQueued, DsacksSent, EcnCeReceived, EcnReductions, ReadFaults, DevmemFrags;
     internal long ZerocopySends, ZerocopyCopiedSends, ZerocopyIgnored, ZerocopyFragCuts, LinearSegs;
+    internal long DevmemTxSends, DevmemTxRefused;
 
     public long GetDrops(TcpDropReason reason) => Interlocked.Read(ref _drops[(int)reason]);
     public long TotalDrops { get { long s = 0; for (int i = 0; i < _drops.Length; i++) s += Interlocked.Read(ref _drops[i]); return s; } }
@@ -51,6 +52,10 @@ public sealed class TcpStats
 
     /// <summary>MSG_ZEROCOPY sends that queued bytes (each took a send id).</summary>
     public long ZerocopySendCount => Interlocked.Read(ref ZerocopySends);
+    /// <summary>devmem TX sends that queued bytes from a dma-buf (each also counts as a zero-copy send).</summary>
+    public long DevmemTxSendCount => Interlocked.Read(ref DevmemTxSends);
+    /// <summary>devmem TX sends refused before queueing (no such TX binding, another device, no checksum offload or SG, a range past the dma-buf).</summary>
+    public long DevmemTxRefusedCount => Interlocked.Read(ref DevmemTxRefused);
     /// <summary>MSG_ZEROCOPY sends copied at send time (the route has no scatter-gather): their completion says COPIED.</summary>
     public long ZerocopyCopiedSendCount => Interlocked.Read(ref ZerocopyCopiedSends);
     /// <summary>MSG_ZEROCOPY sends on a socket without SO_ZEROCOPY: sent as ordinary copies, no completion (as Linux ignores the flag).</summary>

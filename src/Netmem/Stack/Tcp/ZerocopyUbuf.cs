@@ -27,9 +27,13 @@ public sealed class ZerocopyUbuf : UbufInfo, IUserPageOwner
     /// <summary>Bytes of the sends it covers (<c>bytelen</c>).</summary>
     public long Bytes { get; internal set; }
 
+    /// <summary>Whether it covers devmem TX sends (net_iovs of a TX binding), which never share one with host memory.</summary>
+    internal bool Devmem { get; set; }
+
     internal void Start(uint id)
     {
         Init();
+        Devmem = false;
         Id = id;
         Len = 0;
         Bytes = 0;
