@@ -341,9 +341,9 @@ internal sealed partial class NativeStack : IDisposable
     /// write/send/sendto/sendmsg. <paramref name="dst"/> is sendto's or sendmsg's address (only MSG_FASTOPEN uses it on
     /// a stream socket); <paramref name="fault"/> says the caller's buffer is not readable (EFAULT once it would be read).
     /// </summary>
-    /// <param name="zerocopy">MSG_ZEROCOPY's user memory (see <see cref="ZeroCopyApplies"/>): the payload instead of
-    /// <paramref name="data"/>; the elements are consumed in place as the connection queues them.</param>
-    public int Write(int fd, ReadOnlySpan<byte> data, int flags, ReadOnlySpan<byte> dst, bool fault, Span<UserIov> zerocopy = default)
+    /// <param name="zerocopy">MSG_ZEROCOPY's payload instead of <paramref name="data"/>: user memory by address (see
+    /// <see cref="ZeroCopyApplies"/>) or dma-buf ranges of a TX binding; consumed in place as the connection queues it.</param>
+    public int Write(int fd, ReadOnlySpan<byte> data, int flags, ReadOnlySpan<byte> dst, bool fault, ZeroCopyPayload zerocopy = default)
     {
         int r = GetSocket(fd, out var s);
         if (r < 0) return r;
@@ -383,11 +383,11 @@ internal sealed partial class NativeStack : IDisposable
             if (nonBlocking) return -(int)Errno.EAGAIN;
             BlockOnce();
         }
-        int done = 0, length = zerocopy.IsEmpty ? data.Length : IovLength(zerocopy);
+        int done = 0, length = zerocopy.IsSet ? zerocopy.Length : data.Length;
         while (true)
         {
             bool eor = (flags & MSG_EOR) != 0, more = (flags & MSG_MORE) != 0;
-            int n = zerocopy.IsEmpty ? c.Send(data[done..], endOfRecord: eor, more: more) : SendZeroCopy(c, ref zerocopy, eor, more);
+            int n = zerocopy.IsSet ? zerocopy.SendOnce(c, eor, more) : c.Send(data[done..], endOfRecord: eor, more: more);
             if (n < 0)
             {
                 if (done > 0) return done;
