@@ -380,6 +380,10 @@ public sealed unsafe class NativeZerocopyTests
         Assert.Equal(0, api.EpollCtl(et, EPOLL_CTL_ADD, c, EPOLLOUT | EPOLLET | EPOLLEXCLUSIVE, 1));
         Assert.Equal(0, api.EpollCtl(once, EPOLL_CTL_ADD, c, EPOLLOUT | EPOLLET | EPOLLONESHOT, 2));
         Assert.Equal(0, api.EpollCtl(lt, EPOLL_CTL_ADD, c, EPOLLOUT, 3));
+        // Interested in EPOLLIN only (EPOLLERR always counts): a new ACK is no wake-up for it, only the error reports are.
+        int inOnly = api.EpollCreate(api.H, 1);
+        Assert.Equal(0, api.EpollCtl(inOnly, EPOLL_CTL_ADD, c, EPOLLIN | EPOLLET, 5));
+        Assert.Equal(0, api.EpollWait(inOnly).N);
         // EPOLLEXCLUSIVE: never with MOD, never on an item that has it, only with the wake-up events.
         Assert.Equal(-1, api.EpollCtl(et, EPOLL_CTL_MOD, c, EPOLLOUT, 1));
         Assert.Equal(EINVAL, NetmemNative.Errno);
@@ -407,6 +411,8 @@ public sealed unsafe class NativeZerocopyTests
             Assert.Equal(0, api.EpollWait(once).N);
             Assert.Equal((1, EPOLLERR | EPOLLOUT, 3ul), api.EpollWait(lt));
             Assert.Equal((1, EPOLLERR | EPOLLOUT, 3ul), api.EpollWait(lt)); // level-triggered: while the queue holds a record
+            Assert.Equal((1, EPOLLERR, 5ul), api.EpollWait(inOnly));
+            Assert.Equal(0, api.EpollWait(inOnly).N);
 
             // A third completion coalesces into the queued record, yet wakes the edge-triggered waiter once more.
             Assert.Equal(4000, (int)api.Send(api.H, c, p, 4000, MSG_ZEROCOPY));
@@ -414,6 +420,8 @@ public sealed unsafe class NativeZerocopyTests
             Ack(api, iss, 12000);
             Assert.Equal((1, EPOLLERR | EPOLLOUT, 1ul), api.EpollWait(et));
             Assert.Equal(0, api.EpollWait(et).N);
+            Assert.Equal((1, EPOLLERR, 5ul), api.EpollWait(inOnly)); // the coalesced report alone wakes it
+            Assert.Equal(0, api.EpollWait(inOnly).N);
             Assert.Equal(0, api.EpollWait(once).N); // one-shot: disarmed
             Assert.Equal(0, api.EpollCtl(once, EPOLL_CTL_MOD, c, EPOLLOUT | EPOLLONESHOT, 2));
             Assert.Equal((1, EPOLLERR | EPOLLOUT, 2ul), api.EpollWait(once));
@@ -423,7 +431,7 @@ public sealed unsafe class NativeZerocopyTests
             Assert.Equal((1, EPOLLOUT, 3ul), api.EpollWait(lt));
         }
         finally { NativeMemory.Free(p); }
-        foreach (int fd in new[] { et, once, lt, c, l }) Assert.Equal(0, api.Close(api.H, fd));
+        foreach (int fd in new[] { et, once, lt, inOnly, c, l }) Assert.Equal(0, api.Close(api.H, fd));
     }
 
     /// <summary>sendmsg(MSG_ZEROCOPY) with one SCM_DEVMEM_DMABUF cmsg of <paramref name="cmsgData"/> bytes (the id first); the iov's bases are dma-buf offsets.</summary>
