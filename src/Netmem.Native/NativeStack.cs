@@ -270,8 +270,9 @@ internal sealed partial class NativeStack : IDisposable
         r = ParseSockaddr(addr, out var ep);
         if (r < 0) return r;
         if (s.DeferredConnect is not null) return -(int)Errno.EALREADY; // tcp_fastopen_defer_connect already ran
-        // TCP_FASTOPEN_CONNECT with a cookie for this server: connect succeeds now, the SYN waits for the data.
-        if (s.Settings.FastOpenConnect && Tcp.FastOpenCookies.Has(ep.Address))
+        // TCP_FASTOPEN_CONNECT with a cookie for this server (or cookies off): connect succeeds now, the SYN waits
+        // for the data (tcp_fastopen_defer_connect after tcp_fastopen_cookie_check).
+        if (s.Settings.FastOpenConnect && (Tcp.FastOpenCookies.Has(ep.Address) || FastOpenWithoutCookie(s.Settings)))
         {
             s.DeferredConnect = ep;
             return 0;
@@ -346,41 +347,47 @@ internal sealed partial class NativeStack : IDisposable
         if (r < 0) return r;
         var c = s.Connection;
         bool nonBlocking = s.NonBlocking || (flags & MSG_DONTWAIT) != 0;
+        int synQueued = 0;
         if (c is null && s.Listener is null && (s.DeferredConnect is not null || (flags & MSG_FASTOPEN) != 0))
         {
-            // tcp_sendmsg_fastopen: the connect happens here, its SYN asking for a cookie. No data rides in the SYN
-            // (Linux's fallback when it cannot put any): a non-blocking call says EINPROGRESS, a blocking one waits
-            // for the handshake and then writes as usual.
+            // tcp_sendmsg_fastopen: the connect happens here. With a cookie cached for the server (or cookies off) the
+            // first bytes ride in the SYN and a non-blocking call returns their count; without one the SYN asks for
+            // a cookie and a non-blocking call says EINPROGRESS. A blocking call waits for the handshake and then
+            // writes the rest as usual. An unreadable buffer puts nothing in the SYN (Linux's fallback).
             TcpEndpoint ep;
             if (s.DeferredConnect is { } deferred) ep = deferred;
             else
             {
+                if ((Tcp.Defaults.FastOpen & TcpFastOpenFlags.Client) == 0) return -(int)Errno.EOPNOTSUPP;
+                if (dst.Length >= 2 && BitConverter.ToUInt16(dst) == AF_UNSPEC) return -(int)Errno.EOPNOTSUPP;
                 if (dst.IsEmpty) return -(int)Errno.EDESTADDRREQ;
                 r = ParseSockaddr(dst, out ep);
                 if (r < 0) return r;
             }
-            var err = Tcp.Connect(ep.Address, ep.Port, s.Local.Address, s.Local.Port, s.Settings, out var conn, fastOpen: true);
+            var err = Tcp.ConnectFastOpen(ep.Address, ep.Port, s.Local.Address, s.Local.Port, s.Settings, fault ? default : data, out var conn, out synQueued);
             if (err != Errno.None) return -(int)err;
             s.DeferredConnect = null;
             s.Connection = c = conn!;
             s.Local = new TcpEndpoint(conn!.Tuple.LocalAddress, conn.Tuple.LocalPort);
             Host.RunPending();
             WakeWaiters();
-            if (nonBlocking) return -(int)Errno.EINPROGRESS;
+            if (nonBlocking) return synQueued > 0 ? synQueued : -(int)Errno.EINPROGRESS;
             r = WaitConnected(s);
             if (r < 0) return r;
+            if (!fault && synQueued > 0 && synQueued == data.Length) return synQueued;
         }
         else if (c is not null && (flags & MSG_FASTOPEN) != 0) return -(int)Errno.EISCONN; // __inet_stream_connect on a connected socket
         if (c is null) return s.Listener is not null ? -(int)Errno.EPIPE : -(int)Errno.EPIPE;
         if (s.ShutWrite) return -(int)Errno.EPIPE;
         if (fault) return -(int)Errno.EFAULT;
-        // A connect still in progress: a blocking write waits for it (sk_stream_wait_connect).
-        while (c.State is TcpState.SynSent or TcpState.SynReceived)
+        // A connect still in progress: a blocking write waits for it (sk_stream_wait_connect); a Fast Open child
+        // writes in SYN-RECEIVED already (tcp_passive_fastopen).
+        while (c.State is TcpState.SynSent or TcpState.SynReceived && !c.IsPassiveFastOpen)
         {
             if (nonBlocking) return -(int)Errno.EAGAIN;
             BlockOnce();
         }
-        int done = 0;
+        int done = synQueued;
         while (true)
         {
             int n = c.Send(data[done..], endOfRecord: (flags & MSG_EOR) != 0, more: (flags & MSG_MORE) != 0);
@@ -557,6 +564,14 @@ internal sealed partial class NativeStack : IDisposable
                 catch (Exception) { return -(int)Errno.ENOENT; }
                 return 0;
             }
+            if (name == TCP_FASTOPEN_KEY)
+            {
+                // A listener's own key (primary, or primary and backup): 16 or 32 bytes.
+                if (val.Length != TcpFastOpenKey.KeyLength && val.Length != 2 * TcpFastOpenKey.KeyLength) return -(int)Errno.EINVAL;
+                s.Settings.FastOpenKey = TcpFastOpenKey.FromBytes(val);
+                if (s.Listener is not null) s.Listener.Settings.FastOpenKey = s.Settings.FastOpenKey;
+                return 0;
+            }
             if (val.Length < 4) return -(int)Errno.EINVAL;
             switch (name)
             {
@@ -583,15 +598,25 @@ internal sealed partial class NativeStack : IDisposable
                     s.Settings.SynRetries = iv; break;
                 case TCP_NOTSENT_LOWAT: s.Settings.NotSentLowat = (uint)iv; break; // unsigned, as Linux keeps it
                 case TCP_FASTOPEN_CONNECT:
-                    // Linux: 0 or 1, and only before the connect starts.
+                    // Linux: 0 or 1, and only before the connect starts; EOPNOTSUPP while the client bit of tcp_fastopen is off.
                     if (iv is < 0 or > 1) return -(int)Errno.EINVAL;
+                    if ((Tcp.Defaults.FastOpen & TcpFastOpenFlags.Client) == 0) return -(int)Errno.EOPNOTSUPP;
                     if (s.Connection is not null || s.Listener is not null || s.DeferredConnect is not null) return -(int)Errno.EINVAL;
                     s.Settings.FastOpenConnect = iv == 1; break;
                 case TCP_USER_TIMEOUT:
                     if (iv < 0) return -(int)Errno.EINVAL;
                     s.Settings.UserTimeout = TimeSpan.FromMilliseconds(iv); break;
+                case TCP_FASTOPEN:
+                    // fastopen_queue_tune: a listener's (or a socket about to listen) Fast Open queue length.
+                    if (iv < 0 || c is not null) return -(int)Errno.EINVAL;
+                    s.Settings.FastOpenQueueLength = iv;
+                    if (s.Listener is not null) s.Listener.Settings.FastOpenQueueLength = iv;
+                    break;
+                case TCP_FASTOPEN_NO_COOKIE:
+                    if (iv is < 0 or > 1) return -(int)Errno.EINVAL;
+                    s.Settings.FastOpenNoCookie = iv == 1; break;
                 case TCP_QUICKACK: case TCP_INQ: case TCP_WINDOW_CLAMP:
-                case TCP_LINGER2: case TCP_DEFER_ACCEPT: case TCP_THIN_LINEAR_TIMEOUTS: case TCP_FASTOPEN:
+                case TCP_LINGER2: case TCP_DEFER_ACCEPT: case TCP_THIN_LINEAR_TIMEOUTS:
                     s.Extra[(level, name)] = iv; return 0; // accepted and remembered; the engine has no such knob yet
                 default: return -(int)Errno.ENOPROTOOPT;
             }
@@ -630,8 +655,13 @@ internal sealed partial class NativeStack : IDisposable
         to.MaxSegmentSize = from.MaxSegmentSize;
         to.NotSentLowat = from.NotSentLowat;
         to.FastOpenConnect = from.FastOpenConnect;
+        to.FastOpenNoCookie = from.FastOpenNoCookie;
         to.UserTimeout = from.UserTimeout;
     }
+
+    /// <summary><c>tcp_fastopen_no_cookie</c> for a client: tcp_fastopen 0x4 or TCP_FASTOPEN_NO_COOKIE.</summary>
+    private bool FastOpenWithoutCookie(TcpSettings settings) =>
+        (Tcp.Defaults.FastOpen & TcpFastOpenFlags.ClientNoCookie) != 0 || settings.FastOpenNoCookie;
 
     /// <summary>getsockopt: writes at most <paramref name="val"/>.Length bytes; returns the length written.</summary>
     public int GetSockOpt(int fd, int level, int name, Span<byte> val)
@@ -699,6 +729,18 @@ internal sealed partial class NativeStack : IDisposable
                 case TCP_CC_INFO: return 0; // cubic and reno export no tcp_cc_info (Linux: length 0)
                 case TCP_NOTSENT_LOWAT: iv = (int)s.Settings.NotSentLowat; break; // 0: unset (the sysctl applies)
                 case TCP_FASTOPEN_CONNECT: iv = s.Settings.FastOpenConnect ? 1 : 0; break;
+                case TCP_FASTOPEN: iv = s.Listener?.Settings.FastOpenQueueLength ?? s.Settings.FastOpenQueueLength; break;
+                case TCP_FASTOPEN_NO_COOKIE: iv = s.Settings.FastOpenNoCookie ? 1 : 0; break;
+                case TCP_FASTOPEN_KEY:
+                {
+                    // The socket's key, else the namespace's (tcp_fastopen_get_cipher), as little-endian words.
+                    var key = s.Listener?.Settings.FastOpenKey ?? s.Settings.FastOpenKey ?? Tcp.Defaults.FastOpenKey ?? Tcp.FastOpenKey;
+                    Span<byte> kb = stackalloc byte[2 * TcpFastOpenKey.KeyLength];
+                    int kl = key.CopyTo(kb);
+                    int n = Math.Min(val.Length, kl);
+                    kb[..n].CopyTo(val);
+                    return n;
+                }
                 case TCP_USER_TIMEOUT: iv = (int)s.Settings.UserTimeout.TotalMilliseconds; break;
                 default:
                     if (!s.Extra.TryGetValue((level, name), out iv)) return -(int)Errno.ENOPROTOOPT;

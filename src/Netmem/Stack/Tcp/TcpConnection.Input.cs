@@ -8,7 +8,15 @@ namespace Netmem.Stack.Tcp;
 public sealed partial class TcpConnection
 {
     /// <summary>A SYN to a listener created this child: SYN-RECEIVED, options negotiated, SYN-ACK out (<c>tcp_v4_conn_request</c>).</summary>
-    internal void AcceptSyn(in TcpSegment seg, in IpRoute route, TcpListenEndpoint parent)
+    internal void AcceptSyn(in TcpSegment seg, in IpRoute route, TcpListenEndpoint parent) => AcceptSyn(seg, null, route, parent, default);
+
+    /// <summary>
+    /// <see cref="AcceptSyn(in TcpSegment, in IpRoute, TcpListenEndpoint)"/> with the listener's Fast Open decision
+    /// (<c>tcp_try_fastopen</c>): a Fast Open child takes the SYN's data (<paramref name="synSkb"/>, payload only,
+    /// which it then owns) into its receive queue at once, acknowledges it in the SYN-ACK and may be read and written
+    /// before the handshake completes; the SYN-ACK hands out <paramref name="fastOpen"/>'s cookie when it has one.
+    /// </summary>
+    internal void AcceptSyn(in TcpSegment seg, SkBuff? synSkb, in IpRoute route, TcpListenEndpoint parent, in TcpFastOpenDecision fastOpen)
     {
         _route = route;
         Parent = parent;
@@ -27,6 +35,30 @@ public sealed partial class TcpConnection
         TcpStats.Inc(ref _layer.Stats.PassiveOpens);
         // An ECN-setup SYN (ECE and CWR) is answered with ECE when we accept ECN (tcp_ecn 1 or 2).
         _ecnOk = Settings.Ecn is 1 or 2 && (seg.Flags & (TcpFlags.Ece | TcpFlags.Cwr)) == (TcpFlags.Ece | TcpFlags.Cwr);
+        if (fastOpen.Cookie is { } cookie)
+        {
+            _foOnSynAck = true;
+            _foCookie = cookie;
+            _foCookieLen = cookie.Length;
+            _foCookieExp = fastOpen.Experimental;
+        }
+        if (fastOpen.CreateChild)
+        {
+            // tcp_fastopen_create_child: congestion control and buffers start now, the data is queued.
+            _passiveFastOpen = true;
+            _cc.Init(ref Cong, _ctx.NowUs);
+            int len = seg.PayloadLength;
+            if (len > 0 && synSkb is not null)
+            {
+                DataReceivedEvent();
+                Enqueue(synSkb, len);
+                _rcvNxt += (uint)len;
+                _synDataAcked = true;
+                synSkb = null;
+            }
+            TcpStats.Inc(ref _layer.Stats.FastOpenPassive);
+        }
+        synSkb?.Free();
         SendSyn(ack: true);
     }
 
@@ -100,11 +132,15 @@ public sealed partial class TcpConnection
         {
             // SYN-ACK: our SYN is acknowledged; ECE without CWR accepts our ECN request (RFC 3168 6.1.1).
             _ecnOk = Settings.Ecn == 1 && (seg.Flags & (TcpFlags.Ece | TcpFlags.Cwr)) == TcpFlags.Ece;
-            if (_fastOpenSyn && seg.Options.FastOpenCookieLength > 0)
+            if (_fastOpenSyn)
             {
-                // The server answered our cookie request (tcp_rcv_fastopen_synack): keep it for the next connect.
+                // tcp_rcv_fastopen_synack: the MSS the server announced and its cookie (if it sent one) go to the cache
+                // for the next connect; an unsolicited cookie is ignored (no Fast Open SYN).
                 Span<byte> cookie = stackalloc byte[TcpOptions.MaxFastOpenCookie];
-                _layer.FastOpenCookies.Set(Tuple.RemoteAddress, cookie[..seg.Options.CopyFastOpenCookie(cookie)]);
+                int n = seg.Options.FastOpenCookieLength > 0 ? seg.Options.CopyFastOpenCookie(cookie) : 0;
+                int mss = seg.Options.MaxSegmentSize ?? 0;
+                if (Settings.MaxSegmentSize > 0 && mss > Settings.MaxSegmentSize) mss = Settings.MaxSegmentSize;
+                _layer.FastOpenCookies.Update(Tuple.RemoteAddress, mss, cookie[..n]);
             }
             AckSyn(seg.Ack);
             _sndWnd = seg.Window; // unscaled in a SYN
@@ -112,6 +148,11 @@ public sealed partial class TcpConnection
             _sndWl2 = seg.Ack;
             OnEstablished();
             skb.Free(); // data on a SYN-ACK is rare; Linux queues it, we let the peer retransmit it
+            if (_synDataLen > 0 && AckSynData(seg.Ack))
+            {
+                Notify(TcpEvents.Connect | TcpEvents.Writable);
+                return; // the retransmission carried the ACK
+            }
             SendAck();
             Notify(TcpEvents.Connect | TcpEvents.Writable);
             WriteXmit();
@@ -126,6 +167,48 @@ public sealed partial class TcpConnection
         ArmRto();
     }
 
+    /// <summary>
+    /// The SYN-ACK's acknowledgment of our SYN's data (<c>tcp_ack</c> then <c>tcp_rcv_fastopen_synack</c>): what it
+    /// covers leaves the send queue; what it does not is marked lost and sent again at once, as Linux does for a
+    /// server that dropped the data (no Fast Open there) without touching the congestion window. True when a
+    /// retransmission went (it carried the ACK).
+    /// </summary>
+    private bool AckSynData(uint ack)
+    {
+        if (SeqNum.Gt(ack, _sndUna))
+        {
+            long newPos = PosOfSeq(ack);
+            long acked = Math.Min(newPos, _sndBuf!.EndPos) - _sndUnaPos;
+            _sndUna = ack;
+            _sndUnaPos = newPos;
+            _sndBuf.Ack(Math.Min(newPos, _sndBuf.EndPos));
+            RackCleanRtxQueue(ack, 0);
+            if (SeqNum.Lt(_sndNxt, _sndUna)) _sndNxt = _sndUna;
+            if (SeqNum.Lt(_highRxt, _sndUna)) _highRxt = _sndUna;
+            _recover = _sndUna;
+            _bytesAcked += acked;
+            Cong.SndUna = _sndUna;
+        }
+        if (_sndUna == _sndMax)
+        {
+            _synDataAcked = true;
+            TcpStats.Inc(ref _layer.Stats.FastOpenActive);
+            if (_sndBuf!.Bytes == 0) _chrono.Stop(TcpChronoType.Busy, _ctx.NowUs, queuesEmpty: true);
+            return false;
+        }
+        // tcp_non_congestion_loss_retransmit: the Loss state from here to snd.nxt, cwnd and ssthresh unchanged.
+        TcpStats.Inc(ref _layer.Stats.FastOpenActiveFail);
+        _inRecovery = true;
+        _lossRecovery = true;
+        _recover = _sndMax;
+        _sndNxt = _sndUna;
+        _highRxt = _sndUna;
+        _rttTiming = false;
+        long sent = _segsOut;
+        WriteXmit();
+        return _segsOut != sent;
+    }
+
     private void AckSyn(uint ack)
     {
         if (_rttTiming && SeqNum.Ge(ack, _rttSeq) && _retransmits == 0) _rtt.AddSample(Math.Max(1, _ctx.NowUs - _rttSentUs));
@@ -138,6 +221,13 @@ public sealed partial class TcpConnection
         _ctx.CancelTimer(_rtoTimer);
         _sack.Reset(_sndUna);
         _rtx.Clear(_sndUna);
+        // Data already out past the SYN (a Fast Open SYN's, or what a Fast Open child sent in SYN-RECEIVED) stays
+        // in flight as one send.
+        if (SeqNum.Gt(_sndMax, _sndUna))
+        {
+            _rtx.OnTransmit(_sndUna, _sndMax, _lastDataSentUs, push: true);
+            ArmRto();
+        }
         _recover = _sndUna;
         _highRxt = _sndUna;
     }

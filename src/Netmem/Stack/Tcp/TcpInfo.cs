@@ -7,6 +7,7 @@ public enum TcpInfoOptions : byte
     Timestamps = 1,  // TCPI_OPT_TIMESTAMPS
     Sack = 2,        // TCPI_OPT_SACK
     WindowScale = 4, // TCPI_OPT_WSCALE
+    SynData = 32,    // TCPI_OPT_SYN_DATA: SYN data acknowledged (client) or accepted (Fast Open server)
 }
 
 /// <summary>A <c>struct tcp_info</c> snapshot (times in microseconds, windows in bytes).</summary>
