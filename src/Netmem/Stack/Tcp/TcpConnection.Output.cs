@@ -182,14 +182,14 @@ public sealed partial class TcpConnection
             {
                 // Sender SWS avoidance (RFC 9293 3.8.6.2.1): a window- or cwnd-limited runt waits unless it is
                 // at least half the largest window the peer offered, or nothing is in flight to clock it out.
-                if (_sndNxt != _sndUna && len < _maxSndWnd / 2) break;
+                if (DataInFlight && len < _maxSndWnd / 2) break;
             }
             else if (len < mss && len == avail && !_forcePush)
             {
                 // Only the tail of the queue waits (tcp_write_xmit passes TCP_NAGLE_PUSH for any other skb):
                 // a record's end inside the queue always goes.
                 bool corked = (Settings.Cork || cork) && !_finQueued;
-                bool nagle = !Settings.NoDelay && _sndNxt != _sndUna && !_finQueued; // Nagle (RFC 896): one small segment in flight at a time
+                bool nagle = !Settings.NoDelay && DataInFlight && !_finQueued; // Nagle (RFC 896): one small segment in flight at a time
                 if (corked || nagle)
                 {
                     // Corked with nothing in flight: the probe timer sends it after about an RTO (tcp_check_probe_timer).
@@ -246,6 +246,9 @@ public sealed partial class TcpConnection
         while ((delta -= rto) > 0 && cwnd > restart) cwnd >>= 1;
         Cong.Cwnd = Math.Max(cwnd, restart);
     }
+
+    /// <summary>Sequence space past snd.una is out, the SYN-ACK of a Fast Open child aside (it is the request's, not the child's, in Linux).</summary>
+    private bool DataInFlight => _sndNxt != (_passiveFastOpen ? _iss + 1 : _sndUna);
 
     /// <summary>Sends bytes [pos, pos+len) as new data (advances snd.nxt) or as a retransmission (below snd.max).</summary>
     private void TransmitData(long pos, int len, bool fin)
