@@ -237,7 +237,7 @@ internal sealed partial class NativeStack : IDisposable
         {
             if (s.Listener.TryAccept(out var c))
             {
-                child = new SocketFile(s.Settings) { Connection = c, Local = new TcpEndpoint(c.Tuple.LocalAddress, c.Tuple.LocalPort), Accepted = true };
+                child = new SocketFile(s.Settings) { Connection = c, Local = new TcpEndpoint(c.Tuple.LocalAddress, c.Tuple.LocalPort), Accepted = true, ReuseAddr = s.ReuseAddr };
                 child.Settings = c.Settings;
                 child.NonBlocking = (flags & SOCK_NONBLOCK) != 0;
                 int nfd = Install(child);
@@ -327,6 +327,8 @@ internal sealed partial class NativeStack : IDisposable
             if (n != -(int)Errno.EAGAIN)
             {
                 if (n == -(int)Errno.ENOTCONN && c.State == TcpState.Closed) return done;
+                // The error went to an earlier call already (sock_error clears sk_err): what is left is the end of the stream.
+                if (c.Error != Errno.None && n == -(int)c.Error && s.ErrorReported == c.Error) return done;
                 if (c.Error != Errno.None) s.ErrorReported = c.Error;
                 return done > 0 ? done : n;
             }
@@ -358,6 +360,7 @@ internal sealed partial class NativeStack : IDisposable
             if (s.DeferredConnect is { } deferred) ep = deferred;
             else
             {
+                Options.ApplySysctls(Tcp.Defaults); // the script may have changed tcp_fastopen since socket()
                 if ((Tcp.Defaults.FastOpen & TcpFastOpenFlags.Client) == 0) return -(int)Errno.EOPNOTSUPP;
                 if (dst.Length >= 2 && BitConverter.ToUInt16(dst) == AF_UNSPEC) return -(int)Errno.EOPNOTSUPP;
                 if (dst.IsEmpty) return -(int)Errno.EDESTADDRREQ;
@@ -372,11 +375,16 @@ internal sealed partial class NativeStack : IDisposable
             Host.RunPending();
             WakeWaiters();
             if (nonBlocking) return synQueued > 0 ? synQueued : -(int)Errno.EINPROGRESS;
+            // inet_wait_for_connect with sk_write_pending when data is left over: the SYN-ACK's ACK waits for it.
+            c.WritePending = !fault && synQueued < data.Length;
             r = WaitConnected(s);
+            c.WritePending = false;
             if (r < 0) return r;
             if (!fault && synQueued > 0 && synQueued == data.Length) return synQueued;
         }
-        else if (c is not null && (flags & MSG_FASTOPEN) != 0) return -(int)Errno.EISCONN; // __inet_stream_connect on a connected socket
+        // A second MSG_FASTOPEN while the handshake runs is __inet_stream_connect's EALREADY; once connected the
+        // flag is ignored (the kernel's tcp_sendmsg writes as usual).
+        else if (c is not null && (flags & MSG_FASTOPEN) != 0 && c.State is TcpState.SynSent or TcpState.SynReceived) return -(int)Errno.EALREADY;
         if (c is null) return s.Listener is not null ? -(int)Errno.EPIPE : -(int)Errno.EPIPE;
         if (s.ShutWrite) return -(int)Errno.EPIPE;
         if (fault) return -(int)Errno.EFAULT;
@@ -600,6 +608,7 @@ internal sealed partial class NativeStack : IDisposable
                 case TCP_FASTOPEN_CONNECT:
                     // Linux: 0 or 1, and only before the connect starts; EOPNOTSUPP while the client bit of tcp_fastopen is off.
                     if (iv is < 0 or > 1) return -(int)Errno.EINVAL;
+                    Options.ApplySysctls(Tcp.Defaults);
                     if ((Tcp.Defaults.FastOpen & TcpFastOpenFlags.Client) == 0) return -(int)Errno.EOPNOTSUPP;
                     if (s.Connection is not null || s.Listener is not null || s.DeferredConnect is not null) return -(int)Errno.EINVAL;
                     s.Settings.FastOpenConnect = iv == 1; break;

@@ -68,6 +68,7 @@ internal static class TcpInfoWriter
             U64(b, 168, i.BusyUs);
             U64(b, 176, i.RwndLimitedUs);
             U64(b, 184, i.SndbufLimitedUs);
+            U32(b, 192, i.Delivered);
             U32(b, 220, i.ReordSeen);
             U32(b, 228, i.SndWnd);
             U32(b, 232, i.RcvWnd);

@@ -138,8 +138,7 @@ public sealed partial class TcpConnection
                 // for the next connect; an unsolicited cookie is ignored (no Fast Open SYN).
                 Span<byte> cookie = stackalloc byte[TcpOptions.MaxFastOpenCookie];
                 int n = seg.Options.FastOpenCookieLength > 0 ? seg.Options.CopyFastOpenCookie(cookie) : 0;
-                int mss = seg.Options.MaxSegmentSize ?? 0;
-                if (Settings.MaxSegmentSize > 0 && mss > Settings.MaxSegmentSize) mss = Settings.MaxSegmentSize;
+                int mss = seg.Options.MaxSegmentSize ?? 0; // the SYN-ACK's own value, whatever TCP_MAXSEG says
                 _layer.FastOpenCookies.Update(Tuple.RemoteAddress, mss, cookie[..n]);
             }
             AckSyn(seg.Ack);
@@ -147,13 +146,35 @@ public sealed partial class TcpConnection
             _maxSndWnd = _sndWnd;
             _sndWl2 = seg.Ack;
             OnEstablished();
-            skb.Free(); // data on a SYN-ACK is rare; Linux queues it, we let the peer retransmit it
             if (_synDataLen > 0 && AckSynData(seg.Ack))
             {
+                skb.Free(); // the server did not take our data: it will send its own again too
                 Notify(TcpEvents.Connect | TcpEvents.Writable);
                 return; // the retransmission carried the ACK
             }
-            SendAck();
+            if (_fastOpenSyn && (seg.PayloadLength > 0 || seg.Fin))
+            {
+                // tcp_fastopen_add_skb: a Fast Open server's SYN-ACK may carry data (and a FIN); it is queued as the
+                // first in-order segment, and acknowledged at once.
+                _rcvWup = _rcvNxt;
+                _quickAck = true;
+                var rest = new TcpSegment(seg.Seq + 1, seg.Ack, seg.Flags & ~TcpFlags.Syn, seg.Window, seg.PayloadLength, seg.Options, seg.Ecn);
+                Notify(TcpEvents.Connect | TcpEvents.Writable);
+                QueueData(rest, skb);
+                WriteXmit();
+                return;
+            }
+            skb.Free(); // data on any other SYN-ACK is dropped, as Linux does: the peer sends it again
+            if (WritePending && _retransmits == 0 && _totalRetrans == 0)
+            {
+                // tcp_rcv_synsent_state_process with sk_write_pending: quick-ack mode, and the ACK saved for the data
+                // the waiting writer sends next (or the delayed-ACK timer at TCP_DELACK_MAX).
+                _synAckAckHeld = true;
+                _atoStarted = true;
+                _quickAcks = MaxQuickAcks;
+                _ctx.ArmTimer(_delackTimer, _ctx.NowUs + DelayedAckMaxUs);
+            }
+            else SendAck();
             Notify(TcpEvents.Connect | TcpEvents.Writable);
             WriteXmit();
             return;
@@ -215,6 +236,7 @@ public sealed partial class TcpConnection
         _rttTiming = false;
         _sndUna = _iss + 1;
         _sndUnaPos = 0;
+        _delivered++; // the SYN (Linux counts SYN data acked with it as part of the same one)
         if (SeqNum.Lt(_sndNxt, _sndUna)) _sndNxt = _sndUna;
         _retransmits = 0;
         _retransStampUs = -1;
@@ -275,7 +297,7 @@ public sealed partial class TcpConnection
                 if (State == TcpState.SynReceived && Parent is not null) { EnterClosed(Errno.None); return false; }
                 Errno err = State switch
                 {
-                    TcpState.SynReceived => Errno.ECONNREFUSED,
+                    TcpState.SynReceived => _passiveFastOpen ? Errno.ECONNRESET : Errno.ECONNREFUSED, // an accepted Fast Open child: tcp_reset's default
                     TcpState.CloseWait => Errno.EPIPE,
                     TcpState.Closing or TcpState.LastAck or TcpState.TimeWait => Errno.None,
                     _ => Errno.ECONNRESET,
@@ -377,11 +399,9 @@ public sealed partial class TcpConnection
     private void PurgeOnReset()
     {
         _ooo.Purge();
-        // A reset discards what the reader has not taken, unless the peer's FIN already completed the
-        // stream: then (TIME-WAIT, CLOSING, LAST-ACK) every byte was delivered in order and stays readable,
-        // as with Linux, where the socket left for the timewait sock at the FIN and a reset reaching the
-        // timewait sock never touches the application's receive queue.
-        if (!_finReceived || _orphan) PurgeReceive();
+        // tcp_reset leaves the receive queue alone: the reader still gets the bytes that arrived in order, then the
+        // error (tcp_recvmsg reads the queue before it looks at sk_err). Nobody reads an orphan's.
+        if (_orphan) PurgeReceive();
     }
 
     /// <summary>RFC 9293 3.10.7.4 first check, with the four cases of zero/non-zero length and window.</summary>
@@ -542,6 +562,7 @@ public sealed partial class TcpConnection
         Cong.SndNxt = _sndMax;
         Cong.SrttUs = _rtt.SrttUs;
         long delivered = NewlyDelivered(dataAcked);
+        if (delivered > 0) _delivered += (delivered + Math.Max(1, _mss) - 1) / Math.Max(1, _mss);
         if (_inRecovery)
         {
             if (SeqNum.Ge(ack, _recover))

@@ -264,7 +264,7 @@ public sealed partial class TcpConnection
         if (!Transmit(seq, flags, pos, len, synOptions: false)) return;
         if (len > 0) _xmitTimes.Sent(seq, seq + (uint)len, _ctx.NowUs, retrans);
         // Data sent within the ACK delay of the last data received: an interactive exchange (tcp_event_data_sent).
-        if (!retrans && _dataSegsIn > 0 && _ctx.NowUs - _lastDataRecvUs < DelayedAckMinUs) _pingpong = true;
+        if (!retrans && (_dataSegsIn > 0 || _atoStarted) && _ctx.NowUs - _lastDataRecvUs < DelayedAckMinUs) _pingpong = true;
         if (len > 0) { _dataSegsOut += (len + _mss - 1) / Math.Max(1, _mss); _lastDataSentUs = _ctx.NowUs; }
         uint end = seq + (uint)len + (fin ? 1u : 0u);
         // The skb's own push mark (a write's end, a record end, a wakeup), which a retransmission ending there
@@ -438,6 +438,7 @@ public sealed partial class TcpConnection
             _lastAckSent = _rcvNxt;
             if (_ackPendingBytes > 0 && _quickAcks > 0) _quickAcks--; // tcp_dec_quickack_mode
             _ackPendingBytes = 0;
+            _synAckAckHeld = false;
             _quickAck = false;
             if (_delackTimer.IsArmed) _ctx.CancelTimer(_delackTimer);
         }

@@ -46,6 +46,9 @@ public sealed partial class TcpConnection : IStackTimerTarget
     private int _synDataLen;             // bytes our SYN carried (tp->syn_data)
     private bool _synDataAcked;          // TCPI_OPT_SYN_DATA: the SYN's data was acknowledged (client) or accepted (server)
     private bool _passiveFastOpen;       // a Fast Open child still in SYN-RECEIVED (tcp_passive_fastopen): it may read and send
+    private bool _synAckAckHeld;         // the SYN-ACK's ACK waits for the data of a writer that waited for the handshake
+    private bool _atoStarted;            // icsk_ack.ato is running (quick-ack mode entered at the SYN-ACK): a send soon after is interactive
+    private long _delivered;             // tp->delivered: segments delivered to the peer (the SYN counts one)
     private long _retransStampUs = -1; // first send of the oldest retransmitted data (retrans_stamp), -1: none
     private long _probesStampUs = -1;  // first zero-window probe of this episode (icsk_probes_tstamp), -1: none
     private readonly TcpOutOfOrderQueue _ooo = new();
@@ -210,6 +213,11 @@ public sealed partial class TcpConnection : IStackTimerTarget
     public bool SynDataAcked => _synDataAcked;
     /// <summary>Bytes of application data our SYN carried (TCP Fast Open client).</summary>
     public int SynDataLength => _synDataLen;
+    /// <summary>
+    /// <c>sk_write_pending</c>: a writer waits for the handshake to send what did not fit in a Fast Open SYN. The
+    /// SYN-ACK's ACK is then held (up to the 200 ms delayed-ACK limit) to ride on that data, as Linux does.
+    /// </summary>
+    public bool WritePending { get; set; }
     /// <summary>A Fast Open child not yet past its handshake's final ACK (<c>tcp_passive_fastopen</c>): readable and writable already.</summary>
     public bool IsPassiveFastOpen => _passiveFastOpen;
 
@@ -322,7 +330,8 @@ public sealed partial class TcpConnection : IStackTimerTarget
         if (stop != Errno.None) { TcpStats.Inc(ref _layer.Stats.ReadFaults); return -(int)stop; }
         if (Error != Errno.None && Error != Errno.EPIPE) return -(int)Error;
         if (_finReceived) return 0;
-        if (State is TcpState.Closed or TcpState.Listen or TcpState.SynSent) return State == TcpState.Closed && _released ? 0 : -(int)Errno.ENOTCONN;
+        // SYN-SENT has nothing yet (EAGAIN, as tcp_recvmsg: only CLOSE and LISTEN are ENOTCONN).
+        if (State is TcpState.Closed or TcpState.Listen) return State == TcpState.Closed && _released ? 0 : -(int)Errno.ENOTCONN;
         return -(int)Errno.EAGAIN;
     }
 
@@ -520,6 +529,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
         ReordSeen = _reordSeen,
         MinRttUs = _rtt.MinRttUs,
         RetransOut = RackActive ? _rtx.RetransBytes : 0,
+        Delivered = _delivered,
     };
 
     // ------------------------------------------------------------------ lifecycle helpers

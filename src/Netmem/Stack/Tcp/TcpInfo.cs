@@ -40,6 +40,8 @@ public readonly record struct TcpInfo
     public int Backoff { get; init; }
     public string CongestionControl { get; init; }
     public TcpInfoOptions Options { get; init; }
+    /// <summary>tcpi_delivered: segments the peer acknowledged or SACKed (the SYN, or SYN with data, counts one).</summary>
+    public long Delivered { get; init; }
     public byte SndWscale { get; init; }
     public byte RcvWscale { get; init; }
     public bool InRecovery { get; init; }
