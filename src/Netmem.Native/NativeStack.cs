@@ -387,6 +387,12 @@ internal sealed partial class NativeStack : IDisposable
         else if (c is not null && (flags & MSG_FASTOPEN) != 0 && c.State is TcpState.SynSent or TcpState.SynReceived) return -(int)Errno.EALREADY;
         if (c is null) return s.Listener is not null ? -(int)Errno.EPIPE : -(int)Errno.EPIPE;
         if (s.ShutWrite) return -(int)Errno.EPIPE;
+        // sk_stream_wait_connect on a connection that failed before it was established: the pending error, once.
+        if (c.State == TcpState.Closed && c.Error is Errno.ECONNREFUSED && s.ErrorReported != c.Error)
+        {
+            s.ErrorReported = c.Error;
+            return -(int)c.Error;
+        }
         if (fault) return -(int)Errno.EFAULT;
         // A connect still in progress: a blocking write waits for it (sk_stream_wait_connect); a Fast Open child
         // writes in SYN-RECEIVED already (tcp_passive_fastopen).

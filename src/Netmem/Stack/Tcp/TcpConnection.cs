@@ -528,7 +528,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
         SndbufLimitedUs = _chrono.Totals(_ctx.NowUs).SndbufLimitedUs,
         ReordSeen = _reordSeen,
         MinRttUs = _rtt.MinRttUs,
-        RetransOut = RackActive ? _rtx.RetransBytes : 0,
+        RetransOut = RackActive || (RackOn && _synDataLen > 0) ? _rtx.RetransBytes : 0, // a Fast Open SYN's data sent again counts too
         Delivered = _delivered,
     };
 
