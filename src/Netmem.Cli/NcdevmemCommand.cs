@@ -37,6 +37,31 @@ internal static class NcdevmemCommand
             Port = (ushort)Math.Clamp(r.GetValue(port), 0, 65535), Modulus = r.GetValue(validate), NumQueues = r.GetValue(queues),
             StartQueue = r.GetValue(start), Bytes = r.GetValue(bytes), Pages = r.GetValue(pages), DeviceMemory = r.GetValue(devmem), Verbose = r.GetValue(verbose),
         }, r.GetValue(tap), r.GetValue(listen), r.GetValue(server), r.GetValue(ifname), r.GetValue(mtu), r.GetValue(timeout), r.GetValue(port), r.GetValue(client) ?? "python3"));
+        cmd.Subcommands.Add(CreateClient());
+        return cmd;
+    }
+
+    /// <summary>
+    /// <c>netmem ncdevmem client --tx devmem</c>: ncdevmem's client side (<c>do_client</c>) over the VirtualNic pair.
+    /// With <c>--tx devmem</c> it writes the pattern into device memory, binds it for TX on vnic0 and sends from it
+    /// (MSG_ZEROCOPY + SCM_DEVMEM_DMABUF); the ncdevmem server on vnic1 validates the stream byte for byte.
+    /// </summary>
+    private static Command CreateClient()
+    {
+        var tx = new Option<string>("--tx") { Description = "How the client sends: devmem (from device memory bound with bind-tx) or copy (ordinary sends)", DefaultValueFactory = _ => "devmem" };
+        tx.AcceptOnlyFromAmong("devmem", "copy");
+        var port = new Option<int>("--port", "-p") { Description = "TCP port", DefaultValueFactory = _ => 5201 };
+        var validate = new Option<int>("--validate", "-v") { Description = "The pattern: byte i is (i + 1) mod V, 0 sent as '\\n' (2..256)", DefaultValueFactory = _ => 7 };
+        var bytes = new Option<long>("--bytes") { Description = "Bytes the client sends (default 1 GiB)", DefaultValueFactory = _ => 1L << 30 };
+        var mtu = new Option<int>("--mtu") { Description = "MTU of the link", DefaultValueFactory = _ => 1500 };
+        var timeout = new Option<double>("--timeout") { Description = "Give up after this many seconds", DefaultValueFactory = _ => 300 };
+        var cmd = new Command("client", "ncdevmem's client: send the pattern (from device memory with --tx devmem) to the ncdevmem server on the VirtualNic pair, which validates it")
+            { tx, port, validate, bytes, mtu, timeout };
+        cmd.SetAction(r => Run(Console.Out, Console.Error, new NcdevmemOptions
+        {
+            Port = (ushort)Math.Clamp(r.GetValue(port), 0, 65535), Modulus = r.GetValue(validate), Bytes = r.GetValue(bytes),
+            TxDevmem = r.GetValue(tx) != "copy", DeviceMemory = true, Pages = 4096,
+        }, mtu: r.GetValue(mtu), timeoutSeconds: r.GetValue(timeout), port: r.GetValue(port)));
         return cmd;
     }
 
@@ -85,6 +110,8 @@ internal static class NcdevmemCommand
         if (!(timeout > 0)) return $"--timeout must be positive, got {timeout}";
         if (client is not ("python3" or "socat")) return $"--client must be python3 or socat, got {client}";
         if (client == "socat" && o.SendModulus == 11) return "--client socat cannot send the -v 11 stream (the shell drops the trailing byte 10); use python3";
+        if (o.TxDevmem && tap) return "--tx devmem needs the VirtualNic pair: a tap has no netmem TX (bind-tx is EOPNOTSUPP there)";
+        if (o.TxDevmem && o.Modulus == 0) return "--tx devmem sends the -v pattern for the server to validate: -v 0 is not allowed";
         if (!tap && listen) return "-l (server only) needs --tap: in memory both ends run in this process";
         if (!tap && server is not null) return "-s needs --tap: in memory the addresses are fixed (10.77.0.1 -> 10.77.0.2)";
         if (server is not null)

@@ -22,9 +22,13 @@ internal static class PerfCommands
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
         var warmup = new Option<double>("--warmup") { Description = "Seconds of transfer before measuring (windows open, pools and caches fill)", DefaultValueFactory = _ => 1 };
         var allocTrace = new Option<bool>("--alloc-trace") { Description = "Sample managed allocations in the measured window by type (GC allocation ticks) and print the top ones" };
+        var zerocopy = new Option<bool>("--zerocopy") { Description = "MSG_ZEROCOPY sends (SendZeroCopyAsync) against copying sends, measured in the same run (64 KiB writes unless --write-size)" };
+        var writeSize = new Option<int>("--write-size") { Description = "Bytes per write (default 256 KiB; 64 KiB with --zerocopy)" };
         var tcp = new Command("tcp", "TCP goodput between two stacks over the in-memory VirtualNic pair (one NAPI thread per side), every byte verified")
-        { seconds, warmup, mtu, noTso, noBaselines, json, allocTrace };
-        tcp.SetAction(r => RunTcp(Console.Out, Console.Error, r.GetValue(seconds), r.GetValue(mtu), !r.GetValue(noTso), !r.GetValue(noBaselines), r.GetValue(json), r.GetValue(allocTrace), r.GetValue(warmup)));
+        { seconds, warmup, mtu, noTso, noBaselines, json, allocTrace, zerocopy, writeSize };
+        tcp.SetAction(r => r.GetValue(zerocopy)
+            ? RunTcpZerocopy(Console.Out, Console.Error, r.GetValue(seconds), r.GetValue(mtu), !r.GetValue(noTso), r.GetValue(json), r.GetValue(warmup), r.GetValue(writeSize) is > 0 and var w ? w : 64 * 1024)
+            : RunTcp(Console.Out, Console.Error, r.GetValue(seconds), r.GetValue(mtu), !r.GetValue(noTso), !r.GetValue(noBaselines), r.GetValue(json), r.GetValue(allocTrace), r.GetValue(warmup), r.GetValue(writeSize) is > 0 and var ws ? ws : 256 * 1024));
         perf.Subcommands.Add(tcp);
         perf.Subcommands.Add(PerfTapCommand.Create());
 
@@ -39,8 +43,13 @@ internal static class PerfCommands
         return perf;
     }
 
-    public static int RunTcp(TextWriter o, TextWriter err, double seconds, int mtu, bool tso, bool baselines, bool json, bool allocTrace = false, double warmup = 1)
+    public static int RunTcp(TextWriter o, TextWriter err, double seconds, int mtu, bool tso, bool baselines, bool json, bool allocTrace = false, double warmup = 1, int writeSize = 256 * 1024)
     {
+        if (writeSize <= 0 || writeSize > 16 << 20)
+        {
+            err.WriteLine($"netmem perf tcp: --write-size must be in (0, 16 MiB], got {writeSize}");
+            return 2;
+        }
         if (!(seconds > 0 && seconds <= 600))
         {
             err.WriteLine($"netmem perf tcp: --seconds must be in (0, 600], got {seconds}");
@@ -60,7 +69,7 @@ internal static class PerfCommands
         using var sampler = allocTrace ? new AllocationSampler() : null;
         try
         {
-            r = PerfTcp.Run(new PerfTcpOptions { Seconds = seconds, WarmupSeconds = warmup, Mtu = mtu, Tso = tso, Sampler = sampler });
+            r = PerfTcp.Run(new PerfTcpOptions { Seconds = seconds, WarmupSeconds = warmup, Mtu = mtu, Tso = tso, Sampler = sampler, WriteSize = writeSize });
         }
         catch (Exception e) when (e is TimeoutException or NetmemErrnoException or AggregateException)
         {
@@ -111,6 +120,67 @@ internal static class PerfCommands
                 foreach (var (type, bytes) in sampler.Top(15)) o.WriteLine($"  allocated (sampled): {bytes,12} B  {type}");
         }
         return r.Verified && r.PoolInflight == 0 && r.ArenaPagesLeft == 0 ? 0 : 1;
+    }
+
+    /// <summary>
+    /// <c>netmem perf tcp --zerocopy</c>: the same single flow twice in one run, first with copying sends, then with
+    /// MSG_ZEROCOPY sends of the same size (fresh stacks each), every byte verified by the receiver; reports both
+    /// goodputs and the bytes the sending stack copied per byte delivered.
+    /// </summary>
+    public static int RunTcpZerocopy(TextWriter o, TextWriter err, double seconds, int mtu, bool tso, bool json, double warmup, int writeSize)
+    {
+        if (!(seconds > 0 && seconds <= 600)) { err.WriteLine($"netmem perf tcp: --seconds must be in (0, 600], got {seconds}"); return 2; }
+        if (!(warmup >= 0 && warmup <= 60)) { err.WriteLine($"netmem perf tcp: --warmup must be in [0, 60], got {warmup}"); return 2; }
+        if (mtu < 576 || mtu > 65535) { err.WriteLine($"netmem perf tcp: --mtu must be in [576, 65535], got {mtu}"); return 2; }
+        if (writeSize <= 0 || writeSize > 16 << 20) { err.WriteLine($"netmem perf tcp: --write-size must be in (0, 16 MiB], got {writeSize}"); return 2; }
+        PerfTcpResult copy, zc;
+        try
+        {
+            var opts = new PerfTcpOptions { Seconds = seconds, WarmupSeconds = warmup, Mtu = mtu, Tso = tso, WriteSize = writeSize };
+            copy = PerfTcp.Run(opts);
+            zc = PerfTcp.Run(opts with { ZeroCopy = true });
+        }
+        catch (Exception e) when (e is TimeoutException or NetmemErrnoException or AggregateException or InvalidOperationException)
+        {
+            err.WriteLine($"netmem perf tcp --zerocopy: {e.GetBaseException().Message}");
+            return 1;
+        }
+        bool verified = copy.Verified && zc.Verified;
+        var doc = new Dictionary<string, object?>
+        {
+            ["zerocopy_gbps"] = Math.Round(zc.GoodputGbps, 3),
+            ["copy_gbps"] = Math.Round(copy.GoodputGbps, 3),
+            ["ratio_zerocopy_to_copy"] = copy.GoodputGbps > 0 ? Math.Round(zc.GoodputGbps / copy.GoodputGbps, 3) : null,
+            ["verified"] = verified,
+            ["verify_error"] = zc.VerifyError ?? copy.VerifyError,
+            ["zerocopy_copied_per_byte"] = Math.Round(zc.CopiedPerByte, 6),
+            ["copy_copied_per_byte"] = Math.Round(copy.CopiedPerByte, 6),
+            ["zerocopy_bytes"] = zc.Bytes,
+            ["copy_bytes"] = copy.Bytes,
+            ["zerocopy_sends"] = zc.ZerocopySends,
+            ["zerocopy_alloc_bytes_per_packet"] = Math.Round(zc.AllocBytesPerPacket, 3),
+            ["copy_alloc_bytes_per_packet"] = Math.Round(copy.AllocBytesPerPacket, 3),
+            ["zerocopy_retransmits"] = zc.Retransmits,
+            ["copy_retransmits"] = copy.Retransmits,
+            ["write_size"] = writeSize,
+            ["seconds"] = Math.Round(zc.Seconds, 3),
+            ["pool_inflight"] = zc.PoolInflight + copy.PoolInflight,
+            ["arena_pages_left"] = zc.ArenaPagesLeft + copy.ArenaPagesLeft,
+            ["mtu"] = mtu,
+            ["tso"] = tso,
+            ["cores"] = Environment.ProcessorCount,
+            ["runtime"] = RuntimeInformation.FrameworkDescription,
+            ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd"),
+        };
+        if (json) o.WriteLine(JsonSerializer.Serialize(doc));
+        else
+        {
+            o.WriteLine($"netmem tcp over VirtualNic (mtu {mtu}, tso {(tso ? "on" : "off")}, {writeSize}-byte writes):");
+            o.WriteLine($"  copying sends:  {copy.GoodputGbps:0.000} Gbit/s, {copy.CopiedPerByte:0.###} bytes copied per byte, verified {copy.Verified}");
+            o.WriteLine($"  zero-copy:      {zc.GoodputGbps:0.000} Gbit/s, {zc.CopiedPerByte:0.###} bytes copied per byte, verified {zc.Verified} ({zc.ZerocopySends} zero-copy sends)");
+            if (!verified) o.WriteLine($"  verify error: {zc.VerifyError ?? copy.VerifyError}");
+        }
+        return verified && zc.PoolInflight + copy.PoolInflight == 0 && zc.ArenaPagesLeft + copy.ArenaPagesLeft == 0 ? 0 : 1;
     }
 
     public static int RunDevmem(TextWriter o, TextWriter err, double seconds, double warmup, int mtu, bool json)

@@ -9,7 +9,12 @@ namespace Netmem.Cli;
 internal sealed record PerfTcpResult(
     double GoodputGbps, long Bytes, double Seconds, bool Verified, string? VerifyError,
     long Packets, long AllocatedBytes, double AllocBytesPerPacket, long NapiAllocatedBytes,
-    int Mtu, bool Tso, long Retransmits, long PoolInflight, int ArenaPagesLeft);
+    int Mtu, bool Tso, long Retransmits, long PoolInflight, int ArenaPagesLeft,
+    bool ZeroCopy = false, int WriteSize = 0, long TxCopiedBytes = 0, long ZerocopySends = 0)
+{
+    /// <summary>Bytes the sender's stack copied on the TX path per byte delivered in the window.</summary>
+    public double CopiedPerByte => Bytes > 0 ? (double)TxCopiedBytes / Bytes : 0;
+}
 
 /// <summary>Settings for one <see cref="PerfTcp"/> run.</summary>
 internal sealed record PerfTcpOptions
@@ -24,6 +29,10 @@ internal sealed record PerfTcpOptions
     public bool Tso { get; init; } = true;
     /// <summary>Bytes per SendAsync. Default 256 KiB.</summary>
     public int WriteSize { get; init; } = 256 * 1024;
+    /// <summary>Send with MSG_ZEROCOPY (<see cref="Sockets.TcpSocket.SendZeroCopyAsync"/>, several writes outstanding) instead of copying. Default off.</summary>
+    public bool ZeroCopy { get; init; }
+    /// <summary>Zero-copy writes outstanding at once (each completes when its memory may be reused). Default 32.</summary>
+    public int ZeroCopyDepth { get; init; } = 32;
     /// <summary>Sample what the measured window allocates (by type). Default off.</summary>
     public AllocationSampler? Sampler { get; init; }
 }
@@ -79,7 +88,8 @@ internal static class PerfTcp
         long window = (long)(o.Seconds * Stopwatch.Frequency);
         long measureStart = 0;
 
-        var sender = Task.Run(async () =>
+        state.Client = client.Connection;
+        var sender = o.ZeroCopy ? Task.Run(() => SendZeroCopy(client, o, pattern, state)) : Task.Run(async () =>
         {
             long sent = 0;
             while (!state.Stopped) // the receiver ends the window: the sender never stops first
@@ -130,7 +140,30 @@ internal static class PerfTcp
             Packets: state.Packets, AllocatedBytes: state.Allocated,
             AllocBytesPerPacket: state.Packets > 0 ? (double)state.Allocated / state.Packets : 0,
             NapiAllocatedBytes: state.NapiAllocated,
-            Mtu: o.Mtu, Tso: o.Tso, Retransmits: retrans, PoolInflight: -1, ArenaPagesLeft: -1);
+            Mtu: o.Mtu, Tso: o.Tso, Retransmits: retrans, PoolInflight: -1, ArenaPagesLeft: -1,
+            ZeroCopy: o.ZeroCopy, WriteSize: o.WriteSize, TxCopiedBytes: state.Copied, ZerocopySends: stackA.Tcp.Stats.ZerocopySendCount);
+    }
+
+    /// <summary>
+    /// The zero-copy sender: the pattern is never written again, so its slices can be in flight many times over;
+    /// up to <see cref="PerfTcpOptions.ZeroCopyDepth"/> writes are outstanding, each awaited (its memory released
+    /// by the stack) before another is issued in its place.
+    /// </summary>
+    private static async Task<long> SendZeroCopy(Sockets.TcpSocket client, PerfTcpOptions o, byte[] pattern, SharedState state)
+    {
+        client.ZeroCopy = true;
+        var pending = new Queue<ValueTask<int>>(o.ZeroCopyDepth);
+        long queued = 0, done = 0;
+        while (!state.Stopped)
+        {
+            if (pending.Count == o.ZeroCopyDepth) done += await pending.Dequeue().ConfigureAwait(false);
+            int off = (int)(queued % PatternLength);
+            pending.Enqueue(client.SendZeroCopyAsync(pattern.AsMemory(off, o.WriteSize)));
+            queued += o.WriteSize;
+        }
+        while (pending.Count > 0) done += await pending.Dequeue().ConfigureAwait(false);
+        client.ShutdownSend();
+        return done;
     }
 
     /// <summary>Pattern bytes, twice over plus one write, so any write or check starting at p % P is one contiguous slice.</summary>
@@ -165,6 +198,9 @@ internal static class PerfTcp
         public AllocationSampler? Sampler;
         public ThreadAllocProbe[] NapiProbes = [];
         public long NapiAllocated;
+        public Stack.Tcp.TcpConnection? Client;
+        private long _startCopied;
+        public long Copied;
 
         public void StartMeasuring(long got, VirtualNicPair pair)
         {
@@ -173,6 +209,7 @@ internal static class PerfTcp
             _startPackets = Frames(pair);
             foreach (var p in NapiProbes) p.Sample(); // before the clock starts: its round trips are not the transfer's
             _startAlloc = GC.GetTotalAllocatedBytes(precise: true);
+            _startCopied = Client?.SendCopiedBytes ?? 0;
             _startTicks = Stopwatch.GetTimestamp();
             Sampler?.Start();
         }
@@ -184,6 +221,7 @@ internal static class PerfTcp
             foreach (var p in NapiProbes) p.Sample();
             foreach (var p in NapiProbes) NapiAllocated += p.Delta();
             Allocated = GC.GetTotalAllocatedBytes(precise: true) - _startAlloc;
+            Copied = (Client?.SendCopiedBytes ?? 0) - _startCopied;
             Packets = Frames(pair) - _startPackets;
             Stopped = true;
             Bytes = got - _startBytes;

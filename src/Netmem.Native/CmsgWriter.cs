@@ -16,7 +16,7 @@ internal unsafe ref struct CmsgWriter(MsgHdr* msg)
     /// <summary>Bytes written so far (what msg_controllen becomes).</summary>
     public nuint Used { get; private set; }
 
-    public void Put(int level, int type, ReadOnlySpan<byte> data)
+    public void Put(int level, int type, scoped ReadOnlySpan<byte> data)
     {
         nuint left = _size - Used;
         if (left < (nuint)CmsgHdrSize)

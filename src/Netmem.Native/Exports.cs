@@ -1,5 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Netmem.Stack;
+using Netmem.Stack.Tcp;
 using static Netmem.Native.LinuxAbi;
 
 namespace Netmem.Native;
@@ -245,6 +247,7 @@ internal static unsafe class Exports
     public static nint Recvmsg(nint ud, int fd, MsgHdr* msg, int flags)
     {
         if (msg == null) return Err(Errno.EFAULT);
+        if ((flags & MSG_ERRQUEUE) != 0) return RecvmsgErrQueue(ud, fd, msg);
         if ((flags & MSG_SOCK_DEVMEM) != 0) return RecvmsgDevmem(ud, fd, msg, flags);
         nint r = RecvIov(ud, fd, (IoVec*)msg->Iov, (int)msg->IovLen, flags);
         if (r >= 0)
@@ -261,6 +264,34 @@ internal static unsafe class Exports
             catch (Exception e) { return Fail(e); }
         }
         return r;
+    }
+
+    /// <summary>
+    /// recvmsg(MSG_ERRQUEUE) (ip_recv_error): one record per call, as a cmsghdr{SOL_IP, IP_RECVERR} whose data is
+    /// struct sock_extended_err followed by the offender's sockaddr_in (zeroed: a zero-copy completion has no
+    /// address); msg_flags MSG_ERRQUEUE (and MSG_CTRUNC when the control buffer is short), no name, 0 bytes.
+    /// EAGAIN when the queue is empty, the msghdr untouched.
+    /// </summary>
+    private static nint RecvmsgErrQueue(nint ud, int fd, MsgHdr* msg)
+    {
+        try
+        {
+            var s = From(ud);
+            SockExtendedErr err;
+            int r;
+            lock (s.Gate) r = s.ReadErrorQueue(fd, out err);
+            if (r < 0) return Ret(r);
+            Span<byte> data = stackalloc byte[RecvErrSize];
+            data.Clear();
+            MemoryMarshal.AsBytes(new ReadOnlySpan<SockExtendedErr>(in err)).CopyTo(data);
+            msg->NameLen = 0;
+            msg->Flags = MSG_ERRQUEUE;
+            var cmsgs = new CmsgWriter(msg);
+            cmsgs.Put(SOL_IP, IP_RECVERR, data);
+            msg->ControlLen = cmsgs.Used;
+            return 0;
+        }
+        catch (Exception e) { return Fail(e); }
     }
 
     // TCP_INQ: one cmsg (SOL_TCP, TCP_CM_INQ) with the bytes still queued after this read.
@@ -381,6 +412,17 @@ internal static unsafe class Exports
             var to = dst == null ? default : new ReadOnlySpan<byte>(dst, (int)Math.Min(dstlen, 128u));
             // An unreadable buffer fails where Linux would copy from it: after the checks, and after a Fast Open connect.
             bool fault = buf == null && len > 0;
+            if ((flags & MSG_ZEROCOPY) != 0 && len <= int.MaxValue)
+            {
+                lock (s.Gate)
+                {
+                    if (s.ZeroCopyApplies(fd, flags, (long)len))
+                    {
+                        Span<UserIov> one = [new UserIov((nint)buf, (int)len)];
+                        return Ret(s.Write(fd, default, flags, to, fault, one));
+                    }
+                }
+            }
             var data = fault ? default : new ReadOnlySpan<byte>(buf, (int)Math.Min(len, (nuint)int.MaxValue));
             lock (s.Gate) return Ret(s.Write(fd, data, flags, to, fault));
         }
@@ -407,6 +449,13 @@ internal static unsafe class Exports
             long total = 0;
             for (int i = 0; i < iovcnt; i++) total += (long)iov[i].Len;
             if (total > int.MaxValue) return Err(Errno.EINVAL);
+            if ((flags & MSG_ZEROCOPY) != 0)
+            {
+                lock (s.Gate)
+                {
+                    if (s.ZeroCopyApplies(fd, flags, total)) return SendIovZeroCopy(s, fd, iov, iovcnt, flags, dst, dstlen);
+                }
+            }
             var tmp = NativeStack.Rent((int)total);
             try
             {
@@ -425,6 +474,29 @@ internal static unsafe class Exports
             finally { NativeStack.Return(tmp); }
         }
         catch (Exception e) { return Fail(e); }
+    }
+
+    /// <summary>
+    /// sendmsg(MSG_ZEROCOPY) with SO_ZEROCOPY set (gate held): the iov's native addresses go to the connection
+    /// as they are, each element its own frag; the caller keeps the memory until its completion is read.
+    /// </summary>
+    private static nint SendIovZeroCopy(NativeStack s, int fd, IoVec* iov, int iovcnt, int flags, byte* dst, uint dstlen)
+    {
+        var user = System.Buffers.ArrayPool<UserIov>.Shared.Rent(Math.Max(iovcnt, 1));
+        try
+        {
+            int n = 0;
+            bool fault = false;
+            for (int i = 0; i < iovcnt; i++)
+            {
+                if (iov[i].Len == 0) continue;
+                if (iov[i].Base == 0) { fault = true; break; }
+                user[n++] = new UserIov(iov[i].Base, (int)iov[i].Len);
+            }
+            var to = dst == null ? default : new ReadOnlySpan<byte>(dst, (int)Math.Min(dstlen, 128u));
+            return Ret(s.Write(fd, default, flags, to, fault, fault ? default : user.AsSpan(0, n)));
+        }
+        finally { System.Buffers.ArrayPool<UserIov>.Shared.Return(user); }
     }
 
     // ------------------------------------------------------------------ control

@@ -21,14 +21,17 @@ internal static class LinuxAbi
     public const uint FIONREAD = 0x541B, SIOCINQ = FIONREAD, SIOCOUTQ = 0x5411, FIONBIO = 0x5421, SIOCOUTQNSD = 0x894B;
 
     public const int MSG_OOB = 0x1, MSG_PEEK = 0x2, MSG_CTRUNC = 0x8, MSG_TRUNC = 0x20, MSG_DONTWAIT = 0x40, MSG_EOR = 0x80, MSG_WAITALL = 0x100,
-        MSG_NOSIGNAL = 0x4000, MSG_MORE = 0x8000, MSG_FASTOPEN = 0x20000000;
+        MSG_ERRQUEUE = 0x2000, MSG_NOSIGNAL = 0x4000, MSG_MORE = 0x8000, MSG_ZEROCOPY = 0x4000000, MSG_FASTOPEN = 0x20000000;
     public const int SHUT_RD = 0, SHUT_WR = 1, SHUT_RDWR = 2;
 
     public const short POLLIN = 0x1, POLLPRI = 0x2, POLLOUT = 0x4, POLLERR = 0x8, POLLHUP = 0x10, POLLNVAL = 0x20,
         POLLRDNORM = 0x40, POLLWRNORM = 0x100;
     public const int POLLRDHUP = 0x2000;
     public const int EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3;
-    public const uint EPOLLET = 1u << 31, EPOLLONESHOT = 1u << 30, EPOLLEXCLUSIVE = 1u << 28;
+    public const uint EPOLLIN = 0x1, EPOLLOUT = 0x4, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLWAKEUP = 1u << 29,
+        EPOLLET = 1u << 31, EPOLLONESHOT = 1u << 30, EPOLLEXCLUSIVE = 1u << 28;
+    /// <summary>The only events an EPOLLEXCLUSIVE item may ask for (fs/eventpoll.c).</summary>
+    public const uint EPOLLEXCLUSIVE_OK_BITS = EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLWAKEUP | EPOLLET | EPOLLEXCLUSIVE;
 
     /// <summary>Device memory TCP (uapi/asm-generic/socket.h, linux/socket.h, uapi/linux/netdev.h).</summary>
     public const int MSG_SOCK_DEVMEM = 0x2000000, SO_DEVMEM_LINEAR = 78, SO_DEVMEM_DMABUF = 79, SO_DEVMEM_DONTNEED = 80;
@@ -43,6 +46,12 @@ internal static class LinuxAbi
     public static int CmsgSpace(int len) => CmsgHdrSize + CmsgAlign(len);
     /// <summary>CMSG_LEN(len).</summary>
     public static int CmsgLen(int len) => CmsgHdrSize + len;
+
+    /// <summary>
+    /// ip_recv_error's IP_RECVERR payload: struct sock_extended_err (16 bytes) followed by the offender's
+    /// struct sockaddr_in, zeroed for origins that carry no address (ZEROCOPY, LOCAL).
+    /// </summary>
+    public const int RecvErrSize = 16 + SockaddrInSize;
 
     /// <summary>sizeof(struct sockaddr_in).</summary>
     public const int SockaddrInSize = 16;

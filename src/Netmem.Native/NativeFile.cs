@@ -38,6 +38,12 @@ internal sealed class SocketFile : NativeFile
     /// <summary>Devmem tokens handed out by recvmsg(MSG_SOCK_DEVMEM) and not released yet (sk_user_frags).</summary>
     public readonly Netmem.Sockets.DevmemTokenTable Tokens = new();
 
+    /// <summary>
+    /// sk_error_queue (MSG_ZEROCOPY completions): the connection's; a socket that never connected has none
+    /// to read (recvmsg(MSG_ERRQUEUE) says EAGAIN, as the kernel's empty queue does).
+    /// </summary>
+    public Netmem.Stack.SocketErrorQueue? ErrorQueue => Connection?.ErrorQueue;
+
     /// <summary>The pending socket error (sk_err), not yet returned by SO_ERROR.</summary>
     public Errno PendingError
     {
@@ -58,7 +64,8 @@ internal sealed class SocketFile : NativeFile
         if (c is null) return DeferredConnect is not null ? POLLOUT | POLLWRNORM : POLLOUT | POLLHUP;
         int mask = 0;
         var st = c.State;
-        if (PendingError != Errno.None) mask |= POLLERR;
+        // tcp_poll: sk_err or a non-empty sk_error_queue.
+        if (PendingError != Errno.None || !c.ErrorQueue.IsEmpty) mask |= POLLERR;
         bool closed = st == TcpState.Closed;
         if (closed || (ShutWrite && c.ReceivedFin) || (ShutRead && ShutWrite)) mask |= POLLHUP;
         if (c.ReceivedFin || ShutRead) mask |= POLLIN | POLLRDNORM | POLLRDHUP;
@@ -84,6 +91,7 @@ internal sealed class EpollFile : NativeFile
         public ulong Data;
         public int LastMask;     // edge-triggered: the readiness reported last time
         public long LastRx, LastAcked;
+        public long LastErrorReports; // SocketErrorQueue.Reports when last reported (each report is a sk_error_report wake-up)
         public bool Disarmed;    // EPOLLONESHOT fired
     }
 

@@ -304,6 +304,7 @@ internal sealed partial class NativeStack : IDisposable
     {
         int r = GetSocket(fd, out var s);
         if (r < 0) return r;
+        if ((flags & MSG_ERRQUEUE) != 0) return ReadErrorQueue(fd, out _); // recv(MSG_ERRQUEUE): the record without its cmsg
         var c = s.Connection;
         if (c is null) return s.Listener is not null ? -(int)Errno.ENOTCONN : -(int)Errno.ENOTCONN;
         if ((flags & MSG_PEEK) != 0) return -(int)Errno.EOPNOTSUPP;
@@ -343,7 +344,9 @@ internal sealed partial class NativeStack : IDisposable
     /// write/send/sendto/sendmsg. <paramref name="dst"/> is sendto's or sendmsg's address (only MSG_FASTOPEN uses it on
     /// a stream socket); <paramref name="fault"/> says the caller's buffer is not readable (EFAULT once it would be read).
     /// </summary>
-    public int Write(int fd, ReadOnlySpan<byte> data, int flags, ReadOnlySpan<byte> dst, bool fault)
+    /// <param name="zerocopy">MSG_ZEROCOPY's user memory (see <see cref="ZeroCopyApplies"/>): the payload instead of
+    /// <paramref name="data"/>; the elements are consumed in place as the connection queues them.</param>
+    public int Write(int fd, ReadOnlySpan<byte> data, int flags, ReadOnlySpan<byte> dst, bool fault, Span<UserIov> zerocopy = default)
     {
         int r = GetSocket(fd, out var s);
         if (r < 0) return r;
@@ -401,10 +404,11 @@ internal sealed partial class NativeStack : IDisposable
             if (nonBlocking) return -(int)Errno.EAGAIN;
             BlockOnce();
         }
-        int done = synQueued;
+        int done = synQueued, length = zerocopy.IsEmpty ? data.Length : IovLength(zerocopy) + synQueued;
         while (true)
         {
-            int n = c.Send(data[done..], endOfRecord: (flags & MSG_EOR) != 0, more: (flags & MSG_MORE) != 0);
+            bool eor = (flags & MSG_EOR) != 0, more = (flags & MSG_MORE) != 0;
+            int n = zerocopy.IsEmpty ? c.Send(data[done..], endOfRecord: eor, more: more) : SendZeroCopy(c, ref zerocopy, eor, more);
             if (n < 0)
             {
                 if (done > 0) return done;
@@ -414,7 +418,7 @@ internal sealed partial class NativeStack : IDisposable
             done += n;
             Host.RunPending();
             WakeWaiters();
-            if (done == data.Length) return done;
+            if (done == length) return done;
             if (nonBlocking) return done > 0 ? done : -(int)Errno.EAGAIN;
             // sk_stream_wait_memory: the writer sleeps until sk_stream_write_space finds the socket writeable
             // (free space at least half of what is queued), an error, or the end of the sending side.
@@ -559,7 +563,12 @@ internal sealed partial class NativeStack : IDisposable
                     s.LingerOn = BitConverter.ToInt32(val) != 0;
                     s.LingerSeconds = BitConverter.ToInt32(val[4..]);
                     return 0;
-                case SO_RCVLOWAT: case SO_ZEROCOPY: case SO_MARK: case SO_PRIORITY: case SO_MAX_PACING_RATE:
+                case SO_ZEROCOPY:
+                    // sock_setsockopt: a TCP socket takes 0 or 1 (SOCK_ZEROCOPY); accepted children inherit it.
+                    if (iv is < 0 or > 1) return -(int)Errno.EINVAL;
+                    s.Settings.ZeroCopy = iv == 1;
+                    break;
+                case SO_RCVLOWAT: case SO_MARK: case SO_PRIORITY: case SO_MAX_PACING_RATE:
                     s.Extra[(level, name)] = iv; return 0; // accepted and remembered; the engine has no such knob yet
                 default: return -(int)Errno.ENOPROTOOPT;
             }
@@ -672,6 +681,7 @@ internal sealed partial class NativeStack : IDisposable
         to.FastOpenConnect = from.FastOpenConnect;
         to.FastOpenNoCookie = from.FastOpenNoCookie;
         to.UserTimeout = from.UserTimeout;
+        to.ZeroCopy = from.ZeroCopy;
     }
 
     /// <summary><c>tcp_fastopen_no_cookie</c> for a client: tcp_fastopen 0x4 or TCP_FASTOPEN_NO_COOKIE.</summary>
@@ -710,6 +720,7 @@ internal sealed partial class NativeStack : IDisposable
                     for (int k = 0; k < n; k++) BitConverter.TryWriteBytes(val[(k * 4)..], m[k]);
                     return n * 4;
                 }
+                case SO_ZEROCOPY: iv = s.Settings.ZeroCopy ? 1 : 0; break;
                 case SO_LINGER:
                     if (val.Length < 8) return -(int)Errno.EINVAL;
                     BitConverter.TryWriteBytes(val, s.LingerOn ? 1 : 0);
@@ -817,6 +828,9 @@ internal sealed partial class NativeStack : IDisposable
         if (f is null || Get(fd) is null) return -(int)Errno.EBADF;
         if (f is not EpollFile ep || epfd == fd) return -(int)Errno.EINVAL;
         if (Get(fd) is EpollFile) return -(int)Errno.EINVAL;
+        // EPOLLEXCLUSIVE: only at ADD, only with the wake-up events it is defined for.
+        if ((events & EPOLLEXCLUSIVE) != 0 && op != EPOLL_CTL_DEL && (op == EPOLL_CTL_MOD || (events & ~EPOLLEXCLUSIVE_OK_BITS) != 0))
+            return -(int)Errno.EINVAL;
         switch (op)
         {
             case EPOLL_CTL_ADD:
@@ -825,6 +839,7 @@ internal sealed partial class NativeStack : IDisposable
                 break;
             case EPOLL_CTL_MOD:
                 if (!ep.Interest.TryGetValue(fd, out var e)) return -(int)Errno.ENOENT;
+                if ((e.Events & EPOLLEXCLUSIVE) != 0) return -(int)Errno.EINVAL; // an exclusive item cannot be modified
                 e.Events = events; e.Data = data; e.LastMask = 0; e.Disarmed = false;
                 break;
             case EPOLL_CTL_DEL:
@@ -847,17 +862,24 @@ internal sealed partial class NativeStack : IDisposable
             int hit = m & want;
             bool edge = (e.Events & EPOLLET) != 0;
             // Edge-triggered: readiness that appeared since the last report, or a new wakeup of a ready
-            // one (more data arrived, more of the send queue was acknowledged), as sk_data_ready and
-            // sk_write_space wake an ET waiter each time.
-            long rx = 0, acked = 0;
-            if (Get(fd) is SocketFile { Connection: { } conn }) { rx = conn.GetInfo().BytesReceived; acked = conn.SndUna; }
+            // one (more data arrived, more of the send queue was acknowledged, another error report), as
+            // sk_data_ready, sk_write_space and sk_error_report wake an ET waiter each time. A zero-copy
+            // completion that coalesced into the queued record still wakes it once (epoll_edge.pkt).
+            long rx = 0, acked = 0, errReports = 0;
+            if (Get(fd) is SocketFile { Connection: { } conn })
+            {
+                rx = conn.GetInfo().BytesReceived;
+                acked = conn.SndUna;
+                errReports = conn.ErrorQueue.Reports;
+            }
             int report = hit;
             if (edge)
             {
                 report = hit & ~e.LastMask;
                 if ((hit & POLLIN) != 0 && rx != e.LastRx) report |= POLLIN;
                 if ((hit & POLLOUT) != 0 && acked != e.LastAcked) report |= POLLOUT;
-                if (!peek) { e.LastMask = hit; e.LastRx = rx; e.LastAcked = acked; }
+                if ((hit & POLLERR) != 0 && errReports != e.LastErrorReports) report |= POLLERR;
+                if (!peek) { e.LastMask = hit; e.LastRx = rx; e.LastAcked = acked; e.LastErrorReports = errReports; }
             }
             if (report == 0) continue;
             if (!peek)

@@ -10,7 +10,7 @@
 # (expected-pass.txt here) is run, and the exit status is non-zero if any of it fails.
 # LIBNETMEM (default: the publish output of src/Netmem.Native) is built first if missing;
 # LIBNETMEM=kernel runs the same scripts against the Linux kernel (the baseline docs/conformance.md
-# compares with). An argument "scope" stands for every IPv4 script in issue 9's scope.
+# compares with). An argument "scope" stands for every IPv4 script in issue 9's scope and tcp/zerocopy (issue 17).
 # Needs root (unshare -n, a tun0 for defaults.sh's qdisc) and python3 for scripts with code blocks.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -39,7 +39,7 @@ trap 'rm -f "$list"' EXIT
 for a in "$@"; do
   case "$a" in
     scope) find "$tests/tcp" -name '*.pkt' ! -name '*v6.pkt' | sort |
-           grep -v -E "/tcp/(fastopen|zerocopy|md5|timestamping|sendfile|splice)/" >>"$list" ;;
+           grep -v -E "/tcp/(fastopen|md5|timestamping|sendfile|splice)/" >>"$list" ;;
     *.pkt) (cd "$(dirname "$a")" && echo "$(pwd)/$(basename "$a")") >>"$list" ;;
     *.txt) sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$a" | while read -r p; do
              case "$p" in /*) echo "$p" ;; tests/packetdrill/*) echo "$root/$p" ;; *) echo "$tests/$p" ;; esac

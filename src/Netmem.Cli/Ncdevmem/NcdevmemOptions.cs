@@ -24,6 +24,8 @@ internal sealed record NcdevmemOptions
     public int? ClientModulus { get; init; }
     /// <summary>The -v pattern the client sends.</summary>
     public int SendModulus => ClientModulus ?? (Modulus == 0 ? 7 : Modulus);
+    /// <summary>The client sends from device memory with devmem TX (ncdevmem's client with a TX dma-buf: bind-tx, MSG_ZEROCOPY + SCM_DEVMEM_DMABUF) instead of copying sends.</summary>
+    public bool TxDevmem { get; init; }
     /// <summary>Print one line per received frag, as ncdevmem does (slow).</summary>
     public bool Verbose { get; init; }
 }

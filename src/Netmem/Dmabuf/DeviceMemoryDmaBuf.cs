@@ -21,6 +21,12 @@ public sealed class DeviceMemoryDmaBuf(long size, string name = "devmem", long s
     /// </summary>
     public void ReadForVerification(long offset, Span<byte> destination) => _memory.CopyToHost(offset, destination);
 
+    /// <summary>
+    /// The exporter's host-to-device copy (cudaMemcpy HtoD): how an application puts payload into device
+    /// memory before it sends it with devmem TX. Not a stack path; the stack never reads the memory.
+    /// </summary>
+    public void CopyFromHost(long offset, ReadOnlySpan<byte> source) => _memory.CopyFromHost(offset, source);
+
     protected internal override DmaBufSgTable MapDmaBuf(DmaDevice device, DmaDirection dir) =>
         DmaBufSegments.Map(device, Size, _segment, dir, (off, len) => device.MapDeviceMemory(_memory, off, len, dir));
 

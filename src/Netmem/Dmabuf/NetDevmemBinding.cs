@@ -17,6 +17,12 @@ namespace Netmem.Dmabuf;
 /// that took the provider (until that pool is freed, i.e. until its last net_iov came back), and one per
 /// net_iov reference held outside a pool (skb frags of non-pp skbs, devmem tokens).
 /// </para>
+/// <para>
+/// <see cref="BindTx"/> (bind-tx) makes a TX binding instead: the dma-buf is mapped DMA_TO_DEVICE for the
+/// device and every net_iov is listed in a tx vector (<c>binding->tx_vec</c>), so that an offset into the
+/// dma-buf finds its net_iov (<see cref="TryGetNetIovAt"/>). Sends reference those net_iovs from skb frags;
+/// each reference pins the binding, so <see cref="UnbindAsync"/> completes only when the last frag is gone.
+/// </para>
 /// </summary>
 public sealed class NetDevmemBinding : IMemoryProvider, INetIovAreaRefOwner, IDisposable
 {
@@ -28,14 +34,17 @@ public sealed class NetDevmemBinding : IMemoryProvider, INetIovAreaRefOwner, IDi
     private readonly List<NetdevRxQueue> _boundRxqs = [];
     private readonly DmaBufAttachment _attachment;
     private readonly DmaBufSgTable _sgt;
+    private readonly NetmemRef[]? _txVec;
+    private readonly TaskCompletionSource _freed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _refs = 1;
     private int _unbound;
 
-    private NetDevmemBinding(NetDevice dev, DmaDevice dma, DmaBuf dmabuf)
+    private NetDevmemBinding(NetDevice dev, DmaDevice dma, DmaBuf dmabuf, DmaDirection direction)
     {
         Device = dev;
         DmaDevice = dma;
         DmaBuf = dmabuf;
+        Direction = direction;
         Id = AllocId(this);
         try
         {
@@ -50,6 +59,8 @@ public sealed class NetDevmemBinding : IMemoryProvider, INetIovAreaRefOwner, IDi
         try
         {
             _sgt = _attachment.Map(Direction);
+            if (direction == DmaDirection.ToDevice)
+                _txVec = new NetmemRef[dmabuf.Size / PageArena.PageSize];
             ulong virt = 0;
             foreach (var sg in _sgt.Entries)
             {
@@ -62,7 +73,10 @@ public sealed class NetDevmemBinding : IMemoryProvider, INetIovAreaRefOwner, IDi
                 areas.Add(area);
                 area.DmabufId = Id;
                 for (int i = 0; i < area.Count; i++)
+                {
                     MemoryProviderHelpers.SetDmaAddr(area[i], sg.DmaAddress + (ulong)i * PageArena.PageSize);
+                    if (_txVec is not null) _txVec[virt / PageArena.PageSize + (ulong)i] = area[i];
+                }
                 virt += (ulong)sg.Length;
             }
             long total = (long)(virt / PageArena.PageSize);
@@ -91,12 +105,14 @@ public sealed class NetDevmemBinding : IMemoryProvider, INetIovAreaRefOwner, IDi
     /// <summary>The binding's id (<c>binding->id</c>, nonzero, unique among live bindings): devmem receive's <c>dmabuf_id</c>, page-pool-get's and queue-get's <c>dmabuf</c>.</summary>
     public uint Id { get; }
     public NetDevice Device { get; }
-    /// <summary><c>binding->direction</c>: what the dma-buf is mapped for; bind-rx maps it DMA_FROM_DEVICE.</summary>
-    public DmaDirection Direction { get; } = DmaDirection.FromDevice;
+    /// <summary><c>binding->direction</c>: what the dma-buf is mapped for; bind-rx maps it DMA_FROM_DEVICE, bind-tx DMA_TO_DEVICE.</summary>
+    public DmaDirection Direction { get; }
+    /// <summary>Whether bind-tx made it (it has a tx vector and may be sent from; it is never installed on RX queues).</summary>
+    public bool IsTx => _txVec is not null;
     /// <summary>The device the dma-buf is attached to and mapped for (<c>dev->dev.parent</c>).</summary>
     public DmaDevice DmaDevice { get; }
     public DmaBuf DmaBuf { get; }
-    /// <summary>The mapped scatter list (DMA_FROM_DEVICE).</summary>
+    /// <summary>The mapped scatter list (in <see cref="Direction"/>).</summary>
     public DmaBufSgTable SgTable => _sgt;
     /// <summary>The net_iov areas, one per scatter-list entry, in dma-buf order.</summary>
     public IReadOnlyList<NetIovArea> Areas => _areas;
@@ -112,6 +128,21 @@ public sealed class NetDevmemBinding : IMemoryProvider, INetIovAreaRefOwner, IDi
     public bool IsUnbound => Volatile.Read(ref _unbound) != 0;
     /// <summary>Whether the last reference went and the memory was freed (IOMMU mappings, areas, the attachment).</summary>
     public bool IsFreed => Interlocked.Read(ref _refs) == 0;
+    /// <summary>Completes when the memory has been freed: after unbind, once the last pool and net_iov reference went.</summary>
+    public Task Freed => _freed.Task;
+    /// <summary>
+    /// net_iov references held now (skb frags on send queues and in flight, devmem tokens, pool-owned net_iovs
+    /// outside the pool's ring): each pins the binding. A TX binding's inflight count; 0 once every send is done with it.
+    /// </summary>
+    public long NetIovRefs
+    {
+        get
+        {
+            long n = 0;
+            foreach (var a in _areas) if (!a.IsDisposed) n += a.Users;
+            return n;
+        }
+    }
 
     /// <summary>The live binding with <paramref name="id"/> (not yet unbound), or null.</summary>
     public static NetDevmemBinding? FromId(uint id)
@@ -144,7 +175,7 @@ public sealed class NetDevmemBinding : IMemoryProvider, INetIovAreaRefOwner, IDi
         dmabuf.Get(); // dma_buf_get: the binding's reference, put when its memory is freed
         try
         {
-            binding = new NetDevmemBinding(dev, dma, dmabuf);
+            binding = new NetDevmemBinding(dev, dma, dmabuf, DmaDirection.FromDevice);
         }
         catch
         {
@@ -161,6 +192,50 @@ public sealed class NetDevmemBinding : IMemoryProvider, INetIovAreaRefOwner, IDi
             throw;
         }
         return binding;
+    }
+
+    /// <summary>
+    /// bind-tx (<c>netdev_nl_bind_tx_doit</c>): attaches <paramref name="dmabuf"/> to <paramref name="dev"/>'s DMA
+    /// device, maps it DMA_TO_DEVICE, cuts it into net_iovs and lists them in the tx vector. The result's
+    /// <see cref="Id"/> is the dmabuf id sends name (SCM_DEVMEM_DMABUF). Errors (<see cref="NetmemErrnoException"/>),
+    /// as the kernel: EOPNOTSUPP (the driver does not do netmem TX, or there is no DMA device), ENODEV (the
+    /// device is gone, <c>netif_device_present</c>), EINVAL (a dma-buf size or scatter-list entry not page aligned), E2BIG (more than
+    /// 2^32-1 net_iovs). Unbind with <see cref="UnbindAsync"/> (or <see cref="Dispose"/>, which does not wait).
+    /// </summary>
+    public static NetDevmemBinding BindTx(NetDevice dev, DmaBuf dmabuf)
+    {
+        ArgumentNullException.ThrowIfNull(dev);
+        ArgumentNullException.ThrowIfNull(dmabuf);
+        if (dev.IsDisposed)
+            throw new NetmemErrnoException(Errno.ENODEV, $"{dev.Name}: bind-tx on a device that is not present");
+        if (!dev.NetmemTx)
+            throw new NetmemErrnoException(Errno.EOPNOTSUPP, $"{dev.Name}: driver does not support netmem TX");
+        var dma = dev.Dma ?? throw new NetmemErrnoException(Errno.EOPNOTSUPP, $"{dev.Name}: device does not support DMA");
+        if (dmabuf.Size <= 0 || dmabuf.Size % PageArena.PageSize != 0)
+            throw new NetmemErrnoException(Errno.EINVAL, $"{dmabuf}: size is not a multiple of PAGE_SIZE ({PageArena.PageSize})");
+        if (dmabuf.Size / PageArena.PageSize > int.MaxValue)
+            throw new NetmemErrnoException(Errno.E2BIG, $"{dmabuf}: {dmabuf.Size / PageArena.PageSize} net_iovs are more than a TX binding indexes");
+        dmabuf.Get(); // the binding's reference, put when its memory is freed
+        try
+        {
+            return new NetDevmemBinding(dev, dma, dmabuf, DmaDirection.ToDevice);
+        }
+        catch
+        {
+            dmabuf.Put();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Unbinds (as <see cref="Dispose"/>) and returns a task that completes when the memory is freed: for a TX
+    /// binding, once every frag that references its net_iovs has been ACKed or dropped (the send queue's
+    /// extents and in-flight skbs let go). Sends naming the id fail with EINVAL from now on.
+    /// </summary>
+    public Task UnbindAsync()
+    {
+        Unbind(rethrow: true);
+        return Freed;
     }
 
     /// <summary><c>net_devmem_bind_dmabuf_to_queue</c>.</summary>
@@ -209,6 +284,19 @@ public sealed class NetDevmemBinding : IMemoryProvider, INetIovAreaRefOwner, IDi
             throw new NetmemException($"{this}: reference taken on a freed binding");
     }
 
+    /// <summary><c>refcount_inc_not_zero</c>: a reference unless the binding is already being freed.</summary>
+    private bool TryGetRef()
+    {
+        long r;
+        do
+        {
+            r = Interlocked.Read(ref _refs);
+            if (r <= 0) return false;
+        }
+        while (Interlocked.CompareExchange(ref _refs, r + 1, r) != r);
+        return true;
+    }
+
     /// <summary><c>net_devmem_dmabuf_binding_put</c>: the last reference frees the memory.</summary>
     private void PutRef()
     {
@@ -226,6 +314,7 @@ public sealed class NetDevmemBinding : IMemoryProvider, INetIovAreaRefOwner, IDi
             foreach (var a in _areas) a.Dispose();
         _attachment.Detach(); // unmaps the IOMMU mappings
         DmaBuf.Put();
+        _freed.TrySetResult();
     }
 
     private static uint AllocId(NetDevmemBinding b)
@@ -244,6 +333,56 @@ public sealed class NetDevmemBinding : IMemoryProvider, INetIovAreaRefOwner, IDi
     {
         lock (s_bindings)
             if (s_bindings.TryGetValue(Id, out var b) && ReferenceEquals(b, this)) s_bindings.Remove(Id);
+    }
+
+    // ---------------- TX: the tx vector and the send-side lookup ----------------
+
+    /// <summary>
+    /// <c>net_devmem_get_binding</c>: the TX binding a send names by <paramref name="dmabufId"/>, with a reference
+    /// the caller drops with <see cref="ReleaseTx"/> when the send is done (its frags hold their own). EINVAL when
+    /// no live binding has the id (never bound, or unbound) or it is an RX binding; ENODEV when it belongs to a
+    /// device other than the socket's route device (<paramref name="routeIfindex"/>): its DMA addresses are in
+    /// that device's IOMMU only.
+    /// </summary>
+    public static Errno TryAcquireTx(uint dmabufId, int routeIfindex, out NetDevmemBinding? binding)
+    {
+        binding = null;
+        NetDevmemBinding? b;
+        lock (s_bindings)
+        {
+            b = s_bindings.GetValueOrDefault(dmabufId);
+            if (b is null || !b.IsTx || !b.TryGetRef()) return Errno.EINVAL;
+        }
+        if (b.Device.Ifindex != routeIfindex)
+        {
+            b.PutRef();
+            return Errno.ENODEV;
+        }
+        binding = b;
+        return Errno.None;
+    }
+
+    /// <summary>Drops the reference <see cref="TryAcquireTx"/> took (<c>net_devmem_dmabuf_binding_put</c>).</summary>
+    public void ReleaseTx() => PutRef();
+
+    /// <summary>
+    /// <c>net_devmem_get_niov_at</c>: the net_iov that holds byte <paramref name="offset"/> of the dma-buf, the
+    /// offset in it, and the bytes from there to its end. False when the offset is outside the dma-buf (the
+    /// kernel's send then fails with EFAULT) or this is not a TX binding.
+    /// </summary>
+    public bool TryGetNetIovAt(long offset, out NetmemRef niov, out int offsetInNiov, out int size)
+    {
+        var vec = _txVec;
+        if (vec is null || offset < 0 || offset >= DmaBuf.Size)
+        {
+            niov = default;
+            offsetInNiov = size = 0;
+            return false;
+        }
+        niov = vec[offset / PageArena.PageSize];
+        offsetInNiov = (int)(offset % PageArena.PageSize);
+        size = PageArena.PageSize - offsetInNiov;
+        return true;
     }
 
     // ---------------- net_iovs ----------------
@@ -270,6 +409,7 @@ public sealed class NetDevmemBinding : IMemoryProvider, INetIovAreaRefOwner, IDi
     /// <summary><c>mp_dmabuf_devmem_init</c>: order-0 pools of the bound device only; dma-buf memory is never synced by the pool.</summary>
     Errno IMemoryProvider.Init(PagePool pool)
     {
+        if (IsTx) return Errno.EINVAL; // a TX binding's net_iovs are mapped for the device to read, not to receive into
         if (pool.Params.Order != 0) return Errno.E2BIG;
         if (!ReferenceEquals(pool.Params.Device, DmaDevice)) return Errno.EINVAL; // the net_iovs' addresses are in this device's IOVA space
         // The dma-buf's owner syncs its memory; dma_sync_for_cpu/device must not be used on these addresses.

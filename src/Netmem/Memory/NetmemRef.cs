@@ -186,13 +186,28 @@ public readonly unsafe struct NetmemRef : IEquatable<NetmemRef>
         if (IsNetIov) { NetIovArea.FromDesc(((NetIovDesc*)(_value & ~NetIovBit))->Owner).PutUser(this); return; }
         var head = (PageDesc*)CompoundHead._value;
         int now = Interlocked.Decrement(ref head->RefCount);
-        if (now == 0) PageArena.FromPage(head).FreeBlock(head);
+        if (now == 0) FreeLast(head);
         else if (now < 0)
         {
             Interlocked.Increment(ref head->RefCount);
             throw new NetmemException($"put_netmem on {this}: refcount underflow (double put of a page)");
         }
     }
+
+    /// <summary>
+    /// The last reference went: an arena page to its buddy allocator, a user page (<see cref="PageFlags.Foreign"/>)
+    /// to the <see cref="UserPageTable"/> that described it, which tells the memory's owner (the pin is theirs).
+    /// Out of line so the flag test costs the hot put nothing.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void FreeLast(PageDesc* head)
+    {
+        if ((head->Desc.Flags & PageFlags.Foreign) != 0) UserPageTable.FromPage(head).Release(head);
+        else PageArena.FromPage(head).FreeBlock(head);
+    }
+
+    /// <summary>Whether this is a page of user memory the stack does not own (<see cref="UserPageTable"/>).</summary>
+    public bool IsUserPage => IsReadable && (Desc->Flags & PageFlags.Foreign) != 0;
 
     // ---- net_iov helpers ----
 

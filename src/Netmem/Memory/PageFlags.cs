@@ -9,13 +9,14 @@ internal static class PageFlags
     public const nuint Head = 1 << 0;    // first page of a compound (order > 0) allocation
     public const nuint Buddy = 1 << 1;   // free, owned by the arena's buddy allocator
     public const nuint Reserved = 1 << 2; // never handed out
+    public const nuint Foreign = 1 << 3;  // user memory described by a UserPageTable: the last put goes to its owner, not a buddy allocator
 
     public const int OrderShift = 16;
     public const nuint OrderMask = 0xFF;
     public const int NidShift = 24;
     public const nuint NidMask = 0xFF;
     public const int ArenaShift = 32;
-    public const nuint ArenaMask = 0xFFFF;
+    public const nuint ArenaMask = 0xFFFF;   // arena id, or for a Foreign page its UserPageTable id
 
     public static int Order(nuint flags) => (int)((flags >> OrderShift) & OrderMask);
     public static int Nid(nuint flags) => (int)((flags >> NidShift) & NidMask);

@@ -348,8 +348,10 @@ public sealed unsafe class SkbCache : IDisposable
         int n = sh.NrFragsField;
         for (int i = 0; i < n; i++) sh.FragArray[i].Unref(ppRecycle);
         var list = sh.FragList;
+        var ubuf = sh.Ubuf;
         FreeHead(sh.HeadNetmem);
         sh.Reset();
+        ubuf?.Put(); // skb_zcopy_clear, after the frags let go of the memory
         ReturnShinfo(sh);
         if (list is not null) FreeList(list);
     }

@@ -45,6 +45,25 @@ public sealed unsafe class SkbSharedInfo
     /// <summary><c>gso_type</c>.</summary>
     public SkbGsoType GsoType { get; set; }
 
+    /// <summary>
+    /// <c>destructor_arg</c> for zero-copy: the completion of the memory the frags point at (one reference,
+    /// dropped after the frags when the data is released). Null for the stack's own memory.
+    /// </summary>
+    public UbufInfo? Ubuf { get; internal set; }
+
+    /// <summary><c>skb_zcopy_set</c>: attaches <paramref name="ubuf"/> with a reference of its own (only when none is attached).</summary>
+    public void SetUbuf(UbufInfo ubuf)
+    {
+        ArgumentNullException.ThrowIfNull(ubuf);
+        if (Ubuf is not null)
+        {
+            if (ReferenceEquals(Ubuf, ubuf)) return;
+            throw new InvalidOperationException("skb_zcopy_set: the skb already carries another completion (one ubuf_info per skb)");
+        }
+        ubuf.Get();
+        Ubuf = ubuf;
+    }
+
     /// <summary><c>dataref</c>: skbs (original and clones) sharing this data.</summary>
     public int Dataref => Volatile.Read(ref DataRef);
 
@@ -69,6 +88,8 @@ public sealed unsafe class SkbSharedInfo
         GsoSize = other.GsoSize;
         GsoSegs = other.GsoSegs;
         GsoType = other.GsoType;
+        Ubuf = other.Ubuf;
+        Ubuf?.Get(); // a copy of the frags holds the memory as long as the original (skb_zerocopy_clone)
     }
 
     /// <summary>Forgets everything (no references are dropped: the caller already settled them).</summary>
@@ -80,6 +101,7 @@ public sealed unsafe class SkbSharedInfo
         GsoSize = 0;
         GsoSegs = 0;
         GsoType = SkbGsoType.None;
+        Ubuf = null;
         DataRef = 0;
         HeadNetmem = default;
         HeadOffset = 0;

@@ -28,6 +28,8 @@ public sealed class TcpListener : ITcpListenerEvents, IDisposable
     public TcpEndpoint LocalEndpoint { get; }
     /// <summary>The settings accepted sockets start with.</summary>
     public TcpSettings Settings { get; }
+    /// <summary>SO_ZEROCOPY on the listener: the sockets it accepts inherit it.</summary>
+    public bool ZeroCopy { get => Settings.ZeroCopy; set => Settings.ZeroCopy = value; }
     public TcpListenEndpoint? Endpoint => _endpoint;
 
     public void Start(int backlog = 128)

@@ -1,3 +1,4 @@
+using Netmem.Dmabuf;
 using Netmem.Skb;
 using Netmem.Stack;
 using Netmem.Stack.Tcp;
@@ -21,6 +22,8 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
     private Ipv4Address _remote; private ushort _remotePort;
     private readonly Stack<TcpReceiveLease> _freeLeases = new(); // disposed leases, reused (locked: any thread disposes)
     private readonly DevmemTokenTable _tokens = new();
+    private readonly Queue<ZerocopySendOperation> _zcQueue = new();       // zero-copy sends still being queued (context thread)
+    private readonly Stack<ZerocopySendOperation> _zcFree = new();        // finished ones, reused (locked: any thread returns them)
 
     /// <summary>A socket on <paramref name="stack"/>'s TCP (<c>socket(AF_INET, SOCK_STREAM)</c>).</summary>
     public TcpSocket(NetStack stack) : this((stack ?? throw new ArgumentNullException(nameof(stack))).Tcp) { }
@@ -51,6 +54,11 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
     public int SendBufferSize { get => Settings.SendBufferSize; set { CheckPositive(value); Settings.SendBufferSize = value; ApplySettings(); } }
     public int ReceiveBufferSize { get => Settings.ReceiveBufferSize; set { CheckPositive(value); Settings.ReceiveBufferSize = value; Settings.ReceiveBufferAutoTuning = false; ApplySettings(); } }
     public bool KeepAlive { get => Settings.KeepAlive; set { Settings.KeepAlive = value; ApplySettings(); } }
+    /// <summary>
+    /// SO_ZEROCOPY: allows <see cref="SendZeroCopyAsync"/> (MSG_ZEROCOPY). A listener's value is inherited by the
+    /// sockets it accepts.
+    /// </summary>
+    public bool ZeroCopy { get => Settings.ZeroCopy; set => Settings.ZeroCopy = value; }
 
     public void SetKeepAlive(TimeSpan idle, TimeSpan interval, int count)
     {
@@ -103,6 +111,124 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
         _send.Start(TcpOpKind.Send, ct);
         _send.SendBuffer = data;
         return new ValueTask<int>(_send, _send.Submit(c.Context));
+    }
+
+    /// <summary>
+    /// <c>send(MSG_ZEROCOPY)</c>: sends <paramref name="data"/> without copying it. The memory is pinned and the
+    /// segments point at it; the ValueTask completes (with the length) when the memory may be reused: every byte
+    /// was acknowledged and no skb in flight (a retransmission included) still references it, i.e. the send ids
+    /// it took are covered by completions, which are also reported on the error queue
+    /// (<see cref="TryReadErrorQueue"/>). Several may be outstanding; they are queued in call order. Requires
+    /// <see cref="ZeroCopy"/> (InvalidOperationException otherwise, where Linux would silently copy).
+    /// </summary>
+    public ValueTask<int> SendZeroCopyAsync(ReadOnlyMemory<byte> data, CancellationToken ct = default)
+    {
+        if (!Settings.ZeroCopy)
+            throw new InvalidOperationException($"{this}: SendZeroCopyAsync needs SO_ZEROCOPY; set TcpSocket.ZeroCopy = true first");
+        var c = RequireConnected();
+        ZerocopySendOperation? op;
+        lock (_zcFree) _zcFree.TryPop(out op);
+        op ??= new ZerocopySendOperation(this);
+        op.Start(data, ct);
+        short version = op.Version;
+        c.Context.Post(op);
+        return new ValueTask<int>(op, version);
+    }
+
+    /// <summary>
+    /// devmem TX: <c>sendmsg(MSG_ZEROCOPY)</c> with <c>SCM_DEVMEM_DMABUF</c> = <paramref name="dmabufId"/> and one iovec
+    /// whose base is <paramref name="offset"/> into the dma-buf of that TX binding (<see cref="NetDevmemBinding.BindTx"/>
+    /// on the device this connection is routed through). The NIC DMAs the bytes from the dma-buf; the CPU never
+    /// reads them. The ValueTask completes with <paramref name="length"/> when the range may be rewritten: all of it
+    /// queued, acknowledged and no longer referenced by any skb (its completions, also reported on the error queue,
+    /// arrived). Several may be outstanding, in call order with <see cref="SendZeroCopyAsync"/>. Fails with
+    /// <see cref="NetmemErrnoException"/> as <see cref="TcpConnection.SendDevmem(uint, ReadOnlySpan{DmabufIov}, bool, bool)"/>
+    /// (EINVAL unknown or unbound id, ENODEV another device, EOPNOTSUPP no checksum offload, EFAULT past the end).
+    /// Requires <see cref="ZeroCopy"/> (InvalidOperationException otherwise; the kernel's EINVAL).
+    /// </summary>
+    public ValueTask<int> SendDevmemAsync(uint dmabufId, long offset, int length, CancellationToken ct = default)
+    {
+        if (!Settings.ZeroCopy)
+            throw new InvalidOperationException($"{this}: SendDevmemAsync needs SO_ZEROCOPY (devmem TX is MSG_ZEROCOPY); set TcpSocket.ZeroCopy = true first");
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        if (dmabufId == 0) throw new NetmemErrnoException(Errno.EINVAL, $"{this}: dmabuf id 0 names no binding (ids start at 1)");
+        var c = RequireConnected();
+        ZerocopySendOperation? op;
+        lock (_zcFree) _zcFree.TryPop(out op);
+        op ??= new ZerocopySendOperation(this);
+        op.StartDevmem(dmabufId, offset, length, ct);
+        short version = op.Version;
+        c.Context.Post(op);
+        return new ValueTask<int>(op, version);
+    }
+
+    /// <summary>
+    /// <c>recvmsg(MSG_ERRQUEUE)</c>: the oldest record of the socket's error queue (zero-copy completions: send
+    /// ids [<see cref="SockExtendedErr.Info"/>, <see cref="SockExtendedErr.Data"/>], code
+    /// <see cref="SockExtendedErr.CodeZerocopyCopied"/> when the data was copied after all), or false (EAGAIN).
+    /// Any thread; allocates nothing.
+    /// </summary>
+    public bool TryReadErrorQueue(out SockExtendedErr err)
+    {
+        if (_conn is { } c) return c.ErrorQueue.TryDequeue(out err);
+        err = default;
+        return false;
+    }
+
+    /// <summary>
+    /// Queues the socket's zero-copy sends in order (context thread): each takes as much of the send buffer as is
+    /// free; a send that cannot finish waits for <see cref="TcpEvents.Writable"/> and holds the ones behind it.
+    /// </summary>
+    internal void ProgressZerocopy(ZerocopySendOperation? posted)
+    {
+        if (posted is not null && !posted.Enqueued)
+        {
+            posted.Enqueued = true;
+            _zcQueue.Enqueue(posted);
+        }
+        var c = _conn;
+        while (_zcQueue.TryPeek(out var op))
+        {
+            if (op.CancelRequested && op.Done < op.Length)
+            {
+                _zcQueue.Dequeue();
+                op.EndQueueing(new OperationCanceledException($"zero-copy send on {this} was cancelled after {op.Done} of {op.Length} bytes"));
+                continue;
+            }
+            while (op.Done < op.Length)
+            {
+                op.AddRef(); // the completion that takes the pin holds this one
+                int n;
+                if (op.DmabufId != 0)
+                {
+                    var dv = new DmabufIov((ulong)(op.DmabufOffset + op.Done), op.Length - op.Done);
+                    n = c!.SendDevmem(op.DmabufId, new ReadOnlySpan<DmabufIov>(in dv), op);
+                }
+                else
+                {
+                    var iov = new UserIov(op.Address + op.Done, op.Length - op.Done);
+                    n = c!.SendZeroCopy(new ReadOnlySpan<UserIov>(in iov), op);
+                }
+                if (n <= 0) op.Release(); // not taken
+                if (n < 0)
+                {
+                    _zcQueue.Dequeue();
+                    op.EndQueueing(new NetmemErrnoException((Errno)(-n), $"zero-copy send on {this}"));
+                    goto next;
+                }
+                if (n == 0) return; // the buffer is full: Writable brings us back
+                op.Done += n;
+            }
+            _zcQueue.Dequeue();
+            op.EndQueueing(null);
+        next:;
+        }
+    }
+
+    internal void ReturnZerocopyOperation(ZerocopySendOperation op)
+    {
+        lock (_zcFree) _zcFree.Push(op);
     }
 
     /// <summary>
@@ -235,6 +361,7 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
         }
         if (_ctl.IsPending) Progress(_ctl);
         if ((events & (TcpEvents.Writable | TcpEvents.Closed)) != 0 && _send.IsPending) Progress(_send);
+        if ((events & (TcpEvents.Writable | TcpEvents.Closed)) != 0 && _zcQueue.Count > 0) ProgressZerocopy(null);
         if ((events & (TcpEvents.Readable | TcpEvents.Closed)) != 0 && _recv.IsPending) Progress(_recv);
     }
 

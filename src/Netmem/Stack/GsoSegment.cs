@@ -62,6 +62,7 @@ public static class GsoSegment
             gso.Data[..hlen].CopyTo(h);
             if (inHead > 0) gso.CopyBits(off, seg.Put(inHead));
             if (inHead < len) AddFragSlices(seg, gso, off + inHead, len - inHead);
+            if (sh.Ubuf is not null) seg.Shinfo.SetUbuf(sh.Ubuf); // skb_zerocopy_clone: each segment holds the completion
             seg.ResetNetworkHeader();
             seg.SetTransportHeader(tcpOff);
 

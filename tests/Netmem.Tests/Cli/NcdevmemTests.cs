@@ -87,6 +87,48 @@ public sealed class NcdevmemTests(ITestOutputHelper output)
         Assert.Equal("", err);
     }
 
+    /// <summary>
+    /// <c>netmem ncdevmem client --tx devmem</c>: the client writes the pattern into device memory, binds it for TX on
+    /// vnic0 and sends from it; the ncdevmem server on vnic1 validates every byte in its own device memory.
+    /// </summary>
+    [Fact]
+    public void Ncdevmem_client_tx_devmem_sends_from_device_memory_and_the_server_validates_every_byte()
+    {
+        const long bytes = 64L << 20;
+        var (rc, text, err) = Run(new NcdevmemOptions { Bytes = bytes, TxDevmem = true, DeviceMemory = true, Pages = 4096 });
+        output.WriteLine(text);
+        Assert.True(rc == 0, $"rc {rc}: {err}\n{text}");
+        Assert.Contains("client: bind-tx", text);
+        Assert.Contains($"validated {bytes} bytes, 0 mismatches", text);
+        Assert.Contains($"client sent {bytes} bytes from device memory (TX binding freed True, its dma-buf released True)", text);
+        Assert.Contains($"PASS: {bytes} of {bytes} bytes received", text);
+        Assert.Contains("pool inflight 0", text);
+        Assert.Equal("", err);
+    }
+
+    /// <summary>A devmem TX client sending the -v 8 stream to a -v 7 server: the server's validation catches it, so it checks what device memory sent.</summary>
+    [Fact]
+    public void Ncdevmem_client_tx_devmem_with_the_wrong_pattern_fails_validation_and_still_drains()
+    {
+        var (rc, text, _) = Run(new NcdevmemOptions { Bytes = 4L << 20, TxDevmem = true, DeviceMemory = true, Pages = 4096, ClientModulus = 8 });
+        Assert.Equal(1, rc);
+        Assert.Contains("FAIL", text);
+        Assert.Contains("TX binding freed True", text);
+        Assert.Contains("pool inflight 0", text);
+    }
+
+    [Fact]
+    public void Ncdevmem_client_subcommand_parses_tx_devmem_and_rejects_other_modes()
+    {
+        var ok = NcdevmemCommand.Create().Parse(["client", "--tx", "devmem", "--bytes", "1048576"]);
+        Assert.Empty(ok.Errors);
+        Assert.Equal("client", ok.CommandResult.Command.Name);
+        Assert.NotEmpty(NcdevmemCommand.Create().Parse(["client", "--tx", "udp"]).Errors);
+        var se = new StringWriter();
+        Assert.Equal(2, NcdevmemCommand.Run(TextWriter.Null, se, new NcdevmemOptions { TxDevmem = true }, tap: true));
+        Assert.Contains("--tx devmem needs the VirtualNic pair", se.ToString());
+    }
+
     [Fact]
     public void Ncdevmem_rejects_bad_arguments_with_a_message()
     {

@@ -4,6 +4,7 @@ using Microsoft.Win32.SafeHandles;
 using Netmem.Sockets;
 using Netmem.Tests.Virtual;
 using Netmem.Wire;
+using static Netmem.Tests.Native.LinuxAbi;
 
 namespace Netmem.Tests.Native;
 
@@ -15,11 +16,6 @@ namespace Netmem.Tests.Native;
 /// </summary>
 public sealed unsafe class NativeDevmemTests
 {
-    private const int AF_INET = 2, SOCK_STREAM = 1, SOCK_NONBLOCK = 0x800, SOL_SOCKET = 1, IPPROTO_TCP = 6;
-    private const int MSG_DONTWAIT = 0x40, MSG_CTRUNC = 0x8, MSG_SOCK_DEVMEM = 0x2000000;
-    private const int SO_DEVMEM_LINEAR = 78, SO_DEVMEM_DMABUF = 79, SO_DEVMEM_DONTNEED = 80;
-    private const int EBADF = 9, EFAULT = 14, EINVAL = 22, ENOENT = 2, ERANGE = 34, EEXIST = 17, ENODEV = 19, ENOPROTOOPT = 92, ETOOSMALL = 524, EAGAIN = 11;
-    private const int CmsgHdr = 16, DmabufCmsgSize = 24, CmsgSpaceDmabuf = 40;
     private static readonly Ipv4Address Local = new(192, 168, 0, 1), Remote = new(192, 0, 2, 1);
 
     [StructLayout(LayoutKind.Sequential)]
@@ -31,15 +27,6 @@ public sealed unsafe class NativeDevmemTests
         public uint DmabufId, Ifindex, NetIovs, NetIovsFree;
         public long PoolInflight, UserHeld;
         public uint Unbound, Freed;
-    }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct IoVec { public byte* Base; public nuint Len; }
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct MsgHdr
-    {
-        public void* Name; public uint NameLen; public IoVec* Iov; public nuint IovLen; public byte* Control; public nuint ControlLen; public int Flags;
     }
 
     private sealed class Api : IDisposable

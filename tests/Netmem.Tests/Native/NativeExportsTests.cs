@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using Netmem.Drivers.Tap;
 using Netmem.Tests.Virtual;
 using Netmem.Wire;
+using static Netmem.Tests.Native.LinuxAbi;
 
 namespace Netmem.Tests.Native;
 
@@ -13,12 +14,6 @@ namespace Netmem.Tests.Native;
 /// </summary>
 public sealed unsafe class NativeExportsTests
 {
-    private const int AF_INET = 2, AF_INET6 = 10, SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_NONBLOCK = 0x800;
-    private const int F_GETFL = 3, F_SETFL = 4, O_NONBLOCK = 0x800;
-    private const int SOL_SOCKET = 1, SO_ERROR = 4, SO_REUSEADDR = 2, IPPROTO_TCP = 6, TCP_NODELAY = 1, TCP_INFO = 11, TCP_MAXSEG = 2;
-    private const short POLLIN = 1, POLLOUT = 4;
-    private const int EBADF = 9, EAGAIN = 11, EINVAL = 22, ENOTSOCK = 88, ENOPROTOOPT = 92, EPROTONOSUPPORT = 93,
-        EAFNOSUPPORT = 97, EADDRINUSE = 98, ENOTCONN = 107, EINPROGRESS = 115, EALREADY = 114, ENOTTY = 25;
     private static readonly Ipv4Address Local = new(192, 168, 0, 1), Remote = new(192, 0, 2, 1);
 
     private sealed class Api : IDisposable
@@ -323,7 +318,6 @@ public sealed unsafe class NativeExportsTests
     public void NotSentLowatSysctlLimitsWritesAndPollout()
     {
         Requires.NativeLibrary();
-        const int TCP_NOTSENT_LOWAT = 25;
         WithSysctls(root =>
         {
             using var api = new Api("sysctl=" + root);
@@ -379,7 +373,6 @@ public sealed unsafe class NativeExportsTests
     public void FastOpenClientAsksForACookieCachesItAndDefersTheNextConnect()
     {
         Requires.NativeLibrary();
-        const int TCP_FASTOPEN_CONNECT = 30, MSG_FASTOPEN = 0x20000000;
         using var api = new Api();
         int one = 1;
         var sa = Sockaddr(Remote, 80);

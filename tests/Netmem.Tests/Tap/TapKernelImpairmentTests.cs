@@ -90,8 +90,9 @@ def pattern(seq, n):
         await using var discard = new DiscardServer(env.Stack, 9);
         await using var http = new HttpServer(env.Stack, 80);
         // Corruption only where the kernel checks a full checksum: our frames without offloads.
-        // 4% loss on our frames into the kernel: with offloads they are 64 KiB GSO frames, so the 8 MiB
-        // download below is ~130 frames and the chance that none is lost (no retransmission) is ~0.5%.
+        // 4% loss on our frames into the kernel: with offloads they are 64 KiB GSO frames, so an 8 MiB
+        // download would be ~130 frames with a ~0.5% chance that none is lost (no retransmission: seen
+        // once); the 16 MiB below is ~260 frames, where that chance is ~0.003%.
         KernelImpairment.Attach(env, ingress: true, loss: 0.04, duplicate: 0.02, corrupt: offloads ? 0 : 0.02);
         KernelImpairment.Attach(env, ingress: false, loss: 0.02, duplicate: 0.02, corrupt: 0);
         long csum0 = KernelImpairment.Snmp(env, "Tcp", "InCsumErrors");
@@ -116,7 +117,7 @@ print(h.hexdigest())
         Assert.True(await TapStackEnv.WaitUntilAsync(() => discard.Finished.Count == 1, TimeSpan.FromSeconds(10)));
         Assert.Equal(up.Stdout.Trim(), discard.Finished[0].Sha256);
 
-        long n = offloads ? 8 << 20 : 4 << 20;
+        long n = offloads ? 16 << 20 : 4 << 20;
         var down = await Task.Run(() => env.Sh(Limit, $"curl -s --max-time 80 http://{env.OurAddress}/bytes/{n} | sha256sum"));
         Assert.Equal(TapHttpTests.PatternSha256(n), down.Stdout.Split(' ')[0]);
 

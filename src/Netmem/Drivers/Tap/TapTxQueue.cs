@@ -47,6 +47,7 @@ internal sealed unsafe class TapTxQueue : IDisposable
                 return NetdevTxResult.Dropped;
             }
             _queue.Stats.Completions++;
+            SkbZerocopy.MarkCopied(skb); // writev copied the frame: a zero-copy sender's completion says COPIED
             skb.Consume();
             return NetdevTxResult.Ok;
         }

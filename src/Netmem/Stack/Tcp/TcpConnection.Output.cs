@@ -16,6 +16,7 @@ public sealed partial class TcpConnection
     private int SizeGoal(int mssNow)
     {
         if (!Settings.AllowTso || (_route.Features & (NetdevFeatures.Tso | NetdevFeatures.Gso)) == 0 || _route.GsoMaxSize <= 0) return mssNow;
+        if ((_route.Features & NetdevFeatures.Sg) == 0) return mssNow; // no scatter-gather: linear skbs of one MSS (sk_can_gso needs SG)
         int max = Math.Min(_route.GsoMaxSize, 65536) - 20 - TcpPacket.MaxHeaderLength; // IPv4 and TCP headers count against gso_max_size
         max = Math.Min(max, (SkBuff.MaxSkbFrags - 1) * Memory.PageArena.PageSize);
         return Math.Max(mssNow, max / mssNow * mssNow);
@@ -175,16 +176,25 @@ public sealed partial class TcpConnection
                 rwndLimited |= wndRoom <= 0;
                 break;
             }
+            // An skb holds at most MAX_SKB_FRAGS frags and one send's completion: zero-copy pieces (each iovec
+            // element its own frag) can end a segment early. Such a segment is a full skb: it goes at once, with
+            // PSH (tcp_mark_push when skb_zerocopy_iter_stream runs out of frags), whatever Nagle says.
+            bool fragCut = false;
+            if (len > 0 && !LinearRoute)
+            {
+                int fit = _sndBuf.FitFrags(pos, (int)len, SkBuff.MaxSkbFrags, out fragCut);
+                if (fragCut) { len = fit; TcpStats.Inc(ref _layer.Stats.ZerocopyFragCuts); }
+            }
             // tcp_mss_split_point: a corked tail burst goes as whole MSS segments; the partial rest waits.
             if (len > mss && len == avail && (Settings.Cork || cork) && !_finQueued && !_forcePush) len -= len % mss;
-            bool recordTail = pos + len == recordEnd; // a record's last bytes: like the end of the data (Nagle, not SWS)
+            bool recordTail = pos + len == recordEnd || fragCut; // a record's last bytes (or a full skb): like the end of the data (Nagle, not SWS)
             if (len < mss && len < avail && !recordTail)
             {
                 // Sender SWS avoidance (RFC 9293 3.8.6.2.1): a window- or cwnd-limited runt waits unless it is
                 // at least half the largest window the peer offered, or nothing is in flight to clock it out.
                 if (DataInFlight && len < _maxSndWnd / 2) break;
             }
-            else if (len < mss && len == avail && !_forcePush)
+            else if (len < mss && len == avail && !_forcePush && !fragCut)
             {
                 // Only the tail of the queue waits (tcp_write_xmit passes TCP_NAGLE_PUSH for any other skb):
                 // a record's end inside the queue always goes.
@@ -199,7 +209,7 @@ public sealed partial class TcpConnection
             }
             bool fin = _finQueued && pos + len == FinPos;
             if (fin && (uint)(_sndNxt - _sndUna) + len + 1 > _sndWnd && wndRoom < len + 1) fin = false; // FIN rides later
-            TransmitData(pos, (int)len, fin);
+            TransmitData(pos, (int)len, fin, fragCut);
             sent++;
         }
         // The rate the next round's bursts are sized by: Linux refreshes it on each ACK after the cwnd
@@ -251,14 +261,14 @@ public sealed partial class TcpConnection
     private bool DataInFlight => _sndNxt != (_passiveFastOpen ? _iss + 1 : _sndUna);
 
     /// <summary>Sends bytes [pos, pos+len) as new data (advances snd.nxt) or as a retransmission (below snd.max).</summary>
-    private void TransmitData(long pos, int len, bool fin)
+    private void TransmitData(long pos, int len, bool fin, bool fragCut = false)
     {
         uint seq = SeqOfPos(pos);
         bool retrans = SeqNum.Lt(seq, _sndMax);
         // PSH as Linux sets it: on the segment that ends the queued data, and on every new TSO burst
         // (each carries the push mark of the skb it was cut from); a single MSS inside the stream and a
         // retransmission carry none.
-        bool push = len > 0 && (pos + len == _pushMarkPos || _wakeupPush || (!retrans && len > _mss && !_corkedXmit) || (_recordCount > 0 && pos + len == NextRecordEnd(pos)));
+        bool push = len > 0 && (pos + len == _pushMarkPos || _wakeupPush || fragCut || (!retrans && len > _mss && !_corkedXmit) || (_recordCount > 0 && pos + len == NextRecordEnd(pos)));
         var flags = TcpFlags.Ack | (fin ? TcpFlags.Fin : 0) | (push ? TcpFlags.Psh : 0);
         if (len > 0 && _dataSegsOut > 0 && InFlight() == 0) _cc.OnTxStart(ref Cong, _lastDataSentUs, _ctx.NowUs); // tcp_event_data_sent
         if (!Transmit(seq, flags, pos, len, synOptions: false)) return;
@@ -269,7 +279,7 @@ public sealed partial class TcpConnection
         uint end = seq + (uint)len + (fin ? 1u : 0u);
         // The skb's own push mark (a write's end, a record end, a wakeup), which a retransmission ending there
         // carries again; the PSH every multi-segment burst gets on the wire is not one.
-        bool pushMark = len > 0 && (pos + len == _pushMarkPos || _wakeupPush || (_recordCount > 0 && pos + len == NextRecordEnd(pos)));
+        bool pushMark = len > 0 && (pos + len == _pushMarkPos || _wakeupPush || fragCut || (_recordCount > 0 && pos + len == NextRecordEnd(pos)));
         _rtx.OnTransmit(seq, end, _ctx.NowUs, pushMark);
         if (fin) _finSent = true;
         if (SeqNum.Gt(end, _sndNxt)) _sndNxt = end;
@@ -293,11 +303,13 @@ public sealed partial class TcpConnection
         int len = (int)Math.Min(Math.Min(maxLen, CurrentMss()), Math.Max(0, dataLeft));
         long recordEnd = NextRecordEnd(pos);
         if (pos + len > recordEnd) len = (int)(recordEnd - pos);
+        bool fragCut = false;
+        if (len > 0 && !LinearRoute) len = _sndBuf.FitFrags(pos, len, SkBuff.MaxSkbFrags, out fragCut);
         // A FIN sent before (it lies below snd.max) goes again; the RTO clears _finSent before calling here,
         // so _finQueued is what says there is one (else a lost lone FIN would never be retransmitted).
         bool fin = (_finSent || _finQueued) && pos + len == FinPos && SeqNum.Lt(seq + (uint)len, _sndMax);
         if (len == 0 && !fin) return;
-        bool push = len > 0 && (pos + len == _pushMarkPos || RtxEndsWithPush(seq + (uint)len)); // a segment that ended with PSH keeps it
+        bool push = len > 0 && (pos + len == _pushMarkPos || fragCut || RtxEndsWithPush(seq + (uint)len)); // a segment that ended with PSH keeps it
         var flags = TcpFlags.Ack | (fin ? TcpFlags.Fin : 0) | (push ? TcpFlags.Psh : 0);
         if (!Transmit(seq, flags, pos, len, synOptions: false)) return;
         if (fin) _finSent = true;
@@ -409,13 +421,21 @@ public sealed partial class TcpConnection
         if (syn) { _rcvWnd = window; _rcvWup = _rcvNxt; }
         var repr = new TcpRepr(Tuple.LocalPort, Tuple.RemotePort, seq, ackFlag ? _rcvNxt : 0, flags, window, 0) { Options = opts };
         int hlen = repr.HeaderLength;
-        var skb = cache.Alloc(_ip.MaxHeaderRoom + hlen);
+        // A device without scatter-gather takes linear skbs: the payload is copied into the head (the kernel's
+        // tcp_sendmsg copies for such a route; a zero-copy send's completion says COPIED).
+        bool linear = len > 0 && LinearRoute && _sndBuf!.IsReadable(pos, len);
+        var skb = cache.Alloc(_ip.MaxHeaderRoom + hlen + (linear ? len : 0));
         if (skb is null) { _layer.Stats.Drop(TcpDropReason.RcvBufferFull); return false; }
         skb.Reserve(_ip.MaxHeaderRoom);
         var h = skb.Put(hlen);
         repr.Emit(h, Tuple.LocalAddress, Tuple.RemoteAddress, fillChecksum: false);
         skb.ResetTransportHeader();
-        if (len > 0) _sndBuf!.AddFrags(skb, pos, len);
+        if (linear)
+        {
+            _sndBuf!.CopyOut(pos, skb.Put(len), skb);
+            TcpStats.Inc(ref _layer.Stats.LinearSegs);
+        }
+        else if (len > 0) _sndBuf!.AddFrags(skb, pos, len);
         int tcpLen = hlen + len;
         // Each segment's payload with these options must fit the MTU: mss less what the options take beyond timestamps.
         int segSize = syn ? _mss : Math.Max(64, _mss - (opts.Length - (_tsOk ? 12 : 0)));
@@ -473,6 +493,9 @@ public sealed partial class TcpConnection
             skb.IpSummed = SkbChecksumState.None;
         }
     }
+
+    /// <summary>The route's device has no scatter-gather (NETIF_F_SG): segments go linear, their payload copied.</summary>
+    private bool LinearRoute => (_route.Features & NetdevFeatures.Sg) == 0;
 
     /// <summary>The TSval this connection would send now.</summary>
     internal uint TsValue => TsNow();

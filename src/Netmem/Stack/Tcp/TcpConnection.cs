@@ -187,6 +187,8 @@ public sealed partial class TcpConnection : IStackTimerTarget
     public int SendQueued => _sndBuf?.Bytes ?? 0;
     public int SendFree => _sndBuf is null || _finQueued ? 0 : _sndBuf.Free;
     public int SendPagesHeld => _sndBuf?.PagesHeld ?? 0;
+    /// <summary>Bytes the send path copied (written with <see cref="Send(ReadOnlySpan{byte})"/>, or copied after all for a zero-copy send or a linear skb).</summary>
+    public long SendCopiedBytes => _sndBuf?.CopiedBytes ?? 0;
     public bool ReceivedFin => _finReceived;
     public bool IsReleased => _released;
     internal bool IsSynchronized => State >= TcpState.Established;

@@ -40,6 +40,8 @@ public enum TcpEvents
     Writable = 4,
     /// <summary>The connection reached CLOSED or TIME_WAIT, or failed with an error.</summary>
     Closed = 8,
+    /// <summary>A record was queued on <see cref="TcpConnection.ErrorQueue"/> (<c>sk_error_report</c>: POLLERR, MSG_ERRQUEUE).</summary>
+    Error = 16,
 }
 
 /// <summary>The socket side of a connection (<c>sk_data_ready</c>, <c>sk_write_space</c>, <c>sk_state_change</c>, <c>sk_error_report</c>).</summary>

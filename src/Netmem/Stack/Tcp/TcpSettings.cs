@@ -90,6 +90,12 @@ public sealed record TcpSettings
     /// <summary>TCP_FASTOPEN_NO_COOKIE: Fast Open without cookies on this socket (the 0x4 / 0x200 behaviour for it alone).</summary>
     public bool FastOpenNoCookie { get; set; }
     /// <summary>
+    /// SO_ZEROCOPY: sends may ask for MSG_ZEROCOPY (<see cref="TcpConnection.SendZeroCopy"/>). Without it the flag is
+    /// ignored, as Linux ignores it: the data is copied and no completion is reported. Accepted sockets inherit it
+    /// from the listener (default off).
+    /// </summary>
+    public bool ZeroCopy { get; set; }
+    /// <summary>
     /// TCP_USER_TIMEOUT (0, the default: off): how long transmitted data may stay unacknowledged, counted from the
     /// first send of the oldest retransmitted segment, before the connection fails with ETIMEDOUT in place of
     /// tcp_retries2's count; it also bounds zero-window probing (from the first probe, answered or not) and

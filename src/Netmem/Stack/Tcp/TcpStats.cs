@@ -10,6 +10,8 @@ public sealed class TcpStats
     internal long InSegs, OutSegs, RetransSegs, OutRsts, InErrs, ActiveOpens, PassiveOpens, AttemptFails, EstabResets, IcmpErrs;
     internal long ChallengeAcks, ChallengeAcksLimited, LossProbes, FastRetransmits, SackRecoveries, Timeouts, ZeroWindowProbes, KeepaliveProbes, TimeWaitExpired, DelayedAcks, Handoffs, OfoQueued, DsacksSent, EcnCeReceived, EcnReductions, ReadFaults, DevmemFrags;
     internal long FastOpenActive, FastOpenActiveFail, FastOpenPassive, FastOpenPassiveFail, FastOpenCookieReqd, FastOpenListenOverflow, FastOpenPassiveAltKey;
+    internal long ZerocopySends, ZerocopyCopiedSends, ZerocopyIgnored, ZerocopyFragCuts, LinearSegs;
+    internal long DevmemTxSends, DevmemTxRefused;
 
     public long GetDrops(TcpDropReason reason) => Interlocked.Read(ref _drops[(int)reason]);
     public long TotalDrops { get { long s = 0; for (int i = 0; i < _drops.Length; i++) s += Interlocked.Read(ref _drops[i]); return s; } }
@@ -63,6 +65,20 @@ public sealed class TcpStats
     public long FastOpenListenOverflowCount => Interlocked.Read(ref FastOpenListenOverflow);
     /// <summary>TcpExt TCPFastOpenPassiveAltKey: cookies that checked out under the backup key.</summary>
     public long FastOpenPassiveAltKeyCount => Interlocked.Read(ref FastOpenPassiveAltKey);
+    /// <summary>MSG_ZEROCOPY sends that queued bytes (each took a send id).</summary>
+    public long ZerocopySendCount => Interlocked.Read(ref ZerocopySends);
+    /// <summary>devmem TX sends that queued bytes from a dma-buf (each also counts as a zero-copy send).</summary>
+    public long DevmemTxSendCount => Interlocked.Read(ref DevmemTxSends);
+    /// <summary>devmem TX sends refused before queueing (no such TX binding, another device, no checksum offload or SG, a range past the dma-buf).</summary>
+    public long DevmemTxRefusedCount => Interlocked.Read(ref DevmemTxRefused);
+    /// <summary>MSG_ZEROCOPY sends copied at send time (the route has no scatter-gather): their completion says COPIED.</summary>
+    public long ZerocopyCopiedSendCount => Interlocked.Read(ref ZerocopyCopiedSends);
+    /// <summary>MSG_ZEROCOPY sends on a socket without SO_ZEROCOPY: sent as ordinary copies, no completion (as Linux ignores the flag).</summary>
+    public long ZerocopyIgnoredCount => Interlocked.Read(ref ZerocopyIgnored);
+    /// <summary>Segments ended early because their frags (MAX_SKB_FRAGS) or their send's completion ran out (sent with PSH).</summary>
+    public long ZerocopyFragCutCount => Interlocked.Read(ref ZerocopyFragCuts);
+    /// <summary>Segments whose payload was copied into a linear head for a device without scatter-gather.</summary>
+    public long LinearSegmentCount => Interlocked.Read(ref LinearSegs);
 
     internal static void Inc(ref long field) => Interlocked.Increment(ref field);
     internal static void Add(ref long field, long n) => Interlocked.Add(ref field, n);

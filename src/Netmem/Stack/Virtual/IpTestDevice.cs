@@ -117,6 +117,8 @@ public sealed class IpTestDevice : IIpOutput
         destination.Write(ip[16..]);
         BinaryPrimitives.WriteUInt16BigEndian(ip[10..], InetChecksum.Compute(ip));
         var payload = bytes.AsSpan(Ipv4Packet.MinHeaderLength);
+        // The frame leaves as a copy (as tun's write to its reader does): a zero-copy sender's completion says COPIED.
+        SkbZerocopy.MarkCopied(skb);
         skb.CopyBits(0, payload);
         if (skb.IpSummed == SkbChecksumState.Partial && protocol == IpProtocol.Tcp && len >= TcpPacket.MinHeaderLength)
         {
