@@ -42,6 +42,16 @@ internal sealed partial class NativeStack
         return n;
     }
 
+    /// <summary>Drops the first <paramref name="bytes"/> of <paramref name="iov"/> (what a Fast Open SYN took).</summary>
+    private static void ConsumeIov(ref Span<UserIov> iov, int bytes)
+    {
+        while (bytes > 0 && iov.Length > 0)
+        {
+            if (iov[0].Length <= bytes) { bytes -= iov[0].Length; iov = iov[1..]; }
+            else { iov[0] = new UserIov(iov[0].Address + bytes, iov[0].Length - bytes); bytes = 0; }
+        }
+    }
+
     private static int IovLength(ReadOnlySpan<UserIov> iov)
     {
         long sum = 0;

@@ -370,20 +370,28 @@ internal sealed partial class NativeStack : IDisposable
                 r = ParseSockaddr(dst, out ep);
                 if (r < 0) return r;
             }
-            var err = Tcp.ConnectFastOpen(ep.Address, ep.Port, s.Local.Address, s.Local.Port, s.Settings, fault ? default : data, out var conn, out synQueued);
+            // MSG_ZEROCOPY's memory rides in the SYN as a copy, like any SYN data (tcp_send_syn_data).
+            var synData = fault ? default : zerocopy.IsEmpty ? data : Netmem.Memory.UserMemory.AsSpan(zerocopy[0].Address, zerocopy[0].Length);
+            var err = Tcp.ConnectFastOpen(ep.Address, ep.Port, s.Local.Address, s.Local.Port, s.Settings, synData, out var conn, out synQueued);
             if (err != Errno.None) return -(int)err;
             s.DeferredConnect = null;
             s.Connection = c = conn!;
             s.Local = new TcpEndpoint(conn!.Tuple.LocalAddress, conn.Tuple.LocalPort);
             Host.RunPending();
             WakeWaiters();
+            if (!zerocopy.IsEmpty)
+            {
+                c.CompleteSynDataZerocopy(synQueued);
+                ConsumeIov(ref zerocopy, synQueued);
+            }
             if (nonBlocking) return synQueued > 0 ? synQueued : -(int)Errno.EINPROGRESS;
+            int total = zerocopy.IsEmpty ? data.Length : synQueued + IovLength(zerocopy);
             // inet_wait_for_connect with sk_write_pending when data is left over: the SYN-ACK's ACK waits for it.
-            c.WritePending = !fault && synQueued < data.Length;
+            c.WritePending = !fault && synQueued < total;
             r = WaitConnected(s);
             c.WritePending = false;
             if (r < 0) return r;
-            if (!fault && synQueued > 0 && synQueued == data.Length) return synQueued;
+            if (!fault && synQueued > 0 && synQueued == total) return synQueued;
         }
         // A second MSG_FASTOPEN while the handshake runs is __inet_stream_connect's EALREADY; once connected the
         // flag is ignored (the kernel's tcp_sendmsg writes as usual).
