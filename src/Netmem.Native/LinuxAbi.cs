@@ -3,7 +3,7 @@ namespace Netmem.Native;
 /// <summary>Linux x86-64 constants and structure layouts of the socket calls the C ABI implements.</summary>
 internal static class LinuxAbi
 {
-    public const int AF_INET = 2, AF_INET6 = 10;
+    public const int AF_UNSPEC = 0, AF_INET = 2, AF_INET6 = 10;
     public const int SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_TYPE_MASK = 0xf, SOCK_NONBLOCK = 0x800, SOCK_CLOEXEC = 0x80000;
     public const int IPPROTO_IP = 0, IPPROTO_TCP = 6;
 
@@ -14,7 +14,7 @@ internal static class LinuxAbi
     public const int TCP_NODELAY = 1, TCP_MAXSEG = 2, TCP_CORK = 3, TCP_KEEPIDLE = 4, TCP_KEEPINTVL = 5, TCP_KEEPCNT = 6,
         TCP_SYNCNT = 7, TCP_LINGER2 = 8, TCP_DEFER_ACCEPT = 9, TCP_WINDOW_CLAMP = 10, TCP_INFO = 11, TCP_QUICKACK = 12,
         TCP_CONGESTION = 13, TCP_THIN_LINEAR_TIMEOUTS = 16, TCP_USER_TIMEOUT = 18, TCP_CC_INFO = 26, TCP_FASTOPEN = 23, TCP_NOTSENT_LOWAT = 25,
-        TCP_FASTOPEN_CONNECT = 30, TCP_INQ = 36;
+        TCP_FASTOPEN_CONNECT = 30, TCP_FASTOPEN_KEY = 33, TCP_FASTOPEN_NO_COOKIE = 34, TCP_INQ = 36;
 
     public const int F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4;
     public const int O_RDWR = 2, O_NONBLOCK = 0x800;

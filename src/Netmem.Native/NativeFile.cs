@@ -60,7 +60,8 @@ internal sealed class SocketFile : NativeFile
     {
         if (Listener is not null) return Listener.AcceptQueueLength > 0 ? POLLIN | POLLRDNORM : 0;
         var c = Connection;
-        if (c is null) return POLLOUT | POLLHUP; // a fresh socket: writable and hung up, as Linux says
+        // A fresh socket: writable and hung up, as Linux says; a deferred Fast Open connect only writable (the write sends the SYN).
+        if (c is null) return DeferredConnect is not null ? POLLOUT | POLLWRNORM : POLLOUT | POLLHUP;
         int mask = 0;
         var st = c.State;
         // tcp_poll: sk_err or a non-empty sk_error_queue.

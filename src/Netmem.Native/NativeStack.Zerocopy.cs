@@ -73,6 +73,22 @@ internal ref struct ZeroCopyPayload
         }
     }
 
+    /// <summary>
+    /// What a Fast Open SYN may carry of this payload (tcp_send_syn_data copies it): the first user memory element;
+    /// nothing from a dma-buf, which the CPU may not read.
+    /// </summary>
+    public readonly ReadOnlySpan<byte> SynData => _devmem || _user.IsEmpty ? default : Netmem.Memory.UserMemory.AsSpan(_user[0].Address, _user[0].Length);
+
+    /// <summary>Drops the first <paramref name="bytes"/> (what a Fast Open SYN took).</summary>
+    public void Consume(int bytes)
+    {
+        while (bytes > 0 && !_user.IsEmpty)
+        {
+            if (_user[0].Length <= bytes) { bytes -= _user[0].Length; _user = _user[1..]; }
+            else { _user[0] = new UserIov(_user[0].Address + bytes, _user[0].Length - bytes); bytes = 0; }
+        }
+    }
+
     /// <summary>One send of what is left; returns the bytes queued (and consumes them) or a negative errno.</summary>
     public int SendOnce(TcpConnection c, bool eor, bool more)
     {

@@ -237,7 +237,7 @@ internal sealed partial class NativeStack : IDisposable
         {
             if (s.Listener.TryAccept(out var c))
             {
-                child = new SocketFile(s.Settings) { Connection = c, Local = new TcpEndpoint(c.Tuple.LocalAddress, c.Tuple.LocalPort), Accepted = true };
+                child = new SocketFile(s.Settings) { Connection = c, Local = new TcpEndpoint(c.Tuple.LocalAddress, c.Tuple.LocalPort), Accepted = true, ReuseAddr = s.ReuseAddr };
                 child.Settings = c.Settings;
                 child.NonBlocking = (flags & SOCK_NONBLOCK) != 0;
                 int nfd = Install(child);
@@ -270,8 +270,9 @@ internal sealed partial class NativeStack : IDisposable
         r = ParseSockaddr(addr, out var ep);
         if (r < 0) return r;
         if (s.DeferredConnect is not null) return -(int)Errno.EALREADY; // tcp_fastopen_defer_connect already ran
-        // TCP_FASTOPEN_CONNECT with a cookie for this server: connect succeeds now, the SYN waits for the data.
-        if (s.Settings.FastOpenConnect && Tcp.FastOpenCookies.Has(ep.Address))
+        // TCP_FASTOPEN_CONNECT with a cookie for this server (or cookies off): connect succeeds now, the SYN waits
+        // for the data (tcp_fastopen_defer_connect after tcp_fastopen_cookie_check).
+        if (s.Settings.FastOpenConnect && (Tcp.FastOpenCookies.Has(ep.Address) || FastOpenWithoutCookie(s.Settings)))
         {
             s.DeferredConnect = ep;
             return 0;
@@ -327,6 +328,8 @@ internal sealed partial class NativeStack : IDisposable
             if (n != -(int)Errno.EAGAIN)
             {
                 if (n == -(int)Errno.ENOTCONN && c.State == TcpState.Closed) return done;
+                // The error went to an earlier call already (sock_error clears sk_err): what is left is the end of the stream.
+                if (c.Error != Errno.None && n == -(int)c.Error && s.ErrorReported == c.Error) return done;
                 if (c.Error != Errno.None) s.ErrorReported = c.Error;
                 return done > 0 ? done : n;
             }
@@ -349,41 +352,67 @@ internal sealed partial class NativeStack : IDisposable
         if (r < 0) return r;
         var c = s.Connection;
         bool nonBlocking = s.NonBlocking || (flags & MSG_DONTWAIT) != 0;
+        int synQueued = 0;
         if (c is null && s.Listener is null && (s.DeferredConnect is not null || (flags & MSG_FASTOPEN) != 0))
         {
-            // tcp_sendmsg_fastopen: the connect happens here, its SYN asking for a cookie. No data rides in the SYN
-            // (Linux's fallback when it cannot put any): a non-blocking call says EINPROGRESS, a blocking one waits
-            // for the handshake and then writes as usual.
+            // tcp_sendmsg_fastopen: the connect happens here. With a cookie cached for the server (or cookies off) the
+            // first bytes ride in the SYN and a non-blocking call returns their count; without one the SYN asks for
+            // a cookie and a non-blocking call says EINPROGRESS. A blocking call waits for the handshake and then
+            // writes the rest as usual. An unreadable buffer puts nothing in the SYN (Linux's fallback).
             TcpEndpoint ep;
             if (s.DeferredConnect is { } deferred) ep = deferred;
             else
             {
+                Options.ApplySysctls(Tcp.Defaults); // the script may have changed tcp_fastopen since socket()
+                if ((Tcp.Defaults.FastOpen & TcpFastOpenFlags.Client) == 0) return -(int)Errno.EOPNOTSUPP;
+                if (dst.Length >= 2 && BitConverter.ToUInt16(dst) == AF_UNSPEC) return -(int)Errno.EOPNOTSUPP;
                 if (dst.IsEmpty) return -(int)Errno.EDESTADDRREQ;
                 r = ParseSockaddr(dst, out ep);
                 if (r < 0) return r;
             }
-            var err = Tcp.Connect(ep.Address, ep.Port, s.Local.Address, s.Local.Port, s.Settings, out var conn, fastOpen: true);
+            // MSG_ZEROCOPY's memory rides in the SYN as a copy, like any SYN data (tcp_send_syn_data).
+            var synData = fault ? default : zerocopy.IsSet ? zerocopy.SynData : data;
+            var err = Tcp.ConnectFastOpen(ep.Address, ep.Port, s.Local.Address, s.Local.Port, s.Settings, synData, out var conn, out synQueued);
             if (err != Errno.None) return -(int)err;
             s.DeferredConnect = null;
             s.Connection = c = conn!;
             s.Local = new TcpEndpoint(conn!.Tuple.LocalAddress, conn.Tuple.LocalPort);
             Host.RunPending();
             WakeWaiters();
-            if (nonBlocking) return -(int)Errno.EINPROGRESS;
+            if (zerocopy.IsSet)
+            {
+                c.CompleteSynDataZerocopy(synQueued);
+                zerocopy.Consume(synQueued);
+            }
+            if (nonBlocking) return synQueued > 0 ? synQueued : -(int)Errno.EINPROGRESS;
+            int total = zerocopy.IsSet ? synQueued + zerocopy.Length : data.Length;
+            // inet_wait_for_connect with sk_write_pending when data is left over: the SYN-ACK's ACK waits for it.
+            c.WritePending = !fault && synQueued < total;
             r = WaitConnected(s);
+            c.WritePending = false;
             if (r < 0) return r;
+            if (!fault && synQueued > 0 && synQueued == total) return synQueued;
         }
-        else if (c is not null && (flags & MSG_FASTOPEN) != 0) return -(int)Errno.EISCONN; // __inet_stream_connect on a connected socket
+        // A second MSG_FASTOPEN while the handshake runs is __inet_stream_connect's EALREADY; once connected the
+        // flag is ignored (the kernel's tcp_sendmsg writes as usual).
+        else if (c is not null && (flags & MSG_FASTOPEN) != 0 && c.State is TcpState.SynSent or TcpState.SynReceived) return -(int)Errno.EALREADY;
         if (c is null) return s.Listener is not null ? -(int)Errno.EPIPE : -(int)Errno.EPIPE;
         if (s.ShutWrite) return -(int)Errno.EPIPE;
+        // sk_stream_wait_connect on a connection that failed before it was established: the pending error, once.
+        if (c.State == TcpState.Closed && c.Error is Errno.ECONNREFUSED && s.ErrorReported != c.Error)
+        {
+            s.ErrorReported = c.Error;
+            return -(int)c.Error;
+        }
         if (fault) return -(int)Errno.EFAULT;
-        // A connect still in progress: a blocking write waits for it (sk_stream_wait_connect).
-        while (c.State is TcpState.SynSent or TcpState.SynReceived)
+        // A connect still in progress: a blocking write waits for it (sk_stream_wait_connect); a Fast Open child
+        // writes in SYN-RECEIVED already (tcp_passive_fastopen).
+        while (c.State is TcpState.SynSent or TcpState.SynReceived && !c.IsPassiveFastOpen)
         {
             if (nonBlocking) return -(int)Errno.EAGAIN;
             BlockOnce();
         }
-        int done = 0, length = zerocopy.IsSet ? zerocopy.Length : data.Length;
+        int done = synQueued, length = zerocopy.IsSet ? zerocopy.Length + synQueued : data.Length;
         while (true)
         {
             bool eor = (flags & MSG_EOR) != 0, more = (flags & MSG_MORE) != 0;
@@ -566,6 +595,14 @@ internal sealed partial class NativeStack : IDisposable
                 catch (Exception) { return -(int)Errno.ENOENT; }
                 return 0;
             }
+            if (name == TCP_FASTOPEN_KEY)
+            {
+                // A listener's own key (primary, or primary and backup): 16 or 32 bytes.
+                if (val.Length != TcpFastOpenKey.KeyLength && val.Length != 2 * TcpFastOpenKey.KeyLength) return -(int)Errno.EINVAL;
+                s.Settings.FastOpenKey = TcpFastOpenKey.FromBytes(val);
+                if (s.Listener is not null) s.Listener.Settings.FastOpenKey = s.Settings.FastOpenKey;
+                return 0;
+            }
             if (val.Length < 4) return -(int)Errno.EINVAL;
             switch (name)
             {
@@ -592,15 +629,26 @@ internal sealed partial class NativeStack : IDisposable
                     s.Settings.SynRetries = iv; break;
                 case TCP_NOTSENT_LOWAT: s.Settings.NotSentLowat = (uint)iv; break; // unsigned, as Linux keeps it
                 case TCP_FASTOPEN_CONNECT:
-                    // Linux: 0 or 1, and only before the connect starts.
+                    // Linux: 0 or 1, and only before the connect starts; EOPNOTSUPP while the client bit of tcp_fastopen is off.
                     if (iv is < 0 or > 1) return -(int)Errno.EINVAL;
+                    Options.ApplySysctls(Tcp.Defaults);
+                    if ((Tcp.Defaults.FastOpen & TcpFastOpenFlags.Client) == 0) return -(int)Errno.EOPNOTSUPP;
                     if (s.Connection is not null || s.Listener is not null || s.DeferredConnect is not null) return -(int)Errno.EINVAL;
                     s.Settings.FastOpenConnect = iv == 1; break;
                 case TCP_USER_TIMEOUT:
                     if (iv < 0) return -(int)Errno.EINVAL;
                     s.Settings.UserTimeout = TimeSpan.FromMilliseconds(iv); break;
+                case TCP_FASTOPEN:
+                    // fastopen_queue_tune: a listener's (or a socket about to listen) Fast Open queue length.
+                    if (iv < 0 || c is not null) return -(int)Errno.EINVAL;
+                    s.Settings.FastOpenQueueLength = iv;
+                    if (s.Listener is not null) s.Listener.Settings.FastOpenQueueLength = iv;
+                    break;
+                case TCP_FASTOPEN_NO_COOKIE:
+                    if (iv is < 0 or > 1) return -(int)Errno.EINVAL;
+                    s.Settings.FastOpenNoCookie = iv == 1; break;
                 case TCP_QUICKACK: case TCP_INQ: case TCP_WINDOW_CLAMP:
-                case TCP_LINGER2: case TCP_DEFER_ACCEPT: case TCP_THIN_LINEAR_TIMEOUTS: case TCP_FASTOPEN:
+                case TCP_LINGER2: case TCP_DEFER_ACCEPT: case TCP_THIN_LINEAR_TIMEOUTS:
                     s.Extra[(level, name)] = iv; return 0; // accepted and remembered; the engine has no such knob yet
                 default: return -(int)Errno.ENOPROTOOPT;
             }
@@ -639,9 +687,14 @@ internal sealed partial class NativeStack : IDisposable
         to.MaxSegmentSize = from.MaxSegmentSize;
         to.NotSentLowat = from.NotSentLowat;
         to.FastOpenConnect = from.FastOpenConnect;
+        to.FastOpenNoCookie = from.FastOpenNoCookie;
         to.UserTimeout = from.UserTimeout;
         to.ZeroCopy = from.ZeroCopy;
     }
+
+    /// <summary><c>tcp_fastopen_no_cookie</c> for a client: tcp_fastopen 0x4 or TCP_FASTOPEN_NO_COOKIE.</summary>
+    private bool FastOpenWithoutCookie(TcpSettings settings) =>
+        (Tcp.Defaults.FastOpen & TcpFastOpenFlags.ClientNoCookie) != 0 || settings.FastOpenNoCookie;
 
     /// <summary>getsockopt: writes at most <paramref name="val"/>.Length bytes; returns the length written.</summary>
     public int GetSockOpt(int fd, int level, int name, Span<byte> val)
@@ -710,6 +763,18 @@ internal sealed partial class NativeStack : IDisposable
                 case TCP_CC_INFO: return 0; // cubic and reno export no tcp_cc_info (Linux: length 0)
                 case TCP_NOTSENT_LOWAT: iv = (int)s.Settings.NotSentLowat; break; // 0: unset (the sysctl applies)
                 case TCP_FASTOPEN_CONNECT: iv = s.Settings.FastOpenConnect ? 1 : 0; break;
+                case TCP_FASTOPEN: iv = s.Listener?.Settings.FastOpenQueueLength ?? s.Settings.FastOpenQueueLength; break;
+                case TCP_FASTOPEN_NO_COOKIE: iv = s.Settings.FastOpenNoCookie ? 1 : 0; break;
+                case TCP_FASTOPEN_KEY:
+                {
+                    // The socket's key, else the namespace's (tcp_fastopen_get_cipher), as little-endian words.
+                    var key = s.Listener?.Settings.FastOpenKey ?? s.Settings.FastOpenKey ?? Tcp.Defaults.FastOpenKey ?? Tcp.FastOpenKey;
+                    Span<byte> kb = stackalloc byte[2 * TcpFastOpenKey.KeyLength];
+                    int kl = key.CopyTo(kb);
+                    int n = Math.Min(val.Length, kl);
+                    kb[..n].CopyTo(val);
+                    return n;
+                }
                 case TCP_USER_TIMEOUT: iv = (int)s.Settings.UserTimeout.TotalMilliseconds; break;
                 default:
                     if (!s.Extra.TryGetValue((level, name), out iv)) return -(int)Errno.ENOPROTOOPT;

@@ -83,7 +83,8 @@ internal sealed record NativeStackOptions
     /// Applies the net.ipv4 TCP sysctls under <see cref="SysctlRoot"/> to <paramref name="tcp"/> (missing
     /// or unreadable files leave a setting alone): tcp_timestamps, tcp_sack, tcp_window_scaling, tcp_rmem
     /// (default and, for the window scale, max), tcp_wmem (default), tcp_syn_retries, tcp_synack_retries, tcp_ecn, tcp_notsent_lowat,
-    /// tcp_min_tso_segs, tcp_pacing_ss_ratio, tcp_pacing_ca_ratio (TSO autosizing), tcp_slow_start_after_idle.
+    /// tcp_min_tso_segs, tcp_pacing_ss_ratio, tcp_pacing_ca_ratio (TSO autosizing), tcp_slow_start_after_idle, tcp_fastopen
+    /// and tcp_fastopen_key.
     /// </summary>
     public void ApplySysctls(TcpSettings tcp)
     {
@@ -113,6 +114,16 @@ internal sealed record NativeStackOptions
         if (Read(dir, "tcp_pacing_ss_ratio") is [var ss, ..]) tcp.PacingSsRatio = (int)Math.Clamp(ss, 0, 1000);
         if (Read(dir, "tcp_pacing_ca_ratio") is [var ca, ..]) tcp.PacingCaRatio = (int)Math.Clamp(ca, 0, 1000);
         if (Read(dir, "tcp_synack_retries") is [var synack, ..]) tcp.SynAckRetries = (int)Math.Clamp(synack, 1, 127);
+        if (Read(dir, "tcp_fastopen") is [var fo, ..]) tcp.FastOpen = (TcpFastOpenFlags)(int)Math.Clamp(fo, 0, int.MaxValue);
+        // An unconfigured namespace reads back zeros: the layer's random key stays.
+        if (ReadText(dir, "tcp_fastopen_key") is { } key) tcp.FastOpenKey = TcpFastOpenKey.TryParse(key, out var k) ? k : null;
+    }
+
+    private static string? ReadText(string dir, string name)
+    {
+        try { return File.ReadAllText(Path.Combine(dir, name)); }
+        catch (IOException) { return null; }
+        catch (UnauthorizedAccessException) { return null; }
     }
 
     /// <summary>

@@ -36,7 +36,7 @@ internal static class TcpInfoWriter
             b[2] = (byte)Math.Min(255, i.Retransmits);
             b[4] = (byte)Math.Min(255, i.Backoff);
             b[5] = (byte)(((i.Options & TcpInfoOptions.Timestamps) != 0 ? 1 : 0) | ((i.Options & TcpInfoOptions.Sack) != 0 ? 2 : 0)
-                | ((i.Options & TcpInfoOptions.WindowScale) != 0 ? 4 : 0));
+                | ((i.Options & TcpInfoOptions.WindowScale) != 0 ? 4 : 0) | ((i.Options & TcpInfoOptions.SynData) != 0 ? 32 : 0));
             b[6] = (byte)((i.SndWscale & 0xf) | (i.RcvWscale << 4));
             U32(b, 8, i.RtoUs);
             U32(b, 16, i.SndMss);
@@ -68,6 +68,7 @@ internal static class TcpInfoWriter
             U64(b, 168, i.BusyUs);
             U64(b, 176, i.RwndLimitedUs);
             U64(b, 184, i.SndbufLimitedUs);
+            U32(b, 192, i.Delivered);
             U32(b, 220, i.ReordSeen);
             U32(b, 228, i.SndWnd);
             U32(b, 232, i.RcvWnd);

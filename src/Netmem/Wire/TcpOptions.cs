@@ -25,6 +25,9 @@ public struct TcpOptions : IEquatable<TcpOptions>
     internal const byte KindSack = 5;
     internal const byte KindTimestamp = 8;
     internal const byte KindFastOpen = 34;
+    /// <summary>The experimental option (RFC 6994) Fast Open used before kind 34: kind 254, then the magic 0xF989.</summary>
+    internal const byte KindExperimental = 254;
+    internal const ushort FastOpenMagic = 0xF989;
     /// <summary>The longest TCP Fast Open cookie (RFC 7413 4.1.1: 4 to 16 bytes, even).</summary>
     public const int MaxFastOpenCookie = 16;
 
@@ -47,6 +50,7 @@ public struct TcpOptions : IEquatable<TcpOptions>
 
     private CookieArray _fastOpenCookie;
     private byte _fastOpen; // 0: no Fast Open option; 1 + the cookie's length otherwise (1: a cookie request)
+    private bool _fastOpenExp; // the option is the experimental form (kind 254, magic 0xF989)
 
     /// <summary>MSS option (kind 2), or null when absent.</summary>
     public ushort? MaxSegmentSize { get; set; }
@@ -88,9 +92,20 @@ public struct TcpOptions : IEquatable<TcpOptions>
         return n;
     }
 
-    /// <summary>Sets the Fast Open option: <paramref name="cookie"/> empty for a cookie request, else 4 to 16 bytes, even.</summary>
+    /// <summary>Sets the Fast Open option, in the experimental form (kind 254, "FOEXP") when <paramref name="experimental"/>.</summary>
+    public void SetFastOpen(ReadOnlySpan<byte> cookie, bool experimental)
+    {
+        SetFastOpen(cookie);
+        _fastOpenExp = experimental;
+    }
+
+    /// <summary>Whether the Fast Open option is the experimental form (kind 254 with magic 0xF989, "FOEXP").</summary>
+    public readonly bool FastOpenExperimental => _fastOpen != 0 && _fastOpenExp;
+
+    /// <summary>Sets the RFC 7413 Fast Open option (kind 34): <paramref name="cookie"/> empty for a cookie request, else 4 to 16 bytes, even.</summary>
     public void SetFastOpen(ReadOnlySpan<byte> cookie)
     {
+        _fastOpenExp = false;
         if (cookie.Length != 0 && (cookie.Length < 4 || cookie.Length > MaxFastOpenCookie || cookie.Length % 2 != 0))
             throw new ArgumentException($"a Fast Open cookie is 4 to {MaxFastOpenCookie} bytes, even; got {cookie.Length}", nameof(cookie));
         for (int i = 0; i < cookie.Length; i++) _fastOpenCookie[i] = cookie[i];
@@ -152,7 +167,15 @@ public struct TcpOptions : IEquatable<TcpOptions>
                     break;
                 case KindFastOpen:
                     // A malformed cookie is ignored, as Linux does (tcp_parse_fastopen_option), not a bad segment.
-                    if (body.Length == 0 || (body.Length >= 4 && body.Length <= MaxFastOpenCookie && body.Length % 2 == 0)) options.SetFastOpen(body);
+                    if (body.Length == 0 || (body.Length >= 4 && body.Length <= MaxFastOpenCookie && body.Length % 2 == 0)) options.SetFastOpen(body, experimental: false);
+                    break;
+                case KindExperimental:
+                    // Only Fast Open's magic is known; other experiments are skipped as Linux skips them.
+                    if (body.Length >= 2 && BinaryPrimitives.ReadUInt16BigEndian(body) == FastOpenMagic)
+                    {
+                        var c = body[2..];
+                        if (c.Length == 0 || (c.Length >= 4 && c.Length <= MaxFastOpenCookie && c.Length % 2 == 0)) options.SetFastOpen(c, experimental: true);
+                    }
                     break;
             }
             i += length;
@@ -170,7 +193,7 @@ public struct TcpOptions : IEquatable<TcpOptions>
             else if (SackPermitted) n += 4;
             if (WindowScale is not null) n += 4;
             if (_sackBlockCount != 0) n += 4 + SackBlockLength * _sackBlockCount;
-            if (_fastOpen != 0) n += (2 + FastOpenCookieLength + 3) & ~3;
+            if (_fastOpen != 0) n += ((_fastOpenExp ? 4 : 2) + FastOpenCookieLength + 3) & ~3;
             return n;
         }
     }
@@ -244,10 +267,12 @@ public struct TcpOptions : IEquatable<TcpOptions>
         if (_fastOpen != 0)
         {
             // Kind, length, cookie, then NOPs up to the next word (Linux: "FO abcd1234,nop,nop").
-            int len = 2 + FastOpenCookieLength;
-            area[i] = KindFastOpen;
+            int hdr = _fastOpenExp ? 4 : 2;
+            int len = hdr + FastOpenCookieLength;
+            area[i] = _fastOpenExp ? KindExperimental : KindFastOpen;
             area[i + 1] = (byte)len;
-            for (int c = 0; c < FastOpenCookieLength; c++) area[i + 2 + c] = _fastOpenCookie[c];
+            if (_fastOpenExp) BinaryPrimitives.WriteUInt16BigEndian(area[(i + 2)..], FastOpenMagic);
+            for (int c = 0; c < FastOpenCookieLength; c++) area[i + hdr + c] = _fastOpenCookie[c];
             int padded = (len + 3) & ~3;
             for (int p = len; p < padded; p++) area[i + p] = KindNop;
             i += padded;
@@ -258,7 +283,7 @@ public struct TcpOptions : IEquatable<TcpOptions>
     public readonly bool Equals(TcpOptions other)
     {
         if (MaxSegmentSize != other.MaxSegmentSize || WindowScale != other.WindowScale || SackPermitted != other.SackPermitted ||
-            Timestamp != other.Timestamp || _sackBlockCount != other._sackBlockCount || _fastOpen != other._fastOpen) return false;
+            Timestamp != other.Timestamp || _sackBlockCount != other._sackBlockCount || _fastOpen != other._fastOpen || FastOpenExperimental != other.FastOpenExperimental) return false;
         for (int b = 0; b < _sackBlockCount; b++)
             if (_sackBlocks[b] != other._sackBlocks[b]) return false;
         for (int c = 0; c < FastOpenCookieLength; c++)
@@ -293,7 +318,7 @@ public struct TcpOptions : IEquatable<TcpOptions>
         for (int b = 0; b < _sackBlockCount; b++) s.Append(" sack ").Append(_sackBlocks[b].Left).Append(':').Append(_sackBlocks[b].Right);
         if (_fastOpen != 0)
         {
-            s.Append(" FO");
+            s.Append(_fastOpenExp ? " FOEXP" : " FO");
             if (FastOpenCookieLength > 0) s.Append(' ');
             for (int c = 0; c < FastOpenCookieLength; c++) s.Append(_fastOpenCookie[c].ToString("x2"));
         }

@@ -396,7 +396,11 @@ public sealed unsafe class NativeExportsTests
         Assert.Equal(TcpFlags.Ack, ack.Flags);
         Assert.False(ack.Options.HasFastOpen);
         byte b = 1;
-        ExpectErrno(EISCONN, api.SendTo(api.H, fd, &b, 1, MSG_FASTOPEN, null, 0));
+        // Once connected MSG_FASTOPEN is ignored: the byte goes as ordinary data.
+        Assert.Equal(1, (int)api.SendTo(api.H, fd, &b, 1, MSG_FASTOPEN, null, 0));
+        var data = IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out _);
+        Assert.Equal(TcpFlags.Ack | TcpFlags.Psh, data.Flags);
+        api.Send(IpPacketBuilder.Tcp(Remote, Local, 80, r.SourcePort, 123, data.SequenceNumber + 1, TcpFlags.Ack, 14600, default));
 
         // With the cookie cached, TCP_FASTOPEN_CONNECT's connect returns 0 at once and sends nothing...
         int fd2 = api.Socket(api.H, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);

@@ -8,7 +8,15 @@ namespace Netmem.Stack.Tcp;
 public sealed partial class TcpConnection
 {
     /// <summary>A SYN to a listener created this child: SYN-RECEIVED, options negotiated, SYN-ACK out (<c>tcp_v4_conn_request</c>).</summary>
-    internal void AcceptSyn(in TcpSegment seg, in IpRoute route, TcpListenEndpoint parent)
+    internal void AcceptSyn(in TcpSegment seg, in IpRoute route, TcpListenEndpoint parent) => AcceptSyn(seg, null, route, parent, default);
+
+    /// <summary>
+    /// <see cref="AcceptSyn(in TcpSegment, in IpRoute, TcpListenEndpoint)"/> with the listener's Fast Open decision
+    /// (<c>tcp_try_fastopen</c>): a Fast Open child takes the SYN's data (<paramref name="synSkb"/>, payload only,
+    /// which it then owns) into its receive queue at once, acknowledges it in the SYN-ACK and may be read and written
+    /// before the handshake completes; the SYN-ACK hands out <paramref name="fastOpen"/>'s cookie when it has one.
+    /// </summary>
+    internal void AcceptSyn(in TcpSegment seg, SkBuff? synSkb, in IpRoute route, TcpListenEndpoint parent, in TcpFastOpenDecision fastOpen)
     {
         _route = route;
         Parent = parent;
@@ -27,6 +35,30 @@ public sealed partial class TcpConnection
         TcpStats.Inc(ref _layer.Stats.PassiveOpens);
         // An ECN-setup SYN (ECE and CWR) is answered with ECE when we accept ECN (tcp_ecn 1 or 2).
         _ecnOk = Settings.Ecn is 1 or 2 && (seg.Flags & (TcpFlags.Ece | TcpFlags.Cwr)) == (TcpFlags.Ece | TcpFlags.Cwr);
+        if (fastOpen.Cookie is { } cookie)
+        {
+            _foOnSynAck = true;
+            _foCookie = cookie;
+            _foCookieLen = cookie.Length;
+            _foCookieExp = fastOpen.Experimental;
+        }
+        if (fastOpen.CreateChild)
+        {
+            // tcp_fastopen_create_child: congestion control and buffers start now, the data is queued.
+            _passiveFastOpen = true;
+            _cc.Init(ref Cong, _ctx.NowUs);
+            int len = seg.PayloadLength;
+            if (len > 0 && synSkb is not null)
+            {
+                DataReceivedEvent();
+                Enqueue(synSkb, len);
+                _rcvNxt += (uint)len;
+                _synDataAcked = true;
+                synSkb = null;
+            }
+            TcpStats.Inc(ref _layer.Stats.FastOpenPassive);
+        }
+        synSkb?.Free();
         SendSyn(ack: true);
     }
 
@@ -100,19 +132,49 @@ public sealed partial class TcpConnection
         {
             // SYN-ACK: our SYN is acknowledged; ECE without CWR accepts our ECN request (RFC 3168 6.1.1).
             _ecnOk = Settings.Ecn == 1 && (seg.Flags & (TcpFlags.Ece | TcpFlags.Cwr)) == TcpFlags.Ece;
-            if (_fastOpenSyn && seg.Options.FastOpenCookieLength > 0)
+            if (_fastOpenSyn)
             {
-                // The server answered our cookie request (tcp_rcv_fastopen_synack): keep it for the next connect.
+                // tcp_rcv_fastopen_synack: the MSS the server announced and its cookie (if it sent one) go to the cache
+                // for the next connect; an unsolicited cookie is ignored (no Fast Open SYN).
                 Span<byte> cookie = stackalloc byte[TcpOptions.MaxFastOpenCookie];
-                _layer.FastOpenCookies.Set(Tuple.RemoteAddress, cookie[..seg.Options.CopyFastOpenCookie(cookie)]);
+                int n = seg.Options.FastOpenCookieLength > 0 ? seg.Options.CopyFastOpenCookie(cookie) : 0;
+                int mss = seg.Options.MaxSegmentSize ?? 0; // the SYN-ACK's own value, whatever TCP_MAXSEG says
+                _layer.FastOpenCookies.Update(Tuple.RemoteAddress, mss, cookie[..n]);
             }
             AckSyn(seg.Ack);
             _sndWnd = seg.Window; // unscaled in a SYN
             _maxSndWnd = _sndWnd;
             _sndWl2 = seg.Ack;
             OnEstablished();
-            skb.Free(); // data on a SYN-ACK is rare; Linux queues it, we let the peer retransmit it
-            SendAck();
+            if (_synDataLen > 0 && AckSynData(seg.Ack))
+            {
+                skb.Free(); // the server did not take our data: it will send its own again too
+                Notify(TcpEvents.Connect | TcpEvents.Writable);
+                return; // the retransmission carried the ACK
+            }
+            if (_fastOpenSyn && (seg.PayloadLength > 0 || seg.Fin))
+            {
+                // tcp_fastopen_add_skb: a Fast Open server's SYN-ACK may carry data (and a FIN); it is queued as the
+                // first in-order segment, and acknowledged at once.
+                _rcvWup = _rcvNxt;
+                _quickAck = true;
+                var rest = new TcpSegment(seg.Seq + 1, seg.Ack, seg.Flags & ~TcpFlags.Syn, seg.Window, seg.PayloadLength, seg.Options, seg.Ecn);
+                Notify(TcpEvents.Connect | TcpEvents.Writable);
+                QueueData(rest, skb);
+                WriteXmit();
+                return;
+            }
+            skb.Free(); // data on any other SYN-ACK is dropped, as Linux does: the peer sends it again
+            if (WritePending && _retransmits == 0 && _totalRetrans == 0)
+            {
+                // tcp_rcv_synsent_state_process with sk_write_pending: quick-ack mode, and the ACK saved for the data
+                // the waiting writer sends next (or the delayed-ACK timer at TCP_DELACK_MAX).
+                _synAckAckHeld = true;
+                _atoStarted = true;
+                _quickAcks = MaxQuickAcks;
+                _ctx.ArmTimer(_delackTimer, _ctx.NowUs + DelayedAckMaxUs);
+            }
+            else SendAck();
             Notify(TcpEvents.Connect | TcpEvents.Writable);
             WriteXmit();
             return;
@@ -126,18 +188,68 @@ public sealed partial class TcpConnection
         ArmRto();
     }
 
+    /// <summary>
+    /// The SYN-ACK's acknowledgment of our SYN's data (<c>tcp_ack</c> then <c>tcp_rcv_fastopen_synack</c>): what it
+    /// covers leaves the send queue; what it does not is marked lost and sent again at once, as Linux does for a
+    /// server that dropped the data (no Fast Open there) without touching the congestion window. True when a
+    /// retransmission went (it carried the ACK).
+    /// </summary>
+    private bool AckSynData(uint ack)
+    {
+        if (SeqNum.Gt(ack, _sndUna))
+        {
+            long newPos = PosOfSeq(ack);
+            long acked = Math.Min(newPos, _sndBuf!.EndPos) - _sndUnaPos;
+            _sndUna = ack;
+            _sndUnaPos = newPos;
+            _sndBuf.Ack(Math.Min(newPos, _sndBuf.EndPos));
+            RackCleanRtxQueue(ack, 0);
+            if (SeqNum.Lt(_sndNxt, _sndUna)) _sndNxt = _sndUna;
+            if (SeqNum.Lt(_highRxt, _sndUna)) _highRxt = _sndUna;
+            _recover = _sndUna;
+            _bytesAcked += acked;
+            Cong.SndUna = _sndUna;
+        }
+        if (_sndUna == _sndMax)
+        {
+            _synDataAcked = true;
+            TcpStats.Inc(ref _layer.Stats.FastOpenActive);
+            if (_sndBuf!.Bytes == 0) _chrono.Stop(TcpChronoType.Busy, _ctx.NowUs, queuesEmpty: true);
+            return false;
+        }
+        // tcp_non_congestion_loss_retransmit: the Loss state from here to snd.nxt, cwnd and ssthresh unchanged.
+        TcpStats.Inc(ref _layer.Stats.FastOpenActiveFail);
+        _inRecovery = true;
+        _lossRecovery = true;
+        _recover = _sndMax;
+        _sndNxt = _sndUna;
+        _highRxt = _sndUna;
+        _rttTiming = false;
+        long sent = _segsOut;
+        WriteXmit();
+        return _segsOut != sent;
+    }
+
     private void AckSyn(uint ack)
     {
         if (_rttTiming && SeqNum.Ge(ack, _rttSeq) && _retransmits == 0) _rtt.AddSample(Math.Max(1, _ctx.NowUs - _rttSentUs));
         _rttTiming = false;
         _sndUna = _iss + 1;
         _sndUnaPos = 0;
+        _delivered++; // the SYN (Linux counts SYN data acked with it as part of the same one)
         if (SeqNum.Lt(_sndNxt, _sndUna)) _sndNxt = _sndUna;
         _retransmits = 0;
         _retransStampUs = -1;
         _ctx.CancelTimer(_rtoTimer);
         _sack.Reset(_sndUna);
         _rtx.Clear(_sndUna);
+        // Data already out past the SYN (a Fast Open SYN's, or what a Fast Open child sent in SYN-RECEIVED) stays
+        // in flight as one send.
+        if (SeqNum.Gt(_sndMax, _sndUna))
+        {
+            _rtx.OnTransmit(_sndUna, _sndMax, _lastDataSentUs, push: true);
+            ArmRto();
+        }
         _recover = _sndUna;
         _highRxt = _sndUna;
     }
@@ -185,7 +297,7 @@ public sealed partial class TcpConnection
                 if (State == TcpState.SynReceived && Parent is not null) { EnterClosed(Errno.None); return false; }
                 Errno err = State switch
                 {
-                    TcpState.SynReceived => Errno.ECONNREFUSED,
+                    TcpState.SynReceived => _passiveFastOpen ? Errno.ECONNRESET : Errno.ECONNREFUSED, // an accepted Fast Open child: tcp_reset's default
                     TcpState.CloseWait => Errno.EPIPE,
                     TcpState.Closing or TcpState.LastAck or TcpState.TimeWait => Errno.None,
                     _ => Errno.ECONNRESET,
@@ -287,11 +399,9 @@ public sealed partial class TcpConnection
     private void PurgeOnReset()
     {
         _ooo.Purge();
-        // A reset discards what the reader has not taken, unless the peer's FIN already completed the
-        // stream: then (TIME-WAIT, CLOSING, LAST-ACK) every byte was delivered in order and stays readable,
-        // as with Linux, where the socket left for the timewait sock at the FIN and a reset reaching the
-        // timewait sock never touches the application's receive queue.
-        if (!_finReceived || _orphan) PurgeReceive();
+        // tcp_reset leaves the receive queue alone: the reader still gets the bytes that arrived in order, then the
+        // error (tcp_recvmsg reads the queue before it looks at sk_err). Nobody reads an orphan's.
+        if (_orphan) PurgeReceive();
     }
 
     /// <summary>RFC 9293 3.10.7.4 first check, with the four cases of zero/non-zero length and window.</summary>
@@ -452,6 +562,7 @@ public sealed partial class TcpConnection
         Cong.SndNxt = _sndMax;
         Cong.SrttUs = _rtt.SrttUs;
         long delivered = NewlyDelivered(dataAcked);
+        if (delivered > 0) _delivered += (delivered + Math.Max(1, _mss) - 1) / Math.Max(1, _mss);
         if (_inRecovery)
         {
             if (SeqNum.Ge(ack, _recover))

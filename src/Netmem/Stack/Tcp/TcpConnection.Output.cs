@@ -133,7 +133,9 @@ public sealed partial class TcpConnection
     /// </summary>
     internal void WriteXmit(int maxSegments = int.MaxValue, bool cork = false)
     {
-        if (_sndBuf is null || _sndUnaPos < 0 || State is TcpState.Closed or TcpState.TimeWait or TcpState.SynSent or TcpState.SynReceived) return;
+        // A Fast Open child sends in SYN-RECEIVED: its SYN-ACK is the only unacknowledged byte before the data.
+        if (_sndBuf is null || State is TcpState.Closed or TcpState.TimeWait or TcpState.SynSent) return;
+        if ((_sndUnaPos < 0 || State == TcpState.SynReceived) && !(_passiveFastOpen && State == TcpState.SynReceived)) return;
         if (_sndMax == _sndUna && _dataSegsOut > 0 && _sndBuf.EndPos > PosOfSeq(_sndNxt)) SlowStartAfterIdleCheck();
         int mss = CurrentMss();
         int goal = SizeGoal(mss);
@@ -190,14 +192,14 @@ public sealed partial class TcpConnection
             {
                 // Sender SWS avoidance (RFC 9293 3.8.6.2.1): a window- or cwnd-limited runt waits unless it is
                 // at least half the largest window the peer offered, or nothing is in flight to clock it out.
-                if (_sndNxt != _sndUna && len < _maxSndWnd / 2) break;
+                if (DataInFlight && len < _maxSndWnd / 2) break;
             }
             else if (len < mss && len == avail && !_forcePush && !fragCut)
             {
                 // Only the tail of the queue waits (tcp_write_xmit passes TCP_NAGLE_PUSH for any other skb):
                 // a record's end inside the queue always goes.
                 bool corked = (Settings.Cork || cork) && !_finQueued;
-                bool nagle = !Settings.NoDelay && _sndNxt != _sndUna && !_finQueued; // Nagle (RFC 896): one small segment in flight at a time
+                bool nagle = !Settings.NoDelay && DataInFlight && !_finQueued; // Nagle (RFC 896): one small segment in flight at a time
                 if (corked || nagle)
                 {
                     // Corked with nothing in flight: the probe timer sends it after about an RTO (tcp_check_probe_timer).
@@ -255,6 +257,9 @@ public sealed partial class TcpConnection
         Cong.Cwnd = Math.Max(cwnd, restart);
     }
 
+    /// <summary>Sequence space past snd.una is out, the SYN-ACK of a Fast Open child aside (it is the request's, not the child's, in Linux).</summary>
+    private bool DataInFlight => _sndNxt != (_passiveFastOpen ? _iss + 1 : _sndUna);
+
     /// <summary>Sends bytes [pos, pos+len) as new data (advances snd.nxt) or as a retransmission (below snd.max).</summary>
     private void TransmitData(long pos, int len, bool fin, bool fragCut = false)
     {
@@ -269,7 +274,7 @@ public sealed partial class TcpConnection
         if (!Transmit(seq, flags, pos, len, synOptions: false)) return;
         if (len > 0) _xmitTimes.Sent(seq, seq + (uint)len, _ctx.NowUs, retrans);
         // Data sent within the ACK delay of the last data received: an interactive exchange (tcp_event_data_sent).
-        if (!retrans && _dataSegsIn > 0 && _ctx.NowUs - _lastDataRecvUs < DelayedAckMinUs) _pingpong = true;
+        if (!retrans && (_dataSegsIn > 0 || _atoStarted) && _ctx.NowUs - _lastDataRecvUs < DelayedAckMinUs) _pingpong = true;
         if (len > 0) { _dataSegsOut += (len + _mss - 1) / Math.Max(1, _mss); _lastDataSentUs = _ctx.NowUs; }
         uint end = seq + (uint)len + (fin ? 1u : 0u);
         // The skb's own push mark (a write's end, a record end, a wakeup), which a retransmission ending there
@@ -324,10 +329,15 @@ public sealed partial class TcpConnection
         var flags = TcpFlags.Syn | (ack ? TcpFlags.Ack : 0);
         if (!ack && Settings.Ecn == 1 && _retransmits == 0) flags |= TcpFlags.Ece | TcpFlags.Cwr; // ECN-setup SYN (a retransmitted SYN falls back, tcp_ecn_fallback)
         else if (ack && _ecnOk) flags |= TcpFlags.Ece;                      // ECN-setup SYN-ACK
-        Transmit(_iss, flags, 0, 0, synOptions: true);
-        _sndNxt = _iss + 1;
+        // Fast Open data rides in the first SYN only: a retransmitted SYN goes bare (Linux retransmits the SYN skb,
+        // the data after it is sent again once the handshake is done).
+        int data = !ack && _retransmits == 0 ? _synDataLen : 0;
+        Transmit(_iss, flags, 0, data, synOptions: true);
+        uint end = _iss + 1 + (uint)data;
+        if (SeqNum.Lt(_sndNxt, end)) _sndNxt = end; // never back over data a Fast Open child already sent
         if (SeqNum.Gt(_sndNxt, _sndMax)) _sndMax = _sndNxt;
-        if (_retransmits == 0) { _rttTiming = true; _rttSeq = _sndNxt; _rttSentUs = _ctx.NowUs; }
+        if (_retransmits == 0) { _rttTiming = true; _rttSeq = _iss + 1; _rttSentUs = _ctx.NowUs; }
+        if (data > 0) { _lastDataSentUs = _ctx.NowUs; _dataSegsOut++; _lastNewSeq = _iss + 1; }
         ArmRto();
     }
 
@@ -401,9 +411,10 @@ public sealed partial class TcpConnection
             if (Settings.WindowScaling && (active || _wscaleOk)) opts.WindowScale = _rcvWscale;
             if (Settings.Sack && (active || _sackOk)) opts.SackPermitted = true;
             if (Settings.Timestamps && (active || _tsOk)) opts.Timestamp = new TcpTimestamp(TsNow(), ackFlag ? _tsRecent : 0);
-            // A cookie request, on the first SYN only (Linux leaves the option off SYN retries). No data rides in
-            // the SYN even with a cookie cached: Linux's own fallback (tcp_send_syn_data) when it cannot put any.
-            if (active && _fastOpenSyn && _retransmits == 0) opts.SetFastOpen(default);
+            // Fast Open, on the first SYN or SYN-ACK only (Linux leaves the option off retransmissions): the client's
+            // cookie request or cookie (none when cookies are off), the server's cookie for the client.
+            if (_retransmits == 0 && _foCookieLen >= 0 && (active ? _fastOpenSyn : _foOnSynAck))
+                opts.SetFastOpen(_foCookieLen > 0 ? _foCookie.AsSpan(0, _foCookieLen) : default, _foCookieExp);
         }
         else opts = DataOptions(flags);
         ushort window = syn ? (ushort)Math.Min(_rcvBuf, 65535) : SelectWindow();
@@ -428,7 +439,7 @@ public sealed partial class TcpConnection
         int tcpLen = hlen + len;
         // Each segment's payload with these options must fit the MTU: mss less what the options take beyond timestamps.
         int segSize = syn ? _mss : Math.Max(64, _mss - (opts.Length - (_tsOk ? 12 : 0)));
-        bool gso = len > segSize;
+        bool gso = !syn && len > segSize; // SYN data is at most one segment (and the MSS is not known yet)
         FillChecksum(skb, h, gso || (_route.Features & NetdevFeatures.IpCsum) != 0, Tuple.LocalAddress, Tuple.RemoteAddress, tcpLen);
         if (gso)
         {
@@ -447,6 +458,7 @@ public sealed partial class TcpConnection
             _lastAckSent = _rcvNxt;
             if (_ackPendingBytes > 0 && _quickAcks > 0) _quickAcks--; // tcp_dec_quickack_mode
             _ackPendingBytes = 0;
+            _synAckAckHeld = false;
             _quickAck = false;
             if (_delackTimer.IsArmed) _ctx.CancelTimer(_delackTimer);
         }

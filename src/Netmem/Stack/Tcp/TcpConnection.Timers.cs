@@ -15,7 +15,7 @@ public sealed partial class TcpConnection
                 else OnRetransmitTimer();
                 break;
             case TimerDelayedAck:
-                if (_ackPendingBytes > 0 && State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2)
+                if ((_ackPendingBytes > 0 || _synAckAckHeld) && State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2)
                 {
                     TcpStats.Inc(ref _layer.Stats.DelayedAcks);
                     _pingpong = false; // the reply did not come within the delay: leave interactive mode

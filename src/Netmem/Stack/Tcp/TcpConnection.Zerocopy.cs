@@ -184,7 +184,7 @@ public sealed partial class TcpConnection
         if (queued > 0) _chrono.Start(TcpChronoType.Busy, _ctx.NowUs); // tcp_add_write_queue_tail
         if (endOfRecord) PushRecordEnd(sndBuf.EndPos);
         if (!more) _pushMarkPos = sndBuf.EndPos; // tcp_mark_push on the tail
-        if (State is TcpState.Established or TcpState.CloseWait) WriteXmit(cork: more);
+        if (State is TcpState.Established or TcpState.CloseWait || _passiveFastOpen) WriteXmit(cork: more);
     }
 
     internal void ReturnUbuf(ZerocopyUbuf ubuf)

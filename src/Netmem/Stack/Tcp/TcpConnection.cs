@@ -37,7 +37,18 @@ public sealed partial class TcpConnection : IStackTimerTarget
     private uint _ackTsEcr;            // the TSecr of the ACK being processed (0: none)
     private bool _reoArmedThisAck;     // RACK armed the reorder timer on this ACK: the RTO/TLP re-arm leaves it (FLAG_SET_XMIT_TIMER cleared)
     private readonly TcpXmitTimes _xmitTimes = new(); // send time per burst, for congestion control's per-ACK RTT
-    private bool _fastOpenSyn; // our SYN asks for a Fast Open cookie (RFC 7413 4.1.1)
+    private bool _fastOpenSyn; // our SYN is a Fast Open one (tp->syn_fastopen): a cookie request, a cookie, or data without one
+    // The Fast Open option our first SYN or SYN-ACK carries: -1 none, 0 a cookie request, else the cookie's length in _foCookie.
+    private int _foCookieLen = -1;
+    private byte[]? _foCookie;
+    private bool _foCookieExp;           // in the experimental form (the peer's SYN used it)
+    private bool _foOnSynAck;            // a listener's child: the SYN-ACK hands out _foCookie
+    private int _synDataLen;             // bytes our SYN carried (tp->syn_data)
+    private bool _synDataAcked;          // TCPI_OPT_SYN_DATA: the SYN's data was acknowledged (client) or accepted (server)
+    private bool _passiveFastOpen;       // a Fast Open child still in SYN-RECEIVED (tcp_passive_fastopen): it may read and send
+    private bool _synAckAckHeld;         // the SYN-ACK's ACK waits for the data of a writer that waited for the handshake
+    private bool _atoStarted;            // icsk_ack.ato is running (quick-ack mode entered at the SYN-ACK): a send soon after is interactive
+    private long _delivered;             // tp->delivered: segments delivered to the peer (the SYN counts one)
     private long _retransStampUs = -1; // first send of the oldest retransmitted data (retrans_stamp), -1: none
     private long _probesStampUs = -1;  // first zero-window probe of this episode (icsk_probes_tstamp), -1: none
     private readonly TcpOutOfOrderQueue _ooo = new();
@@ -125,6 +136,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
 
     private TcpBacklog? _backlog;
     internal TcpListenEndpoint? Parent;     // while SYN-RECEIVED from a listener
+    internal TcpListenEndpoint? FastOpenListener; // a Fast Open child counted in its listener's Fast Open queue
     internal bool InAcceptQueue;
 
     internal TcpConnection(TcpLayer layer, StackContext context, in TcpFourTuple tuple, TcpSettings settings)
@@ -199,6 +211,18 @@ public sealed partial class TcpConnection : IStackTimerTarget
     /// <summary><see cref="StartConnect"/> on the owner's thread, from another (a connect made on a context the flow does not land on).</summary>
     internal void PostStartConnect(in IpRoute route, bool fastOpen = false) => _ctx.Post(new StartConnectWork(this, route, fastOpen));
 
+    /// <summary>Whether the SYN carried data that the peer acknowledged, or (server) a Fast Open SYN's data was accepted (TCPI_OPT_SYN_DATA).</summary>
+    public bool SynDataAcked => _synDataAcked;
+    /// <summary>Bytes of application data our SYN carried (TCP Fast Open client).</summary>
+    public int SynDataLength => _synDataLen;
+    /// <summary>
+    /// <c>sk_write_pending</c>: a writer waits for the handshake to send what did not fit in a Fast Open SYN. The
+    /// SYN-ACK's ACK is then held (up to the 200 ms delayed-ACK limit) to ride on that data, as Linux does.
+    /// </summary>
+    public bool WritePending { get; set; }
+    /// <summary>A Fast Open child not yet past its handshake's final ACK (<c>tcp_passive_fastopen</c>): readable and writable already.</summary>
+    public bool IsPassiveFastOpen => _passiveFastOpen;
+
     private sealed class StartConnectWork(TcpConnection c, IpRoute route, bool fastOpen) : StackWork
     {
         protected internal override void Run(StackContext context)
@@ -213,7 +237,7 @@ public sealed partial class TcpConnection : IStackTimerTarget
     /// Active open (<c>tcp_v4_connect</c> + <c>tcp_connect</c>): the SYN goes out now. With
     /// <paramref name="fastOpen"/> (MSG_FASTOPEN) or TCP_FASTOPEN_CONNECT it carries a Fast Open cookie request.
     /// </summary>
-    internal void StartConnect(in IpRoute route, bool fastOpen = false)
+    internal int StartConnect(in IpRoute route, bool fastOpen = false, ReadOnlySpan<byte> synData = default)
     {
         _fastOpenSyn = fastOpen || Settings.FastOpenConnect;
         _route = route;
@@ -222,7 +246,34 @@ public sealed partial class TcpConnection : IStackTimerTarget
         InitSendSide();
         State = TcpState.SynSent;
         TcpStats.Inc(ref _layer.Stats.ActiveOpens);
+        int queued = _fastOpenSyn ? PrepareSynData(synData) : 0;
         SendSyn(ack: false);
+        return queued;
+    }
+
+    /// <summary>
+    /// <c>tcp_send_syn_data</c>: with a cookie cached for the server (or with cookies off, tcp_fastopen 0x4 or
+    /// TCP_FASTOPEN_NO_COOKIE) as much of <paramref name="data"/> as one segment of the cached MSS holds, less the
+    /// 40 bytes of option space Linux keeps for middleboxes, is queued (by <see cref="Send(ReadOnlySpan{byte})"/>,
+    /// as any write) and rides in the SYN; without one the SYN asks for a cookie and carries nothing. Returns the
+    /// bytes queued.
+    /// </summary>
+    private int PrepareSynData(ReadOnlySpan<byte> data)
+    {
+        Span<byte> cookie = stackalloc byte[TcpOptions.MaxFastOpenCookie];
+        int len = _layer.FastOpenCookies.Get(Tuple.RemoteAddress, cookie, out int cachedMss);
+        bool noCookie = (Settings.FastOpen & TcpFastOpenFlags.ClientNoCookie) != 0 || Settings.FastOpenNoCookie;
+        if (!noCookie && len == 0) { _foCookieLen = 0; return 0; } // a cookie request (TFO_COOKIE_UNAVAILABLE)
+        _foCookieLen = noCookie ? -1 : len;
+        if (len > 0 && !noCookie) _foCookie = cookie[..len].ToArray();
+        // tcp_mss_clamp of the cached MSS (or our advertised one), then __tcp_mtu_to_mss less MAX_TCP_OPTION_SPACE.
+        int clamp = cachedMss > 0 ? cachedMss : AdvertisedMss();
+        if (Settings.MaxSegmentSize > 0 && Settings.MaxSegmentSize < clamp) clamp = Settings.MaxSegmentSize;
+        int space = Math.Min(Math.Max(48, Math.Min(_route.Mtu - 40, clamp)) - TcpOptions.MaxLength, data.Length);
+        if (space <= 0) return 0;
+        int n = Math.Max(0, Send(data[..space]));
+        _synDataLen = n;
+        return n;
     }
 
     /// <summary>
@@ -245,11 +296,12 @@ public sealed partial class TcpConnection : IStackTimerTarget
         if (_finQueued) return -(int)Errno.EPIPE;
         if (State is TcpState.Closed or TcpState.Listen) return -(int)Errno.ENOTCONN;
         var sndBuf = _sndBuf!;
-        int n = NotSentLowat == uint.MaxValue && data.Length <= sndBuf.Free ? sndBuf.Append(data) : AppendBySizeGoal(data, more);
+        // Before the handshake (a Fast Open SYN's data) there is no MSS to size skbs by: a plain copy.
+        int n = _mss == 0 || (NotSentLowat == uint.MaxValue && data.Length <= sndBuf.Free) ? sndBuf.Append(data) : AppendBySizeGoal(data, more);
         if (n > 0) _chrono.Start(TcpChronoType.Busy, _ctx.NowUs); // tcp_add_write_queue_tail
         if (endOfRecord && n == data.Length) PushRecordEnd(sndBuf.EndPos);
         if (!more) _pushMarkPos = sndBuf.EndPos; // tcp_mark_push on the tail
-        if (State is TcpState.Established or TcpState.CloseWait) WriteXmit(cork: more);
+        if (State is TcpState.Established or TcpState.CloseWait || _passiveFastOpen) WriteXmit(cork: more);
         return n;
     }
 
@@ -280,7 +332,8 @@ public sealed partial class TcpConnection : IStackTimerTarget
         if (stop != Errno.None) { TcpStats.Inc(ref _layer.Stats.ReadFaults); return -(int)stop; }
         if (Error != Errno.None && Error != Errno.EPIPE) return -(int)Error;
         if (_finReceived) return 0;
-        if (State is TcpState.Closed or TcpState.Listen or TcpState.SynSent) return State == TcpState.Closed && _released ? 0 : -(int)Errno.ENOTCONN;
+        // SYN-SENT has nothing yet (EAGAIN, as tcp_recvmsg: only CLOSE and LISTEN are ENOTCONN).
+        if (State is TcpState.Closed or TcpState.Listen) return State == TcpState.Closed && _released ? 0 : -(int)Errno.ENOTCONN;
         return -(int)Errno.EAGAIN;
     }
 
@@ -461,7 +514,8 @@ public sealed partial class TcpConnection : IStackTimerTarget
         RcvSpace = _rcvBuf,
         Backoff = _rtt.Backoff,
         CongestionControl = _cc.Name,
-        Options = (_tsOk ? TcpInfoOptions.Timestamps : 0) | (_sackOk ? TcpInfoOptions.Sack : 0) | (_wscaleOk ? TcpInfoOptions.WindowScale : 0),
+        Options = (_tsOk ? TcpInfoOptions.Timestamps : 0) | (_sackOk ? TcpInfoOptions.Sack : 0) | (_wscaleOk ? TcpInfoOptions.WindowScale : 0)
+            | (_synDataAcked ? TcpInfoOptions.SynData : 0),
         SndWscale = _sndWscale,
         RcvWscale = _rcvWscale,
         InRecovery = _inRecovery,
@@ -476,7 +530,8 @@ public sealed partial class TcpConnection : IStackTimerTarget
         SndbufLimitedUs = _chrono.Totals(_ctx.NowUs).SndbufLimitedUs,
         ReordSeen = _reordSeen,
         MinRttUs = _rtt.MinRttUs,
-        RetransOut = RackActive ? _rtx.RetransBytes : 0,
+        RetransOut = RackActive || (RackOn && _synDataLen > 0) ? _rtx.RetransBytes : 0, // a Fast Open SYN's data sent again counts too
+        Delivered = _delivered,
     };
 
     // ------------------------------------------------------------------ lifecycle helpers
@@ -503,7 +558,9 @@ public sealed partial class TcpConnection : IStackTimerTarget
         _retransmits = 0;
         _retransStampUs = -1;
         Cong.Mss = _mss;
-        _cc.Init(ref Cong, _ctx.NowUs);
+        if (_passiveFastOpen) _passiveFastOpen = false; // its congestion control started with the child (tcp_rcv_synrecv_state_fastopen)
+        else _cc.Init(ref Cong, _ctx.NowUs);
+        if (FastOpenListener is { } l) l.OnFastOpenChildDone(this);
         _rcvSpaceStartUs = _ctx.NowUs;
         _rcvSpaceLast = Math.Min(_rcvBuf, 10L * _rcvMss); // rcvq_space starts at the initial window's worth
         if (Settings.KeepAlive) ArmKeepalive(_ctx.NowUs);
@@ -536,6 +593,8 @@ public sealed partial class TcpConnection : IStackTimerTarget
         ReleaseSendSide();
         if (error != Errno.None) { _ooo.Purge(); }
         if (Parent is not null) { Parent.OnChildGone(this); Parent = null; }
+        if (FastOpenListener is { } fol) fol.OnFastOpenChildDone(this);
+        _passiveFastOpen = false;
         if (notify) Notify(TcpEvents.Connect | TcpEvents.Closed | TcpEvents.Readable | TcpEvents.Writable);
         if (_orphan) Release();
     }

@@ -7,6 +7,7 @@ public enum TcpInfoOptions : byte
     Timestamps = 1,  // TCPI_OPT_TIMESTAMPS
     Sack = 2,        // TCPI_OPT_SACK
     WindowScale = 4, // TCPI_OPT_WSCALE
+    SynData = 32,    // TCPI_OPT_SYN_DATA: SYN data acknowledged (client) or accepted (Fast Open server)
 }
 
 /// <summary>A <c>struct tcp_info</c> snapshot (times in microseconds, windows in bytes).</summary>
@@ -39,6 +40,8 @@ public readonly record struct TcpInfo
     public int Backoff { get; init; }
     public string CongestionControl { get; init; }
     public TcpInfoOptions Options { get; init; }
+    /// <summary>tcpi_delivered: segments the peer acknowledged or SACKed (the SYN, or SYN with data, counts one).</summary>
+    public long Delivered { get; init; }
     public byte SndWscale { get; init; }
     public byte RcvWscale { get; init; }
     public bool InRecovery { get; init; }

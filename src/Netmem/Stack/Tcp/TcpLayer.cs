@@ -64,6 +64,11 @@ public sealed class TcpLayer : IIpProtocolHandler
     public TcpStats Stats { get; } = new();
     /// <summary>The Fast Open cookies servers gave this host's connections (RFC 7413 client side).</summary>
     public TcpFastOpenCache FastOpenCookies { get; } = new();
+    /// <summary>
+    /// The server's Fast Open key when neither the listener (TCP_FASTOPEN_KEY) nor net.ipv4.tcp_fastopen_key set one:
+    /// random per layer, as a network namespace's is on first use.
+    /// </summary>
+    public TcpFastOpenKey FastOpenKey { get; set; } = TcpFastOpenKey.Random();
     /// <summary>Settings new sockets start with.</summary>
     public TcpSettings Defaults { get; }
     public ITcpContextSelector Contexts => _contexts;
@@ -173,18 +178,52 @@ public sealed class TcpLayer : IIpProtocolHandler
     /// <summary><c>tcp_v4_conn_request</c> and the LISTEN state of 3.10.7.2.</summary>
     private void ListenInput(TcpListenEndpoint listener, in TcpFourTuple tuple, in TcpSegment seg, SkBuff skb, StackContext ctx)
     {
-        skb.Free(); // data on a SYN is not queued (no TFO): the peer retransmits it
-        if (seg.Rst) return;
-        if (seg.HasAck) { SendResetReply(tuple, seg.Ack, 0, ackFlag: false, ctx); return; }
-        if (!seg.Syn) { Stats.Drop(TcpDropReason.BadFlags); return; }
-        if (Ip.Route(tuple.RemoteAddress, tuple.LocalAddress, out var route) != Errno.None) { Stats.Drop(TcpDropReason.NoSocket); return; }
-        if (!listener.TryReserveChild()) { Stats.Drop(TcpDropReason.ListenOverflow); return; }
+        // Data on a SYN is queued only by a Fast Open child; otherwise the peer sends it again after the handshake.
+        if (seg.Rst) { skb.Free(); return; }
+        if (seg.HasAck) { skb.Free(); SendResetReply(tuple, seg.Ack, 0, ackFlag: false, ctx); return; }
+        if (!seg.Syn) { skb.Free(); Stats.Drop(TcpDropReason.BadFlags); return; }
+        if (Ip.Route(tuple.RemoteAddress, tuple.LocalAddress, out var route) != Errno.None) { skb.Free(); Stats.Drop(TcpDropReason.NoSocket); return; }
+        if (!listener.TryReserveChild()) { skb.Free(); Stats.Drop(TcpDropReason.ListenOverflow); return; }
         var child = new TcpConnection(this, ctx, tuple, listener.Settings);
         lock (_lock)
         {
-            if (!_conns.TryAdd(tuple, child)) { listener.OnChildGone(child); return; }
+            if (!_conns.TryAdd(tuple, child)) { skb.Free(); listener.OnChildGone(child); return; }
         }
-        child.AcceptSyn(seg, route, listener);
+        var fastOpen = TryFastOpen(listener, tuple, seg);
+        child.AcceptSyn(seg, skb, route, listener, fastOpen);
+        if (fastOpen.CreateChild && !listener.OnFastOpenChild(child)) child.Abort();
+    }
+
+    /// <summary>
+    /// <c>tcp_try_fastopen</c>: a listener with the server bit of tcp_fastopen and room in its Fast Open queue
+    /// creates the child at once for a SYN with data when cookies are not required (0x200, TCP_FASTOPEN_NO_COOKIE),
+    /// or for a SYN whose cookie checks out under the key (the backup key's cookie gets the primary's in the SYN-ACK);
+    /// a cookie request or a wrong cookie is answered with the valid cookie, and the handshake goes as usual.
+    /// </summary>
+    private TcpFastOpenDecision TryFastOpen(TcpListenEndpoint listener, in TcpFourTuple tuple, in TcpSegment seg)
+    {
+        var s = listener.Settings;
+        var o = seg.Options;
+        int presented = o.HasFastOpen ? o.FastOpenCookieLength : -1;
+        bool exp = o.FastOpenExperimental;
+        if (presented == 0) TcpStats.Inc(ref Stats.FastOpenCookieReqd);
+        if ((s.FastOpen & TcpFastOpenFlags.Server) == 0 || (seg.PayloadLength == 0 && presented < 0) || !listener.FastOpenQueueHasRoom())
+            return default;
+        if ((s.FastOpen & TcpFastOpenFlags.ServerCookieNotRequired) != 0 || s.FastOpenNoCookie) return new TcpFastOpenDecision(true, null, false);
+        if (presented < 0) return default;
+        var key = s.FastOpenKey ?? FastOpenKey;
+        var valid = new byte[TcpFastOpenKey.CookieSize];
+        key.Cookie(tuple.RemoteAddress, tuple.LocalAddress, valid); // the SYN's source, then its destination
+        if (presented == 0) return new TcpFastOpenDecision(false, valid, exp);
+        Span<byte> cookie = stackalloc byte[TcpOptions.MaxFastOpenCookie];
+        int check = key.Check(tuple.RemoteAddress, tuple.LocalAddress, cookie[..o.CopyFastOpenCookie(cookie)]);
+        if (check == 0)
+        {
+            TcpStats.Inc(ref Stats.FastOpenPassiveFail);
+            return new TcpFastOpenDecision(false, valid, exp);
+        }
+        if (check == 2) TcpStats.Inc(ref Stats.FastOpenPassiveAltKey);
+        return new TcpFastOpenDecision(true, check == 2 ? valid : null, exp);
     }
 
     /// <summary>RFC 9293 3.10.7.1: a reset for a segment that found nothing (never for a reset).</summary>
@@ -243,13 +282,43 @@ public sealed class TcpLayer : IIpProtocolHandler
     public Errno Connect(Ipv4Address remote, ushort remotePort, Ipv4Address local, ushort localPort, TcpSettings settings, out TcpConnection? connection,
         ITcpConnectionEvents? events = null, StackContext? on = null, bool fastOpen = false)
     {
+        var err = Register(remote, remotePort, local, localPort, settings, events, on, out connection, out var route, out var ctx);
+        if (err != Errno.None) return err;
+        if (on is null || ReferenceEquals(on, ctx)) connection!.StartConnect(route, fastOpen);
+        else connection!.PostStartConnect(route, fastOpen);
+        return Errno.None;
+    }
+
+    /// <summary>
+    /// A Fast Open connect (<c>tcp_sendmsg_fastopen</c>: sendmsg with MSG_FASTOPEN, or the first write after a
+    /// TCP_FASTOPEN_CONNECT connect): as <see cref="Connect"/>, and with a cookie cached for the server (or cookies
+    /// off) the first bytes of <paramref name="data"/> are queued and ride in the SYN. <paramref name="queued"/> says
+    /// how many (0: the SYN only asks for a cookie, or the connection starts on another context, where the data
+    /// waits for the handshake like any write).
+    /// </summary>
+    public Errno ConnectFastOpen(Ipv4Address remote, ushort remotePort, Ipv4Address local, ushort localPort, TcpSettings settings,
+        ReadOnlySpan<byte> data, out TcpConnection? connection, out int queued, ITcpConnectionEvents? events = null, StackContext? on = null)
+    {
+        queued = 0;
+        var err = Register(remote, remotePort, local, localPort, settings, events, on, out connection, out var route, out var ctx);
+        if (err != Errno.None) return err;
+        if (on is null || ReferenceEquals(on, ctx)) queued = connection!.StartConnect(route, fastOpen: true, data);
+        else connection!.PostStartConnect(route, fastOpen: true);
+        return Errno.None;
+    }
+
+    /// <summary>Route, local address and port, and the table entry of a new active open (the SYN not yet sent).</summary>
+    private Errno Register(Ipv4Address remote, ushort remotePort, Ipv4Address local, ushort localPort, TcpSettings settings,
+        ITcpConnectionEvents? events, StackContext? on, out TcpConnection? connection, out IpRoute route, out StackContext ctx)
+    {
         connection = null;
+        ctx = null!;
+        route = default;
         if (remotePort == 0 || remote.IsUnspecified || !remote.IsUnicast) return Errno.EINVAL;
-        var err = Ip.Route(remote, local, out var route);
+        var err = Ip.Route(remote, local, out route);
         if (err != Errno.None) return err;
         if (local.IsUnspecified) local = route.Source;
         var probe = new TcpFourTuple(local, 0, remote, remotePort);
-        StackContext ctx;
         lock (_lock)
         {
             if (localPort != 0)
@@ -263,8 +332,6 @@ public sealed class TcpLayer : IIpProtocolHandler
             connection = new TcpConnection(this, ctx, probe, settings) { Events = events };
             _conns.Add(probe, connection);
         }
-        if (on is null || ReferenceEquals(on, ctx)) connection.StartConnect(route, fastOpen);
-        else connection.PostStartConnect(route, fastOpen);
         return Errno.None;
     }
 

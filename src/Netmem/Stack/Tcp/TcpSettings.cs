@@ -75,6 +75,20 @@ public sealed record TcpSettings
     /// goes with the first write (default off).
     /// </summary>
     public bool FastOpenConnect { get; set; }
+    /// <summary>net.ipv4.tcp_fastopen (default <see cref="TcpFastOpenFlags.Client"/>, Linux's).</summary>
+    public TcpFastOpenFlags FastOpen { get; set; } = TcpFastOpenFlags.Client;
+    /// <summary>
+    /// The server's cookie key: TCP_FASTOPEN_KEY on the listener, else net.ipv4.tcp_fastopen_key (null: the layer's
+    /// own random key, <see cref="TcpLayer.FastOpenKey"/>).
+    /// </summary>
+    public TcpFastOpenKey? FastOpenKey { get; set; }
+    /// <summary>
+    /// TCP_FASTOPEN on a listener: how many Fast Open children may wait for their handshake's final ACK
+    /// (fastopenq.max_qlen; 0, the default: the listener takes no data in SYNs unless tcp_fastopen has 0x400).
+    /// </summary>
+    public int FastOpenQueueLength { get; set; }
+    /// <summary>TCP_FASTOPEN_NO_COOKIE: Fast Open without cookies on this socket (the 0x4 / 0x200 behaviour for it alone).</summary>
+    public bool FastOpenNoCookie { get; set; }
     /// <summary>
     /// SO_ZEROCOPY: sends may ask for MSG_ZEROCOPY (<see cref="TcpConnection.SendZeroCopy"/>). Without it the flag is
     /// ignored, as Linux ignores it: the data is copied and no completion is reported. Accepted sockets inherit it

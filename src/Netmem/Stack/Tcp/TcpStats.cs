@@ -9,6 +9,7 @@ public sealed class TcpStats
     private readonly long[] _drops = new long[(int)TcpDropReason.Count];
     internal long InSegs, OutSegs, RetransSegs, OutRsts, InErrs, ActiveOpens, PassiveOpens, AttemptFails, EstabResets, IcmpErrs;
     internal long ChallengeAcks, ChallengeAcksLimited, LossProbes, FastRetransmits, SackRecoveries, Timeouts, ZeroWindowProbes, KeepaliveProbes, TimeWaitExpired, DelayedAcks, Handoffs, OfoQueued, DsacksSent, EcnCeReceived, EcnReductions, ReadFaults, DevmemFrags;
+    internal long FastOpenActive, FastOpenActiveFail, FastOpenPassive, FastOpenPassiveFail, FastOpenCookieReqd, FastOpenListenOverflow, FastOpenPassiveAltKey;
     internal long ZerocopySends, ZerocopyCopiedSends, ZerocopyIgnored, ZerocopyFragCuts, LinearSegs;
     internal long DevmemTxSends, DevmemTxRefused;
 
@@ -50,6 +51,20 @@ public sealed class TcpStats
     /// <summary>Dmabuf frags handed to applications as devmem tokens.</summary>
     public long DevmemFragCount => Interlocked.Read(ref DevmemFrags);
 
+    /// <summary>TcpExt TCPFastOpenActive: SYNs whose data the server acknowledged in full.</summary>
+    public long FastOpenActiveCount => Interlocked.Read(ref FastOpenActive);
+    /// <summary>TcpExt TCPFastOpenActiveFail: SYN data not (all) acknowledged, sent again after the handshake.</summary>
+    public long FastOpenActiveFailCount => Interlocked.Read(ref FastOpenActiveFail);
+    /// <summary>TcpExt TCPFastOpenPassive: children created from a SYN (with data or a valid cookie) without the handshake.</summary>
+    public long FastOpenPassiveCount => Interlocked.Read(ref FastOpenPassive);
+    /// <summary>TcpExt TCPFastOpenPassiveFail: SYNs with a cookie that did not check out (answered with a fresh cookie).</summary>
+    public long FastOpenPassiveFailCount => Interlocked.Read(ref FastOpenPassiveFail);
+    /// <summary>TcpExt TCPFastOpenCookieReqd: SYNs asking for a cookie.</summary>
+    public long FastOpenCookieRequestCount => Interlocked.Read(ref FastOpenCookieReqd);
+    /// <summary>TcpExt TCPFastOpenListenOverflow: Fast Open SYNs a full Fast Open queue turned into ordinary ones.</summary>
+    public long FastOpenListenOverflowCount => Interlocked.Read(ref FastOpenListenOverflow);
+    /// <summary>TcpExt TCPFastOpenPassiveAltKey: cookies that checked out under the backup key.</summary>
+    public long FastOpenPassiveAltKeyCount => Interlocked.Read(ref FastOpenPassiveAltKey);
     /// <summary>MSG_ZEROCOPY sends that queued bytes (each took a send id).</summary>
     public long ZerocopySendCount => Interlocked.Read(ref ZerocopySends);
     /// <summary>devmem TX sends that queued bytes from a dma-buf (each also counts as a zero-copy send).</summary>
