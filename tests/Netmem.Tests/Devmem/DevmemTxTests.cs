@@ -245,6 +245,9 @@ public class DevmemTxTests
         t.Net.RunUntil(() => unbound.IsCompleted, what: "the unbind after the abort");
         Assert.True(t.Tx.IsFreed);
         Assert.Equal(0, t.Tx.NetIovRefs);
+        // B got the reset; its unread bytes stay readable until its application closes (tcp_reset keeps the receive queue).
+        t.Net.RunUntil(() => t.S.State == TcpState.Closed, what: "the reset at B");
+        t.Net.On(t.S.Context, t.S.Close);
     }
 
     [Fact]
