@@ -140,9 +140,7 @@ internal static class PerfCommands
     /// </summary>
     public static int RunTcpZerocopy(TextWriter o, TextWriter err, double seconds, int mtu, bool tso, bool json, double warmup, int writeSize)
     {
-        if (!(seconds > 0 && seconds <= 600)) { err.WriteLine($"netmem perf tcp: --seconds must be in (0, 600], got {seconds}"); return 2; }
-        if (!(warmup >= 0 && warmup <= 60)) { err.WriteLine($"netmem perf tcp: --warmup must be in [0, 60], got {warmup}"); return 2; }
-        if (mtu < 576 || mtu > 65535) { err.WriteLine($"netmem perf tcp: --mtu must be in [576, 65535], got {mtu}"); return 2; }
+        if (!CheckWindowArgs(err, "tcp", seconds, warmup, mtu)) return 2;
         if (writeSize <= 0 || writeSize > 16 << 20) { err.WriteLine($"netmem perf tcp: --write-size must be in (0, 16 MiB], got {writeSize}"); return 2; }
         PerfTcpResult copy, zc;
         try
@@ -221,21 +219,36 @@ internal static class PerfCommands
         };
     }
 
-    public static int RunDevmem(TextWriter o, TextWriter err, double seconds, double warmup, int mtu, bool json)
+    /// <summary>The range checks every windowed perf mode shares; false (after saying which) when one fails.</summary>
+    private static bool CheckWindowArgs(TextWriter err, string mode, double seconds, double warmup, int mtu)
     {
-        if (!(seconds > 0 && seconds <= 600)) { err.WriteLine($"netmem perf devmem: --seconds must be in (0, 600], got {seconds}"); return 2; }
-        if (!(warmup >= 0 && warmup <= 60)) { err.WriteLine($"netmem perf devmem: --warmup must be in [0, 60], got {warmup}"); return 2; }
-        if (mtu < 576 || mtu > 65535) { err.WriteLine($"netmem perf devmem: --mtu must be in [576, 65535], got {mtu}"); return 2; }
-        PerfDevmemResult r;
+        string? why = !(seconds > 0 && seconds <= 600) ? $"--seconds must be in (0, 600], got {seconds}"
+            : !(warmup >= 0 && warmup <= 60) ? $"--warmup must be in [0, 60], got {warmup}"
+            : mtu < 576 || mtu > 65535 ? $"--mtu must be in [576, 65535], got {mtu}" : null;
+        if (why is not null) err.WriteLine($"netmem perf {mode}: {why}");
+        return why is null;
+    }
+
+    /// <summary>Runs a perf mode; a failure the run can report (timeout, errno, cancellation) is one line on stderr.</summary>
+    private static bool TryRun<T>(TextWriter err, string mode, Func<T> run, out T result)
+    {
         try
         {
-            r = PerfDevmem.Run(seconds, warmup, mtu);
+            result = run();
+            return true;
         }
         catch (Exception e) when (e is TimeoutException or NetmemErrnoException or AggregateException or OperationCanceledException)
         {
-            err.WriteLine($"netmem perf devmem: {e.GetBaseException().Message}");
-            return 1;
+            err.WriteLine($"netmem perf {mode}: {e.GetBaseException().Message}");
+            result = default!;
+            return false;
         }
+    }
+
+    public static int RunDevmem(TextWriter o, TextWriter err, double seconds, double warmup, int mtu, bool json)
+    {
+        if (!CheckWindowArgs(err, "devmem", seconds, warmup, mtu)) return 2;
+        if (!TryRun(err, "devmem", () => PerfDevmem.Run(seconds, warmup, mtu), out var r)) return 1;
         var doc = new Dictionary<string, object?>
         {
             ["devmem_gbps"] = Math.Round(r.Devmem.Gbps, 3),
@@ -273,19 +286,8 @@ internal static class PerfCommands
 
     public static int RunZcrx(TextWriter o, TextWriter err, double seconds, double warmup, int mtu, bool json)
     {
-        if (!(seconds > 0 && seconds <= 600)) { err.WriteLine($"netmem perf zcrx: --seconds must be in (0, 600], got {seconds}"); return 2; }
-        if (!(warmup >= 0 && warmup <= 60)) { err.WriteLine($"netmem perf zcrx: --warmup must be in [0, 60], got {warmup}"); return 2; }
-        if (mtu < 576 || mtu > 65535) { err.WriteLine($"netmem perf zcrx: --mtu must be in [576, 65535], got {mtu}"); return 2; }
-        PerfZcrxResult r;
-        try
-        {
-            r = PerfZcrx.Run(seconds, warmup, mtu);
-        }
-        catch (Exception e) when (e is TimeoutException or NetmemErrnoException or AggregateException or OperationCanceledException)
-        {
-            err.WriteLine($"netmem perf zcrx: {e.GetBaseException().Message}");
-            return 1;
-        }
+        if (!CheckWindowArgs(err, "zcrx", seconds, warmup, mtu)) return 2;
+        if (!TryRun(err, "zcrx", () => PerfZcrx.Run(seconds, warmup, mtu), out var r)) return 1;
         var doc = new Dictionary<string, object?>
         {
             ["zcrx_gbps"] = Math.Round(r.Zcrx.Gbps, 3),
