@@ -17,9 +17,9 @@ public sealed class TapZcrxTests(ITestOutputHelper output)
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(120);
 
     [Theory]
-    [InlineData(1500)]
-    [InlineData(9000)]
-    public async Task A_kernel_client_sends_64_MiB_into_application_memory_hashed_in_place(int mtu)
+    [InlineData(1500, 64)]
+    [InlineData(9000, 2048)]
+    public async Task A_kernel_client_sends_into_application_memory_hashed_in_place(int mtu, int mib)
     {
         Requires.TapStack();
         using var env = new TapStackEnv(new TapOptions { ThreadedNapi = true, Mtu = mtu }, kernelMtu: mtu, output: output);
@@ -27,7 +27,7 @@ public sealed class TapZcrxTests(ITestOutputHelper output)
         using var mem = new PageAlignedMemory(4096 * PageArena.PageSize);
         var ifq = ZcrxIfq.Register(env.Dev, 0, mem.Memory, 4096);
         env.TrackPools();
-        const int Total = 64 << 20;
+        long Total = (long)mib << 20;
         using var listener = env.Stack.ListenTcp(9);
         string? digest = null;
         long got = 0;
@@ -50,7 +50,7 @@ public sealed class TapZcrxTests(ITestOutputHelper output)
         await receiving.WaitAsync(Limit);
         var f = r.Stdout.Trim().Split(' ');
         var st = ifq.GetStats();
-        output.WriteLine($"MTU {mtu}: {got} bytes; {st}");
+        output.WriteLine($"MTU {mtu}: {got} bytes ({mib} MiB); {st}");
         Assert.Equal(Total, got);
         Assert.Equal(f[2], digest);
         Assert.Equal(Total, st.ZeroCopyBytes + st.CopyBytes);

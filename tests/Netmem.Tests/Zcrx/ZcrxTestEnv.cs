@@ -66,8 +66,11 @@ internal sealed class ZcrxTestEnv : IDisposable
     /// <see cref="Transfer(TcpSocket, TcpSocket, byte[], out long, int, bool, bool)"/>, also returning the bytes this
     /// thread allocated between a quarter and three quarters of the stream (the test thread drives everything).
     /// </summary>
-    public byte[] Transfer(TcpSocket c, TcpSocket s, byte[] data, out long completions, out long allocated, int batch = 64, bool batchReturn = true, bool timers = true)
+    public byte[] Transfer(TcpSocket c, TcpSocket s, byte[] data, out long completions, out long allocated, int batch = 64, bool batchReturn = true, bool timers = true, int repeat = 1)
     {
+        // The stream is data sent repeat times over (a multi-GiB stream from one buffer); every payload is
+        // compared with the bytes at its stream offset, wrapping at data's end, and hashed.
+        long total = (long)data.Length * repeat;
         long allocStart = 0;
         bool measuring = false, measured = false;
         allocated = 0;
@@ -77,15 +80,20 @@ internal sealed class ZcrxTestEnv : IDisposable
         long sent = 0, got = 0;
         completions = 0;
         const int Chunk = 256 * 1024;
-        var send = c.SendAsync(data.AsMemory(0, Math.Min(Chunk, data.Length)));
+        ValueTask<int> SendNext() // never across data's end
+        {
+            int at = (int)(sent % data.Length);
+            return c.SendAsync(data.AsMemory(at, (int)Math.Min(Math.Min(Chunk, data.Length - at), total - sent)));
+        }
+        var send = SendNext();
         var recv = s.ReceiveZcrxAsync(Ifq, comps);
-        while (got < data.Length)
+        while (got < total)
         {
             bool moved = Net.Poll() > 0;
-            if (sent < data.Length && send.IsCompleted)
+            if (sent < total && send.IsCompleted)
             {
                 sent += send.Result;
-                if (sent < data.Length) send = c.SendAsync(data.AsMemory((int)sent, (int)Math.Min(Chunk, data.Length - sent)));
+                if (sent < total) send = SendNext();
                 moved = true;
             }
             if (!recv.IsCompleted)
@@ -98,7 +106,12 @@ internal sealed class ZcrxTestEnv : IDisposable
             for (int i = 0; i < n; i++)
             {
                 var p = Ifq.GetPayload(comps[i]);
-                if (!p.SequenceEqual(data.AsSpan((int)got, p.Length))) Assert.Fail($"payload differs at stream offset {got} ({comps[i]})");
+                for (int done = 0; done < p.Length;)
+                {
+                    int at = (int)((got + done) % data.Length), len = Math.Min(p.Length - done, data.Length - at);
+                    if (!p.Slice(done, len).SequenceEqual(data.AsSpan(at, len))) Assert.Fail($"payload differs at stream offset {got + done} ({comps[i]})");
+                    done += len;
+                }
                 hash.AppendData(p);
                 got += p.Length;
                 rqes[i] = comps[i].ToRqe();
@@ -111,11 +124,11 @@ internal sealed class ZcrxTestEnv : IDisposable
             else
                 for (int i = 0; i < n; i++) Ifq.Return(comps[i]);
             completions += n;
-            if (!measuring && got >= data.Length / 4) { measuring = true; allocStart = GC.GetAllocatedBytesForCurrentThread(); }
-            else if (measuring && !measured && got >= data.Length * 3L / 4) { measured = true; allocated = GC.GetAllocatedBytesForCurrentThread() - allocStart; }
-            if (got < data.Length) recv = s.ReceiveZcrxAsync(Ifq, comps);
+            if (!measuring && got >= total / 4) { measuring = true; allocStart = GC.GetAllocatedBytesForCurrentThread(); }
+            else if (measuring && !measured && got >= total * 3 / 4) { measured = true; allocated = GC.GetAllocatedBytesForCurrentThread() - allocStart; }
+            if (got < total) recv = s.ReceiveZcrxAsync(Ifq, comps);
         }
-        if (sent < data.Length) Assert.Equal(data.Length - sent, Run(send));
+        if (sent < total) Assert.Equal(total - sent, Run(send));
         return hash.GetHashAndReset();
     }
 
