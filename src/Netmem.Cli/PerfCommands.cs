@@ -40,6 +40,15 @@ internal static class PerfCommands
         { dSeconds, dWarmup, dMtu, dJson };
         devmem.SetAction(r => RunDevmem(Console.Out, Console.Error, r.GetValue(dSeconds), r.GetValue(dWarmup), r.GetValue(dMtu), r.GetValue(dJson)));
         perf.Subcommands.Add(devmem);
+
+        var zSeconds = new Option<double>("--seconds") { Description = "Measured time per receive mode (after the warm-up)", DefaultValueFactory = _ => 3 };
+        var zWarmup = new Option<double>("--warmup") { Description = "Seconds of transfer in each mode before the measured windows (tiered JIT, pools, caches)", DefaultValueFactory = _ => 2 };
+        var zMtu = new Option<int>("--mtu") { Description = "MTU of both VirtualNics", DefaultValueFactory = _ => 1500 };
+        var zJson = new Option<bool>("--json") { Description = "Print one JSON object" };
+        var zcrx = new Command("zcrx", "io_uring zero-copy receive into application memory (refill ring, in-place validation) vs. the copying socket receive, same run, same sender, every byte verified")
+        { zSeconds, zWarmup, zMtu, zJson };
+        zcrx.SetAction(r => RunZcrx(Console.Out, Console.Error, r.GetValue(zSeconds), r.GetValue(zWarmup), r.GetValue(zMtu), r.GetValue(zJson)));
+        perf.Subcommands.Add(zcrx);
         return perf;
     }
 
@@ -131,9 +140,7 @@ internal static class PerfCommands
     /// </summary>
     public static int RunTcpZerocopy(TextWriter o, TextWriter err, double seconds, int mtu, bool tso, bool json, double warmup, int writeSize)
     {
-        if (!(seconds > 0 && seconds <= 600)) { err.WriteLine($"netmem perf tcp: --seconds must be in (0, 600], got {seconds}"); return 2; }
-        if (!(warmup >= 0 && warmup <= 60)) { err.WriteLine($"netmem perf tcp: --warmup must be in [0, 60], got {warmup}"); return 2; }
-        if (mtu < 576 || mtu > 65535) { err.WriteLine($"netmem perf tcp: --mtu must be in [576, 65535], got {mtu}"); return 2; }
+        if (!CheckWindowArgs(err, "tcp", seconds, warmup, mtu)) return 2;
         if (writeSize <= 0 || writeSize > 16 << 20) { err.WriteLine($"netmem perf tcp: --write-size must be in (0, 16 MiB], got {writeSize}"); return 2; }
         PerfTcpResult copy, zc;
         try
@@ -212,21 +219,36 @@ internal static class PerfCommands
         };
     }
 
-    public static int RunDevmem(TextWriter o, TextWriter err, double seconds, double warmup, int mtu, bool json)
+    /// <summary>The range checks every windowed perf mode shares; false (after saying which) when one fails.</summary>
+    private static bool CheckWindowArgs(TextWriter err, string mode, double seconds, double warmup, int mtu)
     {
-        if (!(seconds > 0 && seconds <= 600)) { err.WriteLine($"netmem perf devmem: --seconds must be in (0, 600], got {seconds}"); return 2; }
-        if (!(warmup >= 0 && warmup <= 60)) { err.WriteLine($"netmem perf devmem: --warmup must be in [0, 60], got {warmup}"); return 2; }
-        if (mtu < 576 || mtu > 65535) { err.WriteLine($"netmem perf devmem: --mtu must be in [576, 65535], got {mtu}"); return 2; }
-        PerfDevmemResult r;
+        string? why = !(seconds > 0 && seconds <= 600) ? $"--seconds must be in (0, 600], got {seconds}"
+            : !(warmup >= 0 && warmup <= 60) ? $"--warmup must be in [0, 60], got {warmup}"
+            : mtu < 576 || mtu > 65535 ? $"--mtu must be in [576, 65535], got {mtu}" : null;
+        if (why is not null) err.WriteLine($"netmem perf {mode}: {why}");
+        return why is null;
+    }
+
+    /// <summary>Runs a perf mode; a failure the run can report (timeout, errno, cancellation) is one line on stderr.</summary>
+    private static bool TryRun<T>(TextWriter err, string mode, Func<T> run, out T result)
+    {
         try
         {
-            r = PerfDevmem.Run(seconds, warmup, mtu);
+            result = run();
+            return true;
         }
         catch (Exception e) when (e is TimeoutException or NetmemErrnoException or AggregateException or OperationCanceledException)
         {
-            err.WriteLine($"netmem perf devmem: {e.GetBaseException().Message}");
-            return 1;
+            err.WriteLine($"netmem perf {mode}: {e.GetBaseException().Message}");
+            result = default!;
+            return false;
         }
+    }
+
+    public static int RunDevmem(TextWriter o, TextWriter err, double seconds, double warmup, int mtu, bool json)
+    {
+        if (!CheckWindowArgs(err, "devmem", seconds, warmup, mtu)) return 2;
+        if (!TryRun(err, "devmem", () => PerfDevmem.Run(seconds, warmup, mtu), out var r)) return 1;
         var doc = new Dictionary<string, object?>
         {
             ["devmem_gbps"] = Math.Round(r.Devmem.Gbps, 3),
@@ -260,6 +282,50 @@ internal static class PerfCommands
             o.WriteLine($"  devmem/host {r.Ratio:0.00}, MTU {r.Mtu}, verified {r.Verified}{(r.VerifyError is null ? "" : $" ({r.VerifyError})")}, pool inflight {r.PoolInflight}, binding freed {r.BindingFreed}");
         }
         return r.Verified && r.PoolInflight == 0 && r.BindingFreed && r.ArenaPagesLeft == 0 ? 0 : 1;
+    }
+
+    public static int RunZcrx(TextWriter o, TextWriter err, double seconds, double warmup, int mtu, bool json)
+    {
+        if (!CheckWindowArgs(err, "zcrx", seconds, warmup, mtu)) return 2;
+        if (!TryRun(err, "zcrx", () => PerfZcrx.Run(seconds, warmup, mtu), out var r)) return 1;
+        var doc = new Dictionary<string, object?>
+        {
+            ["zcrx_gbps"] = Math.Round(r.Zcrx.Gbps, 3),
+            ["copy_gbps"] = Math.Round(r.Copy.Gbps, 3),
+            ["ratio"] = Math.Round(r.Ratio, 3),
+            ["verified"] = r.Verified,
+            ["verify_error"] = r.VerifyError,
+            ["zcrx_bytes"] = r.Zcrx.Bytes,
+            ["copy_bytes"] = r.Copy.Bytes,
+            ["seconds"] = Math.Round(r.Zcrx.Seconds, 3),
+            ["zcrx_packets"] = r.Zcrx.Packets,
+            ["copy_packets"] = r.Copy.Packets,
+            // ns of process CPU time per byte is the same number as CPU seconds per GB (1e9 bytes).
+            ["zcrx_cpu_s_per_gb"] = Math.Round(r.Zcrx.CpuNsPerByte, 4),
+            ["copy_cpu_s_per_gb"] = Math.Round(r.Copy.CpuNsPerByte, 4),
+            ["zcrx_alloc_bytes_per_packet"] = Math.Round(r.Zcrx.AllocBytesPerPacket, 3),
+            ["copy_alloc_bytes_per_packet"] = Math.Round(r.Copy.AllocBytesPerPacket, 3),
+            ["zcrx_zero_copy_bytes"] = r.Stats.ZeroCopyBytes,
+            ["zcrx_copy_fallback_bytes"] = r.Stats.CopyBytes,
+            ["refill_entries"] = r.Stats.RefillEntries,
+            ["refill_placed_in_cache"] = r.Stats.RefillPlacedInCache,
+            ["refill_malformed"] = r.Stats.RefillMalformed,
+            ["pool_inflight"] = r.PoolInflight,
+            ["area_freed"] = r.AreaFreed,
+            ["arena_pages_left"] = r.ArenaPagesLeft,
+            ["mtu"] = r.Mtu,
+            ["cores"] = Environment.ProcessorCount,
+            ["runtime"] = RuntimeInformation.FrameworkDescription,
+            ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd"),
+        };
+        if (json) o.WriteLine(JsonSerializer.Serialize(doc));
+        else
+        {
+            o.WriteLine($"zcrx receive (application memory, validated in place, refill ring): {r.Zcrx.Gbps:0.000} Gbit/s, {r.Zcrx.Bytes} bytes in {r.Zcrx.Seconds:0.00} s, {r.Zcrx.CpuNsPerByte:0.000} s cpu per GB, {r.Zcrx.AllocBytesPerPacket:0.###} B allocated per packet");
+            o.WriteLine($"copy receive (ReceiveAsync into a buffer, validated):              {r.Copy.Gbps:0.000} Gbit/s, {r.Copy.Bytes} bytes in {r.Copy.Seconds:0.00} s, {r.Copy.CpuNsPerByte:0.000} s cpu per GB, {r.Copy.AllocBytesPerPacket:0.###} B allocated per packet");
+            o.WriteLine($"  zcrx/copy {r.Ratio:0.00}, MTU {r.Mtu}, verified {r.Verified}{(r.VerifyError is null ? "" : $" ({r.VerifyError})")}, {r.Stats.ZeroCopyBytes} bytes zero copy, {r.Stats.CopyBytes} copied by the fallback, pool inflight {r.PoolInflight}, area freed {r.AreaFreed}");
+        }
+        return r.Verified && r.PoolInflight == 0 && r.AreaFreed && r.ArenaPagesLeft == 0 ? 0 : 1;
     }
 
     private static double? Round(double? v) => v is { } x ? Math.Round(x, 3) : null;

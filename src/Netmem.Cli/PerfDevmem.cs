@@ -35,8 +35,7 @@ internal static class PerfDevmem
     private const ushort DevmemPort = 5201, HostPort = 5202;
     private const int Modulus = 251; // a prime period: no MSS or page size lines up with it
 
-    /// <summary>Time after each switch of mode before a window opens (the other mode's bytes in flight drain, the window reopens).</summary>
-    private const double SettleSeconds = 0.2;
+    private const double SettleSeconds = PerfWindow.SettleSeconds;
 
     /// <summary>
     /// Runs the two modes in alternating windows (devmem, host, then host, devmem, ...) on two connections
@@ -49,7 +48,7 @@ internal static class PerfDevmem
         var (pair, stackA, stackB, ipB) = (net.Pair, net.A, net.B, PairStacks.AddressB);
         var pattern = new NcdevmemPattern(Modulus);
         NcdevmemServer? server = null;
-        var figures = new Window[2];
+        var figures = new PerfWindow[2];
         string? error = null;
         try
         {
@@ -107,7 +106,7 @@ internal static class PerfDevmem
                 {
                     Volatile.Write(ref mode, m);
                     Thread.Sleep(TimeSpan.FromSeconds(SettleSeconds));
-                    figures[m] += Window.Measure(pair, received[m], seconds / rounds);
+                    figures[m] += PerfWindow.Measure(pair, received[m], seconds / rounds);
                 }
             Volatile.Write(ref mode, -2);
             sending.GetAwaiter().GetResult();
@@ -126,26 +125,4 @@ internal static class PerfDevmem
     }
 
     private const int WriteSize = 256 * 1024;
-
-    /// <summary>Bytes, frames, allocation and time of one or more measured windows.</summary>
-    private readonly record struct Window(long Bytes, long Frames, long Allocated, double Seconds, double Cpu)
-    {
-        public PerfDevmemFigure Figure => new(Seconds > 0 ? Bytes * 8 / Seconds / 1e9 : 0, Bytes, Seconds, Frames, Allocated, Cpu);
-
-        public static Window operator +(Window a, Window b) => new(a.Bytes + b.Bytes, a.Frames + b.Frames, a.Allocated + b.Allocated, a.Seconds + b.Seconds, a.Cpu + b.Cpu);
-
-        /// <summary>Reads the receiver's count, vnic1's frames and the process's allocation at both ends of a window of <paramref name="seconds"/>.</summary>
-        public static Window Measure(VirtualNicPair pair, Func<long> received, double seconds)
-        {
-            using var self = Process.GetCurrentProcess();
-            long b0 = received(), f0 = pair.B.GetStats().RxPackets, a0 = GC.GetTotalAllocatedBytes(precise: true);
-            var c0 = self.TotalProcessorTime;
-            var sw = Stopwatch.StartNew();
-            Thread.Sleep(TimeSpan.FromSeconds(seconds));
-            long b1 = received(), f1 = pair.B.GetStats().RxPackets, a1 = GC.GetTotalAllocatedBytes(precise: true);
-            double secs = sw.Elapsed.TotalSeconds;
-            self.Refresh();
-            return new Window(b1 - b0, f1 - f0, a1 - a0, secs, (self.TotalProcessorTime - c0).TotalSeconds);
-        }
-    }
 }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Netmem.Dmabuf;
 using Netmem.Stack;
 using Netmem.Stack.Tcp;
 using static Netmem.Native.LinuxAbi;
@@ -419,7 +420,7 @@ internal static unsafe class Exports
                     if (s.ZeroCopyApplies(fd, flags, (long)len))
                     {
                         Span<UserIov> one = [new UserIov((nint)buf, (int)len)];
-                        return Ret(s.Write(fd, default, flags, to, fault, one));
+                        return Ret(s.Write(fd, default, flags, to, fault, ZeroCopyPayload.User(one)));
                     }
                 }
             }
@@ -436,7 +437,87 @@ internal static unsafe class Exports
     public static nint Sendmsg(nint ud, int fd, MsgHdr* msg, int flags)
     {
         if (msg == null) return Err(Errno.EFAULT);
+        if (msg->ControlLen > 0)
+        {
+            // sock_cmsg_send: a malformed control buffer or an unknown SOL_SOCKET cmsg fails the send with EINVAL.
+            int r = ParseSendCmsgs(msg, out bool devmem, out uint dmabufId);
+            if (r < 0) return Err((Errno)(-r));
+            if (devmem) return SendmsgDevmem(ud, fd, msg, flags, dmabufId);
+        }
         return SendIov(ud, fd, (IoVec*)msg->Iov, (int)msg->IovLen, flags, (byte*)msg->Name, msg->NameLen);
+    }
+
+    /// <summary>
+    /// The SOL_SOCKET cmsgs of a send (for_each_cmsghdr + CMSG_OK + __sock_cmsg_send): SCM_DEVMEM_DMABUF
+    /// (exactly CMSG_LEN(4): a u32 dmabuf id); SO_MARK, SO_PRIORITY, SCM_TXTIME, SO_TIMESTAMPING_OLD, SCM_TS_OPT_ID,
+    /// SCM_RIGHTS and SCM_CREDENTIALS are taken and ignored here; any other SOL_SOCKET type or a cmsg that does not fit
+    /// is -EINVAL. Other levels are skipped, as the kernel skips them for TCP.
+    /// </summary>
+    private static int ParseSendCmsgs(MsgHdr* msg, out bool devmem, out uint dmabufId)
+    {
+        devmem = false;
+        dmabufId = 0;
+        if (msg->Control == 0) return msg->ControlLen == 0 ? 0 : -(int)Errno.EFAULT;
+        nuint size = msg->ControlLen, at = 0;
+        while (at + (nuint)CmsgHdrSize <= size)
+        {
+            byte* c = (byte*)msg->Control + at;
+            nuint len = *(nuint*)c;
+            if (len < (nuint)CmsgHdrSize || len > size - at) return -(int)Errno.EINVAL; // CMSG_OK
+            int level = *(int*)(c + 8), type = *(int*)(c + 12);
+            if (level == SOL_SOCKET)
+            {
+                switch (type)
+                {
+                    case SCM_DEVMEM_DMABUF:
+                        if (len != (nuint)CmsgLen(sizeof(uint))) return -(int)Errno.EINVAL;
+                        devmem = true;
+                        dmabufId = *(uint*)(c + CmsgHdrSize);
+                        break;
+                    case SO_MARK: case SO_PRIORITY: case SCM_TXTIME: case SO_TIMESTAMPING_OLD: case SCM_TS_OPT_ID:
+                    case SCM_RIGHTS: case SCM_CREDENTIALS:
+                        break;
+                    default: return -(int)Errno.EINVAL;
+                }
+            }
+            at += (nuint)CmsgAlign((int)Math.Min(len, (nuint)int.MaxValue - 8));
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// sendmsg with SCM_DEVMEM_DMABUF (devmem TX): needs MSG_ZEROCOPY (EINVAL otherwise, as the kernel); each iov
+    /// element's iov_base is an offset into the TX binding's dma-buf. SO_ZEROCOPY off, an unknown or RX id: EINVAL;
+    /// the binding of another device: ENODEV; a range past the dma-buf: EFAULT (TcpConnection.SendDevmem).
+    /// </summary>
+    private static nint SendmsgDevmem(nint ud, int fd, MsgHdr* msg, int flags, uint dmabufId)
+    {
+        try
+        {
+            var s = From(ud);
+            if ((flags & MSG_ZEROCOPY) == 0) return Err(Errno.EINVAL);
+            var iov = (IoVec*)msg->Iov;
+            int iovcnt = (int)msg->IovLen;
+            if (iovcnt < 0 || (nuint)iovcnt != msg->IovLen || iovcnt > 1024) return Err(Errno.EINVAL);
+            if (iov == null && iovcnt > 0) return Err(Errno.EFAULT);
+            var ranges = System.Buffers.ArrayPool<DmabufIov>.Shared.Rent(Math.Max(iovcnt, 1));
+            try
+            {
+                long total = 0;
+                int n = 0;
+                for (int i = 0; i < iovcnt; i++)
+                {
+                    if (iov[i].Len > int.MaxValue) return Err(Errno.EINVAL);
+                    total += (long)iov[i].Len;
+                    if (iov[i].Len > 0) ranges[n++] = new DmabufIov((ulong)iov[i].Base, (int)iov[i].Len);
+                }
+                if (total > int.MaxValue) return Err(Errno.EINVAL);
+                var to = msg->Name == 0 ? default : new ReadOnlySpan<byte>((byte*)msg->Name, (int)Math.Min(msg->NameLen, 128u));
+                lock (s.Gate) return Ret(s.Write(fd, default, flags, to, fault: false, ZeroCopyPayload.Devmem(dmabufId, ranges.AsSpan(0, n))));
+            }
+            finally { System.Buffers.ArrayPool<DmabufIov>.Shared.Return(ranges); }
+        }
+        catch (Exception e) { return Fail(e); }
     }
 
     private static nint SendIov(nint ud, int fd, IoVec* iov, int iovcnt, int flags, byte* dst = null, uint dstlen = 0)
@@ -494,7 +575,7 @@ internal static unsafe class Exports
                 user[n++] = new UserIov(iov[i].Base, (int)iov[i].Len);
             }
             var to = dst == null ? default : new ReadOnlySpan<byte>(dst, (int)Math.Min(dstlen, 128u));
-            return Ret(s.Write(fd, default, flags, to, fault, fault ? default : user.AsSpan(0, n)));
+            return Ret(s.Write(fd, default, flags, to, fault, fault ? default : ZeroCopyPayload.User(user.AsSpan(0, n))));
         }
         finally { System.Buffers.ArrayPool<UserIov>.Shared.Return(user); }
     }
@@ -709,6 +790,34 @@ internal static unsafe class Exports
     public static int UnbindRx(nint ud, uint dmabufId)
     {
         try { var s = From(ud); lock (s.Gate) return Ret(s.Unbind(dmabufId)); }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    /// <summary>
+    /// <c>int netmem_bind_tx(void *h, int ifindex, int dmabuf_fd, uint32_t *dmabuf_id)</c>: the netdev family's bind-tx
+    /// (NETDEV_CMD_BIND_TX). 0 and *dmabuf_id (what sendmsg's SCM_DEVMEM_DMABUF names), or -1/errno.
+    /// </summary>
+    [UnmanagedCallersOnly(EntryPoint = "netmem_bind_tx")]
+    public static int BindTx(nint ud, int ifindex, int dmabufFd, uint* dmabufId)
+    {
+        try
+        {
+            var s = From(ud);
+            if (dmabufId == null) return Err(Errno.EFAULT);
+            long r;
+            lock (s.Gate) r = s.BindTx(ifindex, dmabufFd);
+            if (r < 0) return Ret((int)r);
+            *dmabufId = (uint)r;
+            return 0;
+        }
+        catch (Exception e) { return Fail(e); }
+    }
+
+    /// <summary><c>int netmem_unbind_tx(void *h, uint32_t dmabuf_id)</c>: what closing the bind-tx netlink socket does; the memory goes once no frag references it.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "netmem_unbind_tx")]
+    public static int UnbindTx(nint ud, uint dmabufId)
+    {
+        try { var s = From(ud); lock (s.Gate) return Ret(s.Unbind(dmabufId, tx: true)); }
         catch (Exception e) { return Fail(e); }
     }
 

@@ -35,6 +35,8 @@ internal static class LinuxAbi
 
     /// <summary>Device memory TCP (uapi/asm-generic/socket.h, linux/socket.h, uapi/linux/netdev.h).</summary>
     public const int MSG_SOCK_DEVMEM = 0x2000000, SO_DEVMEM_LINEAR = 78, SO_DEVMEM_DMABUF = 79, SO_DEVMEM_DONTNEED = 80;
+    /// <summary>Send cmsgs (SOL_SOCKET) sock_cmsg_send knows: SCM_DEVMEM_DMABUF names a TX binding (devmem TX).</summary>
+    public const int SCM_RIGHTS = 1, SCM_CREDENTIALS = 2, SO_TIMESTAMPING_OLD = 37, SCM_TXTIME = 61, SCM_DEVMEM_DMABUF = 79, SCM_TS_OPT_ID = 81;
     public const uint NETDEV_QUEUE_TYPE_RX = 0, NETDEV_QUEUE_TYPE_TX = 1;
     /// <summary>sizeof(struct cmsghdr) on x86-64 (size_t cmsg_len, int cmsg_level, int cmsg_type) = CMSG_LEN(0).</summary>
     public const int CmsgHdrSize = 16;

@@ -99,10 +99,32 @@ internal sealed partial class NativeStack
         return binding.Id;
     }
 
-    /// <summary>Unbinds (what closing the netlink socket that bound it does): the queue restarts on pages; memory goes when the last frag comes back.</summary>
-    public int Unbind(uint dmabufId)
+    /// <summary>
+    /// bind-tx (<c>NETDEV_CMD_BIND_TX</c>): maps dma-buf <paramref name="dmabufFd"/> for device <paramref name="ifindex"/> to
+    /// read (DMA_TO_DEVICE); returns the dmabuf id sendmsg names in SCM_DEVMEM_DMABUF, or a negative errno: ENODEV
+    /// for another ifindex, EBADF/EINVAL for a descriptor that is not a dma-buf, then BindTx's errors.
+    /// </summary>
+    public long BindTx(int ifindex, int dmabufFd)
     {
-        if (!_bindings.TryGetValue(dmabufId, out var b) || b.IsUnbound) return -(int)Errno.ENOENT;
+        var dev = Host.Netdev;
+        if (ifindex != dev.Ifindex) return -(int)Errno.ENODEV;
+        int r = GetDmabuf(dmabufFd, out var buf);
+        if (r < 0) return r;
+        NetDevmemBinding binding;
+        try { binding = NetDevmemBinding.BindTx(dev, buf); }
+        catch (NetmemErrnoException e) { return -(int)e.Errno; }
+        _bindings[binding.Id] = binding;
+        return binding.Id;
+    }
+
+    /// <summary>
+    /// Unbinds (what closing the netlink socket that bound it does). RX: the queue restarts on pages; memory goes
+    /// when the last frag comes back. TX: sends naming the id fail with EINVAL from now on; the memory goes when the
+    /// last frag that references it has been ACKed. ENOENT for an unknown or unbound id, or one of the other direction.
+    /// </summary>
+    public int Unbind(uint dmabufId, bool tx = false)
+    {
+        if (!_bindings.TryGetValue(dmabufId, out var b) || b.IsUnbound || b.IsTx != tx) return -(int)Errno.ENOENT;
         b.Dispose();
         Host.RunPending();
         return 0;
@@ -125,7 +147,8 @@ internal sealed partial class NativeStack
             NetIovs = (uint)b.NetIovCount,
             NetIovsFree = (uint)b.Chunks.Available,
             PoolInflight = pool?.Inflight ?? 0,
-            UserHeld = pool is null ? 0 : pool.Inflight - pool.CacheCount - pool.RingCount,
+            // RX: what skbs and tokens hold of the pool; TX: the frags (send queue, in flight) referencing its net_iovs.
+            UserHeld = b.IsTx ? b.NetIovRefs : pool is null ? 0 : pool.Inflight - pool.CacheCount - pool.RingCount,
             Unbound = b.IsUnbound ? 1u : 0u,
             Freed = b.IsFreed ? 1u : 0u,
         };

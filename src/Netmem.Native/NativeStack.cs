@@ -345,9 +345,9 @@ internal sealed partial class NativeStack : IDisposable
     /// write/send/sendto/sendmsg. <paramref name="dst"/> is sendto's or sendmsg's address (only MSG_FASTOPEN uses it on
     /// a stream socket); <paramref name="fault"/> says the caller's buffer is not readable (EFAULT once it would be read).
     /// </summary>
-    /// <param name="zerocopy">MSG_ZEROCOPY's user memory (see <see cref="ZeroCopyApplies"/>): the payload instead of
-    /// <paramref name="data"/>; the elements are consumed in place as the connection queues them.</param>
-    public int Write(int fd, ReadOnlySpan<byte> data, int flags, ReadOnlySpan<byte> dst, bool fault, Span<UserIov> zerocopy = default)
+    /// <param name="zerocopy">MSG_ZEROCOPY's payload instead of <paramref name="data"/>: user memory by address (see
+    /// <see cref="ZeroCopyApplies"/>) or dma-buf ranges of a TX binding; consumed in place as the connection queues it.</param>
+    public int Write(int fd, ReadOnlySpan<byte> data, int flags, ReadOnlySpan<byte> dst, bool fault, ZeroCopyPayload zerocopy = default)
     {
         int r = GetSocket(fd, out var s);
         if (r < 0) return r;
@@ -372,7 +372,7 @@ internal sealed partial class NativeStack : IDisposable
                 if (r < 0) return r;
             }
             // MSG_ZEROCOPY's memory rides in the SYN as a copy, like any SYN data (tcp_send_syn_data).
-            var synData = fault ? default : zerocopy.IsEmpty ? data : Netmem.Memory.UserMemory.AsSpan(zerocopy[0].Address, zerocopy[0].Length);
+            var synData = fault ? default : zerocopy.IsSet ? zerocopy.SynData : data;
             var err = Tcp.ConnectFastOpen(ep.Address, ep.Port, s.Local.Address, s.Local.Port, s.Settings, synData, out var conn, out synQueued);
             if (err != Errno.None) return -(int)err;
             s.DeferredConnect = null;
@@ -380,13 +380,13 @@ internal sealed partial class NativeStack : IDisposable
             s.Local = new TcpEndpoint(conn!.Tuple.LocalAddress, conn.Tuple.LocalPort);
             Host.RunPending();
             WakeWaiters();
-            if (!zerocopy.IsEmpty)
+            if (zerocopy.IsSet)
             {
                 c.CompleteSynDataZerocopy(synQueued);
-                ConsumeIov(ref zerocopy, synQueued);
+                zerocopy.Consume(synQueued);
             }
             if (nonBlocking) return synQueued > 0 ? synQueued : -(int)Errno.EINPROGRESS;
-            int total = zerocopy.IsEmpty ? data.Length : synQueued + IovLength(zerocopy);
+            int total = zerocopy.IsSet ? synQueued + zerocopy.Length : data.Length;
             // inet_wait_for_connect with sk_write_pending when data is left over: the SYN-ACK's ACK waits for it.
             c.WritePending = !fault && synQueued < total;
             r = WaitConnected(s);
@@ -413,11 +413,11 @@ internal sealed partial class NativeStack : IDisposable
             if (nonBlocking) return -(int)Errno.EAGAIN;
             BlockOnce();
         }
-        int done = synQueued, length = zerocopy.IsEmpty ? data.Length : IovLength(zerocopy) + synQueued;
+        int done = synQueued, length = zerocopy.IsSet ? zerocopy.Length + synQueued : data.Length;
         while (true)
         {
             bool eor = (flags & MSG_EOR) != 0, more = (flags & MSG_MORE) != 0;
-            int n = zerocopy.IsEmpty ? c.Send(data[done..], endOfRecord: eor, more: more) : SendZeroCopy(c, ref zerocopy, eor, more);
+            int n = zerocopy.IsSet ? zerocopy.SendOnce(c, eor, more) : c.Send(data[done..], endOfRecord: eor, more: more);
             if (n < 0)
             {
                 if (done > 0) return done;

@@ -448,5 +448,5 @@ public sealed class NetDevmemBinding : IMemoryProvider, INetIovAreaRefOwner, IDi
         lock (_boundRxqs) _boundRxqs.Remove(rxq);
     }
 
-    public override string ToString() => $"dmabuf binding {Id} ({DmaBuf.Name} on {Device.Name}, {NetIovCount} net_iovs)";
+    public override string ToString() => $"{(IsTx ? "TX" : "RX")} dmabuf binding {Id} ({DmaBuf.Name} on {Device.Name}, {NetIovCount} net_iovs)";
 }

@@ -28,7 +28,11 @@ public sealed unsafe class UserPageTable
     private int _freeCount;
     private int _live;
 
-    private UserPageTable() => Id = s_registry.Add(this);
+    /// <summary>
+    /// A table of its own (tests: a released descriptor of the shared table is handed to the next caller at once,
+    /// so only a private table can show that a second put of a released descriptor is refused).
+    /// </summary>
+    internal UserPageTable() => Id = s_registry.Add(this);
 
     /// <summary>The process-wide table (descriptors are reused, so its size follows the most pages pinned at once).</summary>
     public static UserPageTable Shared => s_shared.Value;

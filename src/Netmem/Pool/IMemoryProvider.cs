@@ -22,7 +22,13 @@ public interface IMemoryProvider
     /// </summary>
     Errno Init(PagePool pool);
 
-    /// <summary><c>alloc_netmems</c>: fills <paramref name="netmems"/> (at least one on success) and returns how many; 0 when out of memory.</summary>
+    /// <summary>
+    /// <c>alloc_netmems</c>: fills <paramref name="netmems"/> with netmems new to the pool (it stamps them and
+    /// counts each as held) and returns how many; 0 when out of memory. A provider that gets back netmems the
+    /// pool still holds (io_uring zcrx's refill ring) instead puts them in the pool's cache with
+    /// <see cref="MemoryProviderHelpers.PlaceInCache"/> and returns 0: the pool takes from its cache and counts
+    /// nothing twice.
+    /// </summary>
     int AllocNetmems(PagePool pool, Span<NetmemRef> netmems);
 
     /// <summary>

@@ -261,7 +261,11 @@ public sealed unsafe partial class PagePool
         return NetmemRef.FromRaw(_cache[n - 1]);
     }
 
-    /// <summary><c>__page_pool_alloc_netmems_slow</c>: a bulk from the provider, mapped and stamped with pp info.</summary>
+    /// <summary>
+    /// <c>__page_pool_alloc_netmems_slow</c>: a bulk from the provider, mapped, stamped with pp info and counted
+    /// as held. Netmems a provider placed in the cache meanwhile (<see cref="PlaceInCache"/>: still held, so not
+    /// counted again) are served first-come with them.
+    /// </summary>
     private NetmemRef AllocFromProvider()
     {
         Span<NetmemRef> bulk = stackalloc NetmemRef[AllocCacheRefill];

@@ -12,7 +12,7 @@ namespace Netmem.Sockets;
 /// source, so a steady stream of sends and receives allocates nothing. One send and one receive (copying, lease or
 /// devmem) may be in flight at a time (EALREADY otherwise); any number of leases and devmem tokens may be held. Errors are <see cref="NetmemErrnoException"/> with Linux's errno.
 /// </summary>
-public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
+public sealed partial class TcpSocket : ITcpConnectionEvents, IDisposable
 {
     private readonly TcpLayer _layer;
     private readonly TcpSocketOperation _send, _recv, _ctl;
@@ -442,6 +442,9 @@ public sealed class TcpSocket : ITcpConnectionEvents, IDisposable
                 Finish(op, n, "devmem receive");
                 return;
             }
+            case TcpOpKind.Zcrx:
+                ProgressZcrx(op, c!);
+                return;
             case TcpOpKind.Close:
                 if (!c!.AppClosed) c.Close();
                 if (c.State is TcpState.Closed or TcpState.TimeWait) op.Complete(0);

@@ -3,7 +3,7 @@ using Netmem.Stack;
 
 namespace Netmem.Sockets;
 
-internal enum TcpOpKind : byte { None, Connect, Send, Receive, Lease, Devmem, Close, Shutdown, Abort }
+internal enum TcpOpKind : byte { None, Connect, Send, Receive, Lease, Devmem, Zcrx, Close, Shutdown, Abort }
 
 /// <summary>
 /// One pending socket call: posted to the connection's context as <see cref="StackWork"/> and completed
@@ -30,6 +30,8 @@ internal sealed class TcpSocketOperation : StackWork, IValueTaskSource<int>, IVa
     public TcpReceiveLease? LeaseResult; // what GetResult hands over
     public Memory<DevmemCmsg> DevmemRecords;
     public int LinearBytes, Records; // a devmem receive's result beside Done (set before it completes)
+    public Zcrx.ZcrxIfq? ZcrxIfq;                          // a zcrx receive's interface queue
+    public Memory<Zcrx.ZcrxCompletion> ZcrxCompletions;    // and where its completions go
     public bool IsPending => Volatile.Read(ref _pending) == Pending;
     public short Version => _core.Version;
 
@@ -74,6 +76,8 @@ internal sealed class TcpSocketOperation : StackWork, IValueTaskSource<int>, IVa
         SendBuffer = default;
         ReceiveBuffer = default;
         DevmemRecords = default;
+        ZcrxIfq = null;
+        ZcrxCompletions = default;
         Lease = null;
         _core.SetResult(result);
     }
@@ -85,6 +89,8 @@ internal sealed class TcpSocketOperation : StackWork, IValueTaskSource<int>, IVa
         SendBuffer = default;
         ReceiveBuffer = default;
         DevmemRecords = default;
+        ZcrxIfq = null;
+        ZcrxCompletions = default;
         Lease = null;
         _core.SetException(e);
     }

@@ -32,9 +32,11 @@ public class DevmemTxTests
 
     private sealed class Setup : IDisposable
     {
-        public Setup(VirtualNicOptions? a = null, TcpSettings? client = null, Func<IWireSink, IWireSink>? bToA = null)
+        public Setup(VirtualNicOptions? a = null, TcpSettings? client = null, Func<IWireSink, IWireSink>? bToA = null,
+            TimeProvider? clock = null, int queues = 2, int pages = 8192)
         {
-            Net = new TcpNetEnv(a: a, bToA: bToA);
+            // B gets A's rings and sizes but all of its offloads.
+            Net = new TcpNetEnv(queues: queues, a: a, b: a is null ? null : a with { Features = null }, bToA: bToA, clock: clock, pages: pages);
             var l = Net.Listen(Net.B);
             (C, S) = Net.Connect(l, client ?? Zc());
             Hbm = new DeviceMemoryDmaBuf(Pages * PageArena.PageSize, "hbm-tx");
@@ -227,6 +229,100 @@ public class DevmemTxTests
         Assert.False(t.Net.Pair.A.Dma.IsMapped(iova, t.Hbm.Size));
         Assert.Equal(t.Expected(iov), t.ReadAll(40_000));
         AssertCompletion(t.C, 0, 0);
+    }
+
+    [Fact]
+    public void Aborting_the_connection_frees_the_frags_and_completes_a_pending_unbind()
+    {
+        var gate = new GateSink();
+        using var t = new Setup(bToA: w => gate.Wrap(w));
+        gate.Drop = true;
+        Assert.Equal(20_000, t.SendDevmem(new DmabufIov(0, 20_000)));
+        t.Net.Poll();
+        var unbound = t.Tx.UnbindAsync();
+        Assert.False(unbound.IsCompleted);
+        t.Net.On(t.C.Context, t.C.Abort); // the send queue goes: its extents put their net_iovs
+        t.Net.RunUntil(() => unbound.IsCompleted, what: "the unbind after the abort");
+        Assert.True(t.Tx.IsFreed);
+        Assert.Equal(0, t.Tx.NetIovRefs);
+        // B got the reset; its unread bytes stay readable until its application closes (tcp_reset keeps the receive queue).
+        t.Net.RunUntil(() => t.S.State == TcpState.Closed, what: "the reset at B");
+        t.Net.On(t.S.Context, t.S.Close);
+    }
+
+    [Fact]
+    public void Steady_devmem_sends_allocate_nothing_on_the_stack_thread()
+    {
+        // A clock that stands still (re-arming timers allocates nothing), one queue, deep rings, the test thread
+        // polling; the send and the reads run on the connections' contexts as socket calls do.
+        var nic = new VirtualNicOptions { RxRingSize = VirtualNic.MaxRingSize };
+        using var t = new Setup(a: nic, clock: new Netmem.Tests.Tcp.StillClock(), queues: 1, pages: 16384);
+        var work = new SteadyWork(t, [new(4096 + 5, 32 * 1024)]);
+        void Run(int rounds)
+        {
+            for (int i = 0; i < rounds; i++)
+            {
+                t.C.Context.Post(work.Send);
+                t.Net.Pair.PollAll(1);
+                t.S.Context.Post(work.Drain);
+                t.Net.Pair.PollAll(1);
+            }
+        }
+        Run(100);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        int sendsBefore = work.Sends;
+        Run(200);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(work.Sends - sendsBefore >= 150, $"{work.Sends - sendsBefore} of 200 sends queued bytes");
+        Assert.Equal(0, allocated);
+        Assert.True(work.Received >= 250L * 32 * 1024);
+        Assert.Equal(0, work.Mismatches);
+        t.Net.RunUntil(() => t.C.SendQueued == 0, what: "the last ACK");
+        Assert.Equal(0, t.Tx.NetIovRefs);
+    }
+
+    /// <summary>Preallocated work for the allocation test: a devmem send on A's context, a checked read and the completions on B's and A's.</summary>
+    private sealed class SteadyWork
+    {
+        private readonly Setup _t;
+        private readonly DmabufIov[] _iov;
+        private readonly byte[] _expected, _rx = new byte[64 * 1024];
+
+        public SteadyWork(Setup t, DmabufIov[] iov)
+        {
+            _t = t;
+            _iov = iov;
+            _expected = t.Expected(iov);
+            Send = new Step(DoSend);
+            Drain = new Step(DoDrain);
+        }
+
+        public StackWork Send { get; }
+        public StackWork Drain { get; }
+        public int Sends, Mismatches;
+        public long Received;
+
+        private void DoSend()
+        {
+            while (_t.C.ErrorQueue.TryDequeue(out _)) { }
+            if (_t.C.SendDevmem(_t.Tx.Id, _iov) > 0) Sends++;
+        }
+
+        private void DoDrain()
+        {
+            int r;
+            while ((r = _t.S.Receive(_rx)) > 0)
+            {
+                for (int k = 0; k < r; k++)
+                    if (_rx[k] != _expected[(int)((Received + k) % _expected.Length)]) Mismatches++;
+                Received += r;
+            }
+        }
+
+        private sealed class Step(Action action) : StackWork
+        {
+            protected internal override void Run(StackContext context) => action();
+        }
     }
 
     /// <summary>A wire stage that loses every frame while <see cref="Drop"/> is set.</summary>

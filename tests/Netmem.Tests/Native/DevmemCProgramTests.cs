@@ -6,6 +6,8 @@ namespace Netmem.Tests.Native;
 /// tests/native-c/devmem_rx.c: a C devmem receiver that uses only libnetmem.so's C ABI (socket calls,
 /// a udmabuf, netmem_bind_rx), compiled by clang and run as its own process. It drives its own traffic
 /// over the instance's device and checks every byte in the mmap'ed udmabuf and every DONTNEED count.
+/// tests/native-c/devmem_tx.c is its sending side: bind-tx and sendmsg(MSG_ZEROCOPY, SCM_DEVMEM_DMABUF) from a
+/// udmabuf, every completion read back with MSG_ERRQUEUE.
 /// </summary>
 public sealed class DevmemCProgramTests
 {
@@ -24,6 +26,25 @@ public sealed class DevmemCProgramTests
             var (rc, output) = Run(exe, ["1048576"]);
             Assert.True(rc == 0, $"devmem_rx exited {rc}: {output}");
             Assert.Contains("ok 1048576 bytes, 1048576 in the dma-buf", output);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Fact]
+    public void CDevmemSenderSendsFourMebibytesFromTheDmabuf()
+    {
+        Requires.NativeLibrary();
+        Requires.Tools("clang");
+        string source = FindSource("tests/native-c/devmem_tx.c");
+        string dir = Directory.CreateTempSubdirectory("netmem-devmem-tx-c").FullName;
+        try
+        {
+            string exe = Path.Combine(dir, "devmem_tx");
+            var (cc, ccOut) = Run("clang", ["-O1", "-Wall", "-Werror", "-o", exe, source, "-L", NetmemNative.Dir, "-lnetmem", $"-Wl,-rpath,{NetmemNative.Dir}"]);
+            Assert.True(cc == 0, $"clang failed: {ccOut}");
+            var (rc, output) = Run(exe, ["4194304"]);
+            Assert.True(rc == 0, $"devmem_tx exited {rc}: {output}");
+            Assert.Matches(@"^ok 4194304 bytes from the dma-buf in (\d+) sends, \1 completed", output);
         }
         finally { Directory.Delete(dir, recursive: true); }
     }

@@ -12,7 +12,7 @@ internal static class LinuxAbi
     public const int F_GETFL = 3, F_SETFL = 4, O_NONBLOCK = 0x800;
     public const int SOL_SOCKET = 1, SOL_IP = 0, IPPROTO_TCP = 6;
     public const int SO_REUSEADDR = 2, SO_ERROR = 4, SO_ZEROCOPY = 60;
-    public const int SO_DEVMEM_LINEAR = 78, SO_DEVMEM_DMABUF = 79, SO_DEVMEM_DONTNEED = 80;
+    public const int SO_DEVMEM_LINEAR = 78, SO_DEVMEM_DMABUF = 79, SO_DEVMEM_DONTNEED = 80, SCM_DEVMEM_DMABUF = 79;
     public const int IP_RECVERR = 11;
     public const int TCP_NODELAY = 1, TCP_MAXSEG = 2, TCP_INFO = 11, TCP_NOTSENT_LOWAT = 25, TCP_FASTOPEN_CONNECT = 30;
     public const int MSG_PEEK = 0x2, MSG_CTRUNC = 0x8, MSG_TRUNC = 0x20, MSG_DONTWAIT = 0x40, MSG_ERRQUEUE = 0x2000,

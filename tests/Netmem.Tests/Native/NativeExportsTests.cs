@@ -418,12 +418,16 @@ public sealed unsafe class NativeExportsTests
         Assert.True(syn2.Options.HasFastOpen);
         Assert.Equal(0, api.Close(api.H, fd2)); // (in SYN-SENT: gone, no retransmission of its own)
 
-        // MSG_FASTOPEN on a fresh socket connects to sendto's address.
+        // MSG_FASTOPEN on a fresh socket connects to sendto's address; with the cookie cached the byte rides in
+        // the SYN and the non-blocking call returns its count (tcp_send_syn_data).
         int fd3 = api.Socket(api.H, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-        fixed (byte* p = sa) ExpectErrno(EINPROGRESS, api.SendTo(api.H, fd3, &b, 1, MSG_FASTOPEN, p, 16));
-        var syn3 = IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out _);
+        fixed (byte* p = sa) Assert.Equal(1, (int)api.SendTo(api.H, fd3, &b, 1, MSG_FASTOPEN, p, 16));
+        var syn3Bytes = api.Receive()!.Value.Bytes;
+        var syn3 = IpPacketBuilder.ParseSent(syn3Bytes, out _, out _, out _);
         Assert.True(syn3.Options.HasFastOpen);
-        // A retransmitted SYN leaves the option off.
+        Assert.Equal(4, syn3.Options.FastOpenCookieLength);
+        Assert.Equal(b, syn3Bytes[^1]); // the data after the options
+        // A retransmitted SYN leaves the option (and the data) off.
         var again = IpPacketBuilder.ParseSent(api.Receive()!.Value.Bytes, out _, out _, out _);
         Assert.Equal(TcpFlags.Syn, again.Flags);
         Assert.Equal(syn3.SourcePort, again.SourcePort);

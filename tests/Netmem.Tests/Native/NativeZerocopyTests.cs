@@ -35,6 +35,11 @@ public sealed unsafe class NativeZerocopyTests
         public readonly delegate* unmanaged<nint, int, int> EpollCreate = (delegate* unmanaged<nint, int, int>)NetmemNative.Export("netmem_epoll_create");
         public readonly delegate* unmanaged<nint, int, int, int, byte*, int> EpollCtlRaw = (delegate* unmanaged<nint, int, int, int, byte*, int>)NetmemNative.Export("netmem_epoll_ctl");
         public readonly delegate* unmanaged<nint, int, byte*, int, int, int> EpollWaitRaw = (delegate* unmanaged<nint, int, byte*, int, int, int>)NetmemNative.Export("netmem_epoll_wait");
+        public readonly delegate* unmanaged<nint, nuint, int> UdmabufCreate = (delegate* unmanaged<nint, nuint, int>)NetmemNative.Export("netmem_udmabuf_create");
+        public readonly delegate* unmanaged<nint, byte*, uint> IfNameToIndex = (delegate* unmanaged<nint, byte*, uint>)NetmemNative.Export("netmem_if_nametoindex");
+        public readonly delegate* unmanaged<nint, int, int, uint*, int> BindTx = (delegate* unmanaged<nint, int, int, uint*, int>)NetmemNative.Export("netmem_bind_tx");
+        public readonly delegate* unmanaged<nint, uint, int> UnbindTx = (delegate* unmanaged<nint, uint, int>)NetmemNative.Export("netmem_unbind_tx");
+        public readonly delegate* unmanaged<nint, uint, BindingInfo*, int> Info = (delegate* unmanaged<nint, uint, BindingInfo*, int>)NetmemNative.Export("netmem_binding_info");
         private readonly delegate* unmanaged<nint, byte*, nuint, int> _netdevSend = (delegate* unmanaged<nint, byte*, nuint, int>)NetmemNative.Export("netmem_netdev_send");
         private readonly delegate* unmanaged<nint, byte*, nuint*, long*, int> _netdevReceive = (delegate* unmanaged<nint, byte*, nuint*, long*, int>)NetmemNative.Export("netmem_netdev_receive");
         private readonly delegate* unmanaged<nint, void> _free = (delegate* unmanaged<nint, void>)NetmemNative.Export("netmem_free");
@@ -98,6 +103,15 @@ public sealed unsafe class NativeZerocopyTests
         }
     }
 
+    /// <summary><c>struct netmem_binding_info</c>.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct BindingInfo
+    {
+        public uint DmabufId, Ifindex, NetIovs, NetIovsFree;
+        public long PoolInflight, UserHeld;
+        public uint Unbound, Freed;
+    }
+
     /// <summary>One MSG_ERRQUEUE read: the result, errno, msg_flags, msg_controllen and the control buffer.</summary>
     private readonly record struct ErrRead(long Result, int Errno, int Flags, nuint ControlLen, byte[] Control);
 
@@ -115,8 +129,8 @@ public sealed unsafe class NativeZerocopyTests
         }
     }
 
-    /// <summary>Asserts one IP_RECVERR cmsg carrying a zero-copy completion of ids [lo, hi], COPIED, and nothing after it.</summary>
-    private static void AssertCompletion(ErrRead r, uint lo, uint hi)
+    /// <summary>Asserts one IP_RECVERR cmsg carrying a zero-copy completion of ids [lo, hi] (COPIED unless <paramref name="copied"/> is false), and nothing after it.</summary>
+    private static void AssertCompletion(ErrRead r, uint lo, uint hi, bool copied = true)
     {
         Assert.Equal(0, r.Result);
         Assert.Equal(MSG_ERRQUEUE, r.Flags);
@@ -129,7 +143,7 @@ public sealed unsafe class NativeZerocopyTests
         Assert.Equal(0u, BinaryPrimitives.ReadUInt32LittleEndian(ee));      // ee_errno
         Assert.Equal(SO_EE_ORIGIN_ZEROCOPY, ee[4]);                        // ee_origin
         Assert.Equal(0, ee[5]);                                             // ee_type
-        Assert.Equal(SO_EE_CODE_ZEROCOPY_COPIED, ee[6]);                   // ee_code
+        Assert.Equal(copied ? SO_EE_CODE_ZEROCOPY_COPIED : 0, ee[6]);      // ee_code
         Assert.Equal(0, ee[7]);                                             // ee_pad
         Assert.Equal(lo, BinaryPrimitives.ReadUInt32LittleEndian(ee[8..]));  // ee_info
         Assert.Equal(hi, BinaryPrimitives.ReadUInt32LittleEndian(ee[12..])); // ee_data
@@ -366,6 +380,10 @@ public sealed unsafe class NativeZerocopyTests
         Assert.Equal(0, api.EpollCtl(et, EPOLL_CTL_ADD, c, EPOLLOUT | EPOLLET | EPOLLEXCLUSIVE, 1));
         Assert.Equal(0, api.EpollCtl(once, EPOLL_CTL_ADD, c, EPOLLOUT | EPOLLET | EPOLLONESHOT, 2));
         Assert.Equal(0, api.EpollCtl(lt, EPOLL_CTL_ADD, c, EPOLLOUT, 3));
+        // Interested in EPOLLIN only (EPOLLERR always counts): a new ACK is no wake-up for it, only the error reports are.
+        int inOnly = api.EpollCreate(api.H, 1);
+        Assert.Equal(0, api.EpollCtl(inOnly, EPOLL_CTL_ADD, c, EPOLLIN | EPOLLET, 5));
+        Assert.Equal(0, api.EpollWait(inOnly).N);
         // EPOLLEXCLUSIVE: never with MOD, never on an item that has it, only with the wake-up events.
         Assert.Equal(-1, api.EpollCtl(et, EPOLL_CTL_MOD, c, EPOLLOUT, 1));
         Assert.Equal(EINVAL, NetmemNative.Errno);
@@ -393,6 +411,8 @@ public sealed unsafe class NativeZerocopyTests
             Assert.Equal(0, api.EpollWait(once).N);
             Assert.Equal((1, EPOLLERR | EPOLLOUT, 3ul), api.EpollWait(lt));
             Assert.Equal((1, EPOLLERR | EPOLLOUT, 3ul), api.EpollWait(lt)); // level-triggered: while the queue holds a record
+            Assert.Equal((1, EPOLLERR, 5ul), api.EpollWait(inOnly));
+            Assert.Equal(0, api.EpollWait(inOnly).N);
 
             // A third completion coalesces into the queued record, yet wakes the edge-triggered waiter once more.
             Assert.Equal(4000, (int)api.Send(api.H, c, p, 4000, MSG_ZEROCOPY));
@@ -400,6 +420,8 @@ public sealed unsafe class NativeZerocopyTests
             Ack(api, iss, 12000);
             Assert.Equal((1, EPOLLERR | EPOLLOUT, 1ul), api.EpollWait(et));
             Assert.Equal(0, api.EpollWait(et).N);
+            Assert.Equal((1, EPOLLERR, 5ul), api.EpollWait(inOnly)); // the coalesced report alone wakes it
+            Assert.Equal(0, api.EpollWait(inOnly).N);
             Assert.Equal(0, api.EpollWait(once).N); // one-shot: disarmed
             Assert.Equal(0, api.EpollCtl(once, EPOLL_CTL_MOD, c, EPOLLOUT | EPOLLONESHOT, 2));
             Assert.Equal((1, EPOLLERR | EPOLLOUT, 2ul), api.EpollWait(once));
@@ -409,6 +431,123 @@ public sealed unsafe class NativeZerocopyTests
             Assert.Equal((1, EPOLLOUT, 3ul), api.EpollWait(lt));
         }
         finally { NativeMemory.Free(p); }
-        foreach (int fd in new[] { et, once, lt, c, l }) Assert.Equal(0, api.Close(api.H, fd));
+        foreach (int fd in new[] { et, once, lt, inOnly, c, l }) Assert.Equal(0, api.Close(api.H, fd));
+    }
+
+    /// <summary>sendmsg(MSG_ZEROCOPY) with one SCM_DEVMEM_DMABUF cmsg of <paramref name="cmsgData"/> bytes (the id first); the iov's bases are dma-buf offsets.</summary>
+    private static long SendDevmem(Api api, int fd, uint id, (ulong Offset, int Length)[] ranges, int flags = MSG_ZEROCOPY, int cmsgData = 4)
+    {
+        var iov = stackalloc IoVec[Math.Max(ranges.Length, 1)];
+        for (int i = 0; i < ranges.Length; i++) iov[i] = new IoVec { Base = (byte*)ranges[i].Offset, Len = (nuint)ranges[i].Length };
+        var control = stackalloc byte[32];
+        new Span<byte>(control, 32).Clear();
+        *(long*)control = CmsgHdr + cmsgData;          // cmsg_len = CMSG_LEN(sizeof(u32))
+        *(int*)(control + 8) = SOL_SOCKET;
+        *(int*)(control + 12) = SCM_DEVMEM_DMABUF;
+        *(uint*)(control + CmsgHdr) = id;
+        var msg = new MsgHdr { Iov = iov, IovLen = (nuint)ranges.Length, Control = control, ControlLen = (nuint)(CmsgHdr + ((cmsgData + 7) & ~7)) };
+        return api.Sendmsg(api.H, fd, &msg, flags);
+    }
+
+    private static BindingInfo Info(Api api, uint id)
+    {
+        BindingInfo i;
+        Assert.Equal(0, api.Info(api.H, id, &i));
+        return i;
+    }
+
+    [Fact]
+    public void DevmemTxSendsDmabufRangesNamedByBindTxAndCompletesWithoutCopy()
+    {
+        Requires.NativeLibrary();
+        using var api = new Api();
+        const int size = 64 * 4096;
+        int buf = api.UdmabufCreate(api.H, size);
+        Assert.True(buf >= 3, $"udmabuf errno {NetmemNative.Errno}");
+        var pattern = new byte[size];
+        for (int i = 0; i < size; i++) pattern[i] = (byte)((i * 7 + 3) % 251);
+        using (var h = new Microsoft.Win32.SafeHandles.SafeFileHandle(buf, ownsHandle: false)) RandomAccess.Write(h, pattern, 0);
+        int ifindex;
+        fixed (byte* n = "iptest0\0"u8) ifindex = (int)api.IfNameToIndex(api.H, n);
+        Assert.True(ifindex > 0);
+
+        // bind-tx: ENODEV for another device, EBADF for no descriptor, EINVAL for one that is not a dma-buf.
+        uint id = 0;
+        Assert.Equal(-1, api.BindTx(api.H, ifindex + 7, buf, &id));
+        Assert.Equal(ENODEV, NetmemNative.Errno);
+        Assert.Equal(-1, api.BindTx(api.H, ifindex, 1_000_000, &id));
+        Assert.Equal(EBADF, NetmemNative.Errno);
+        int sock = api.Socket(api.H, AF_INET, SOCK_STREAM, 0);
+        Assert.Equal(-1, api.BindTx(api.H, ifindex, sock, &id));
+        Assert.Equal(EINVAL, NetmemNative.Errno);
+        Assert.Equal(0, api.Close(api.H, sock));
+        Assert.Equal(0, api.BindTx(api.H, ifindex, buf, &id));
+        Assert.True(id > 0);
+        var info = Info(api, id);
+        Assert.Equal((uint)ifindex, info.Ifindex);
+        Assert.Equal(64u, info.NetIovs);
+        Assert.Equal(0, info.UserHeld);
+
+        int c = PassiveOpen(api, zerocopy: true, out int l, out uint iss);
+        // The kernel's refusals: no MSG_ZEROCOPY, a cmsg of the wrong size, an unknown id, a range past the dma-buf.
+        Assert.Equal(-1, SendDevmem(api, c, id, [(0, 100)], flags: 0));
+        Assert.Equal(EINVAL, NetmemNative.Errno);
+        Assert.Equal(-1, SendDevmem(api, c, id, [(0, 100)], cmsgData: 8));
+        Assert.Equal(EINVAL, NetmemNative.Errno);
+        Assert.Equal(-1, SendDevmem(api, c, id + 1000, [(0, 100)]));
+        Assert.Equal(EINVAL, NetmemNative.Errno);
+        Assert.Equal(-1, SendDevmem(api, c, id, [(size - 10, 100)]));
+        Assert.Equal(14, NetmemNative.Errno); // EFAULT
+
+        // Two ranges, one crossing a page (net_iov) boundary: the device reads them from the dma-buf by DMA.
+        (ulong, int)[] ranges = [(3 * 4096 + 100, 5000), (50_000, 2000)];
+        Assert.Equal(7000, SendDevmem(api, c, id, ranges));
+        var got = ReceivePayload(api, iss, 0, 7000);
+        Assert.Equal(pattern.AsSpan(3 * 4096 + 100, 5000).ToArray().Concat(pattern.AsSpan(50_000, 2000).ToArray()), got);
+        Assert.True(Info(api, id).UserHeld > 0, "frags on the send queue hold net_iovs until the ACK");
+        AssertEmpty(api, c);
+        Ack(api, iss, 7000);
+        Assert.Equal(0, Info(api, id).UserHeld);
+        AssertCompletion(ReadErrQueue(api, c), 0, 0, copied: false); // nothing copied device memory
+
+        // Unbind with frags in flight: sends naming it fail at once; the memory goes with the last frag's ACK.
+        Assert.Equal(4096, SendDevmem(api, c, id, [(8192, 4096)]));
+        Assert.Equal(pattern.AsSpan(8192, 4096).ToArray(), ReceivePayload(api, iss, 7000, 4096));
+        Assert.Equal(0, api.UnbindTx(api.H, id));
+        Assert.Equal(-1, api.UnbindTx(api.H, id));
+        Assert.Equal(ENOENT, NetmemNative.Errno);
+        info = Info(api, id);
+        Assert.Equal(1u, info.Unbound);
+        Assert.Equal(0u, info.Freed);
+        Assert.True(info.UserHeld > 0);
+        Assert.Equal(-1, SendDevmem(api, c, id, [(0, 100)]));
+        Assert.Equal(EINVAL, NetmemNative.Errno);
+        Ack(api, iss, 11096);
+        info = Info(api, id);
+        Assert.Equal(0, info.UserHeld);
+        Assert.Equal(1u, info.Freed);
+        AssertCompletion(ReadErrQueue(api, c), 1, 1, copied: false);
+        Assert.Equal(0, api.Close(api.H, c));
+        Assert.Equal(0, api.Close(api.H, l));
+        Assert.Equal(0, api.Close(api.H, buf));
+    }
+
+    [Fact]
+    public void DevmemTxNeedsSoZerocopy()
+    {
+        Requires.NativeLibrary();
+        using var api = new Api();
+        int buf = api.UdmabufCreate(api.H, 16 * 4096);
+        int ifindex;
+        fixed (byte* n = "iptest0\0"u8) ifindex = (int)api.IfNameToIndex(api.H, n);
+        uint id;
+        Assert.Equal(0, api.BindTx(api.H, ifindex, buf, &id));
+        int c = PassiveOpen(api, zerocopy: false, out int l, out _);
+        Assert.Equal(-1, SendDevmem(api, c, id, [(0, 100)]));
+        Assert.Equal(EINVAL, NetmemNative.Errno);
+        Assert.Equal(0, api.Close(api.H, c));
+        Assert.Equal(0, api.Close(api.H, l));
+        Assert.Equal(0, api.UnbindTx(api.H, id));
+        Assert.Equal(1u, Info(api, id).Freed);
     }
 }

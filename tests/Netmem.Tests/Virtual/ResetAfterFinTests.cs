@@ -52,16 +52,27 @@ public sealed class ResetAfterFinTests
         c.Close();
     }
 
+    /// <summary>
+    /// A reset before the FIN leaves what arrived in order readable, then reports the reset: tcp_reset purges only
+    /// the write queue, and tcp_recvmsg reads the queue before it looks at sk_err (packetdrill's
+    /// tcp/fastopen/server/reset-after-accept.pkt reads the SYN's data after the RST, then gets the error).
+    /// </summary>
     [Fact]
-    public void AResetBeforeTheFinStillDiscardsTheQueue()
+    public void AResetBeforeTheFinLeavesTheQueueReadableThenReportsTheReset()
     {
         using var host = new VirtualTcpHost();
         var (_, c, iss) = VirtualTcpHostTests.Establish(host);
-        Assert.True(host.Inject(IpPacketBuilder.Tcp(Remote, Local, PeerPort, Port, 1, iss + 1, TcpFlags.Ack, 257, default, new byte[1000])));
+        var data = new byte[1000];
+        new Random(5).NextBytes(data);
+        Assert.True(host.Inject(IpPacketBuilder.Tcp(Remote, Local, PeerPort, Port, 1, iss + 1, TcpFlags.Ack, 257, default, data)));
         Assert.Equal(1000, c.ReceiveQueued);
         Assert.True(host.Inject(IpPacketBuilder.Tcp(Remote, Local, PeerPort, Port, 1001, 0, TcpFlags.Rst, 0)));
         Assert.Equal(TcpState.Closed, c.State);
-        Assert.Equal(0, c.ReceiveQueued);
-        Assert.Equal(-(int)Errno.ECONNRESET, c.Receive(new byte[100]));
+        Assert.Equal(1000, c.ReceiveQueued);
+        var got = new byte[2000];
+        Assert.Equal(1000, c.Receive(got));
+        Assert.Equal(data, got.AsSpan(0, 1000).ToArray());
+        Assert.Equal(-(int)Errno.ECONNRESET, c.Receive(got));
+        c.Close();
     }
 }

@@ -10,7 +10,7 @@ namespace Netmem.Stack.Virtual;
 /// <summary>One IPv4 datagram the stack sent, with the virtual time it left at.</summary>
 public readonly record struct IpTestPacket(byte[] Bytes, long TimeUs);
 
-/// <summary>Why the test device refused an injected packet (counted, never thrown).</summary>
+/// <summary>Why the test device refused an injected packet, or one the stack sent (counted, never thrown).</summary>
 public enum IpTestDrop
 {
     Malformed,
@@ -19,6 +19,8 @@ public enum IpTestDrop
     Fragment,
     NoProtocol,
     NoMemory,
+    /// <summary>Sent: net_iov frags that are not a TX binding's of this device (validate_xmit_unreadable_skb).</summary>
+    UnreadableTx,
 }
 
 /// <summary>
@@ -74,6 +76,13 @@ public sealed class IpTestDevice : IIpOutput
     /// provider, a dma-buf binding): the CPU never writes that memory (set by <see cref="IpTestNetdev"/>).
     /// </summary>
     public DmaDevice? Dma { get; set; }
+    /// <summary>
+    /// The <see cref="NetDevice"/> face (<see cref="IpTestNetdev"/>, which sets it): routes name its ifindex, and
+    /// devmem TX validates net_iov frags against its TX bindings and reads them through <see cref="Dma"/>.
+    /// </summary>
+    public NetDevice? Netdev { get; set; }
+    /// <summary>Sent segments whose payload the device read from device memory (net_iov frags of a TX binding).</summary>
+    public long UnreadableSent { get; private set; }
     /// <summary>Segments whose payload went into device memory (unreadable skbs).</summary>
     public long Unreadable { get; private set; }
     /// <summary>Segments delivered split (headers linear, payload in <see cref="DataPool"/> frags).</summary>
@@ -95,7 +104,7 @@ public sealed class IpTestDevice : IIpOutput
         bool onLink = (destination.ToUInt32() & Mask) == (Local.ToUInt32() & Mask);
         if (!onLink && Gateway.IsUnspecified) return Errno.ENETUNREACH;
         // GSO (software segmentation here) lets TCP build the same large skbs as TSO does, as Linux's TCP always does.
-        route = new IpRoute(Local, onLink ? destination : Gateway, 1, Mtu, Features, (Features & (NetdevFeatures.Tso | NetdevFeatures.Gso)) != 0 ? 65536 : 0);
+        route = new IpRoute(Local, onLink ? destination : Gateway, Netdev?.Ifindex ?? 1, Mtu, Features, (Features & (NetdevFeatures.Tso | NetdevFeatures.Gso)) != 0 ? 65536 : 0);
         return Errno.None;
     }
 
@@ -117,9 +126,24 @@ public sealed class IpTestDevice : IIpOutput
         destination.Write(ip[16..]);
         BinaryPrimitives.WriteUInt16BigEndian(ip[10..], InetChecksum.Compute(ip));
         var payload = bytes.AsSpan(Ipv4Packet.MinHeaderLength);
-        // The frame leaves as a copy (as tun's write to its reader does): a zero-copy sender's completion says COPIED.
-        SkbZerocopy.MarkCopied(skb);
-        skb.CopyBits(0, payload);
+        if (skb.AnyUnreadable)
+        {
+            // Device memory: the device reads it by DMA, as a NIC with netmem TX does; nothing is copied by the CPU.
+            if (Netdev is null || Dma is null || Netmem.Dmabuf.NetmemTxValidation.Validate(Netdev, skb) != SkbDropReason.NotSpecified)
+            {
+                _drops[(int)IpTestDrop.UnreadableTx]++;
+                skb.Free();
+                return Errno.None; // a driver drop: TCP's retransmission timer finds out
+            }
+            ReadByDma(skb, payload);
+            UnreadableSent++;
+        }
+        else
+        {
+            // The frame leaves as a copy (as tun's write to its reader does): a zero-copy sender's completion says COPIED.
+            SkbZerocopy.MarkCopied(skb);
+            skb.CopyBits(0, payload);
+        }
         if (skb.IpSummed == SkbChecksumState.Partial && protocol == IpProtocol.Tcp && len >= TcpPacket.MinHeaderLength)
         {
             payload[16] = payload[17] = 0; // the device fills the checksum (CHECKSUM_PARTIAL)
@@ -132,6 +156,26 @@ public sealed class IpTestDevice : IIpOutput
         Transmitted++;
         _sent.Enqueue(new IpTestPacket(bytes, _now()));
         return Errno.None;
+    }
+
+    /// <summary>The head by the CPU (headers are always readable), each frag by DMA through <see cref="Dma"/>: net_iovs at their binding's address, pages mapped for the read.</summary>
+    private void ReadByDma(SkBuff skb, Span<byte> to)
+    {
+        var dma = Dma!;
+        int off = skb.HeadLen;
+        skb.CopyBits(0, to[..off]);
+        foreach (ref readonly var f in skb.Frags)
+        {
+            if (f.Size == 0) continue;
+            if (f.Netmem.IsNetIov) dma.DeviceRead(f.Netmem.DmaAddr + (ulong)f.Offset, to.Slice(off, f.Size));
+            else
+            {
+                ulong iova = dma.MapPage(f.Netmem, f.Offset, f.Size, DmaDirection.ToDevice);
+                dma.DeviceRead(iova, to.Slice(off, f.Size));
+                dma.UnmapPage(iova, f.Size, DmaDirection.ToDevice);
+            }
+            off += f.Size;
+        }
     }
 
     /// <summary>

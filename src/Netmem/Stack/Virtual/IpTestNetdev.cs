@@ -11,8 +11,10 @@ namespace Netmem.Stack.Virtual;
 /// management, ethtool ring settings and <c>NetDevmemBinding.BindRx</c> work on it unchanged. The pool is
 /// created with ALLOW_UNREADABLE_NETMEM for queue 0: after a bind restarts the queue, the new pool takes the
 /// binding from the queue and the test device writes split payload into its net_iovs through this device's
-/// IOMMU (<see cref="Dma"/>). Frames never go out through it: the stack transmits through the
-/// <see cref="IpTestDevice"/> (<see cref="IIpOutput"/>), so <see cref="StartXmit"/> only counts a drop.
+/// IOMMU (<see cref="Dma"/>). With netmem TX on (as <see cref="VirtualTcpHost"/> makes it), bind-tx works on
+/// it too and the test device reads a TX binding's net_iovs by DMA through the same IOMMU. Frames never go out
+/// through it: the stack transmits through the <see cref="IpTestDevice"/> (<see cref="IIpOutput"/>), so
+/// <see cref="StartXmit"/> only counts a drop.
 /// </summary>
 public sealed class IpTestNetdev : NetDevice
 {
@@ -28,7 +30,8 @@ public sealed class IpTestNetdev : NetDevice
     /// <param name="tcpDataSplit">Start with tcp-data-split on (split into the pool) rather than off.</param>
     /// <param name="time">The pools' clock (a virtual one in deterministic mode).</param>
     /// <param name="name">Interface name.</param>
-    public IpTestNetdev(IpTestDevice ip, PageArena arena, bool tcpDataSplit, TimeProvider? time = null, string name = "iptest0") : base(name, 1, 1)
+    /// <param name="netmemTx">Declare netmem TX (bind-tx works; the test device reads TX bindings' net_iovs by DMA).</param>
+    public IpTestNetdev(IpTestDevice ip, PageArena arena, bool tcpDataSplit, TimeProvider? time = null, string name = "iptest0", bool netmemTx = false) : base(name, 1, 1)
     {
         _time = time;
         _ip = ip ?? throw new ArgumentNullException(nameof(ip));
@@ -38,6 +41,8 @@ public sealed class IpTestNetdev : NetDevice
         SetMtu(ip.Mtu);
         SetRingParam(GetRingParam() with { TcpDataSplit = tcpDataSplit ? TcpDataSplit.On : TcpDataSplit.Off });
         ip.Dma = Dma;
+        ip.Netdev = this;
+        NetmemTx = netmemTx; // the test device then reads TX bindings' net_iovs by DMA (IpTestDevice.Output)
         Carrier = true;
     }
 
@@ -62,6 +67,7 @@ public sealed class IpTestNetdev : NetDevice
     protected override void DisposeCore()
     {
         _ip.Dma = null;
+        _ip.Netdev = null;
         Dma.Dispose();
     }
 

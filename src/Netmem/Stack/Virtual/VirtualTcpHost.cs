@@ -52,7 +52,7 @@ public sealed class VirtualTcpHost : IDisposable
         Context = new StackContext("virtual", Clock, Cache);
         Device = new IpTestDevice(Options.Local, Options.PrefixLength, Options.Gateway, () => Context.NowUs, Options.Mtu) { Cache = Cache };
         // The device's NetDevice face: its one RX queue owns the split data pool (queue management, bind-rx).
-        Netdev = new IpTestNetdev(Device, Arena, Options.TcpDataSplit, Clock);
+        Netdev = new IpTestNetdev(Device, Arena, Options.TcpDataSplit, Clock, netmemTx: true);
         Netdev.Open();
         Tcp = new TcpLayer(Device, Context, Options.Tcp, Options.IsnSeed);
         Device.Tcp = Tcp;
