@@ -269,7 +269,7 @@ internal sealed partial class NativeStack : IDisposable
         }
         r = ParseSockaddr(addr, out var ep);
         if (r < 0) return r;
-        if (s.DeferredConnect is not null) return -(int)Errno.EALREADY; // tcp_fastopen_defer_connect already ran
+        if (s.DeferredConnect is not null) return -(int)Errno.EISCONN; // tcp_fastopen_defer_connect already ran (SS_CONNECTING with defer_connect)
         // TCP_FASTOPEN_CONNECT with a cookie for this server (or cookies off): connect succeeds now, the SYN waits
         // for the data (tcp_fastopen_defer_connect after tcp_fastopen_cookie_check).
         if (s.Settings.FastOpenConnect && (Tcp.FastOpenCookies.Has(ep.Address) || FastOpenWithoutCookie(s.Settings)))
@@ -306,7 +306,8 @@ internal sealed partial class NativeStack : IDisposable
         if (r < 0) return r;
         if ((flags & MSG_ERRQUEUE) != 0) return ReadErrorQueue(fd, out _); // recv(MSG_ERRQUEUE): the record without its cmsg
         var c = s.Connection;
-        if (c is null) return s.Listener is not null ? -(int)Errno.ENOTCONN : -(int)Errno.ENOTCONN;
+        // A deferred Fast Open connect is SYN-SENT to Linux: nothing to read yet.
+        if (c is null) return s.DeferredConnect is not null && (s.NonBlocking || (flags & MSG_DONTWAIT) != 0) ? -(int)Errno.EAGAIN : -(int)Errno.ENOTCONN;
         if ((flags & MSG_PEEK) != 0) return -(int)Errno.EOPNOTSUPP;
         if ((flags & MSG_OOB) != 0) return -(int)Errno.EINVAL; // no urgent data (SO_OOBINLINE unsupported)
         bool waitAll = (flags & MSG_WAITALL) != 0;
