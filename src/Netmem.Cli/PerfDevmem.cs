@@ -45,7 +45,7 @@ internal static class PerfDevmem
     public static PerfDevmemResult Run(double seconds, double warmup, int mtu, int rounds = 3)
     {
         var net = new PairStacks("perf0", "perf1", 1, 2, mtu);
-        var (pair, stackA, stackB, ipB) = (net.Pair, net.A, net.B, PairStacks.AddressB);
+        var (pair, stackB, ipB) = (net.Pair, net.B, PairStacks.AddressB);
         var pattern = new NcdevmemPattern(Modulus);
         NcdevmemServer? server = null;
         var figures = new PerfWindow[2];
@@ -77,39 +77,7 @@ internal static class PerfDevmem
             });
             Func<long>[] received = [() => server.ReceivedBytes, () => Volatile.Read(ref hostGot)];
 
-            // One sender, two connections: it writes to whichever mode is active (-1: none, -2: done).
-            int mode = -1;
-            var sending = Task.Run(async () =>
-            {
-                using var c0 = stackA.CreateTcpSocket();
-                using var c1 = stackA.CreateTcpSocket();
-                await c0.ConnectAsync(ipB, DevmemPort, cts.Token).ConfigureAwait(false);
-                await c1.ConnectAsync(ipB, HostPort, cts.Token).ConfigureAwait(false);
-                TcpSocket[] socks = [c0, c1];
-                long[] sent = [0, 0];
-                while (true)
-                {
-                    int m = Volatile.Read(ref mode);
-                    if (m == -2) break;
-                    if (m < 0) { await Task.Delay(1, cts.Token).ConfigureAwait(false); continue; }
-                    sent[m] += await socks[m].SendAsync(pattern.Slice(sent[m], WriteSize), cts.Token).ConfigureAwait(false);
-                }
-                foreach (var c in socks) c.ShutdownSend();
-                foreach (var c in socks) await c.CloseAsync(cts.Token).ConfigureAwait(false);
-            });
-
-            // Warm-up: each mode for the warm-up time, so both paths run tier-1 code (tiered JIT) and their pools and
-            // caches are full before any window; a first devmem window measured after 0.5 s came out 2.5x lower.
-            for (int m = 0; m < 2; m++) { Volatile.Write(ref mode, m); Thread.Sleep(TimeSpan.FromSeconds(warmup)); }
-            for (int r = 0; r < rounds; r++)
-                foreach (int m in r % 2 == 0 ? new[] { 0, 1 } : [1, 0])
-                {
-                    Volatile.Write(ref mode, m);
-                    Thread.Sleep(TimeSpan.FromSeconds(SettleSeconds));
-                    figures[m] += PerfWindow.Measure(pair, received[m], seconds / rounds);
-                }
-            Volatile.Write(ref mode, -2);
-            sending.GetAwaiter().GetResult();
+            figures = PerfAlternation.Run(net, DevmemPort, HostPort, pattern, received, seconds, warmup, rounds, cts.Token);
             var d = serving.GetAwaiter().GetResult();
             if (!d.Ok) error = $"devmem: {d.Error ?? $"{d.Mismatches} mismatches"}";
             else if (!d.Validated) error = "devmem: not validated";
@@ -124,5 +92,4 @@ internal static class PerfDevmem
         return new PerfDevmemResult(figures[0].Figure, figures[1].Figure, error is null, error, mtu, left.Inflight, server.Binding.IsFreed, left.ArenaPagesLeft);
     }
 
-    private const int WriteSize = 256 * 1024;
 }

@@ -29,12 +29,11 @@ internal static class PerfZcrx
     private const int Modulus = 251;
     private const int AreaPages = 16000;
     private const int Batch = 1024; // completions per call: about the copy's 800 KiB per call at MTU 1500
-    private const int WriteSize = 256 * 1024;
 
     public static PerfZcrxResult Run(double seconds, double warmup, int mtu, int rounds = 3)
     {
         var net = new PairStacks("perf0", "perf1", 1, 2, mtu);
-        var (pair, stackA, stackB, ipB) = (net.Pair, net.A, net.B, PairStacks.AddressB);
+        var (pair, stackB, ipB) = (net.Pair, net.B, PairStacks.AddressB);
         var dev = pair.B;
         var pattern = new NcdevmemPattern(Modulus);
         var mem = new PageAlignedMemory(AreaPages * PageArena.PageSize);
@@ -95,36 +94,7 @@ internal static class PerfZcrx
             });
             Func<long>[] received = [() => Volatile.Read(ref zGot), () => Volatile.Read(ref cGot)];
 
-            int mode = -1; // which connection the sender feeds (-1: none, -2: done)
-            var sending = Task.Run(async () =>
-            {
-                using var c0 = stackA.CreateTcpSocket();
-                using var c1 = stackA.CreateTcpSocket();
-                await c0.ConnectAsync(ipB, ZcrxPort, cts.Token).ConfigureAwait(false);
-                await c1.ConnectAsync(ipB, CopyPort, cts.Token).ConfigureAwait(false);
-                TcpSocket[] socks = [c0, c1];
-                long[] sent = [0, 0];
-                while (true)
-                {
-                    int m = Volatile.Read(ref mode);
-                    if (m == -2) break;
-                    if (m < 0) { await Task.Delay(1, cts.Token).ConfigureAwait(false); continue; }
-                    sent[m] += await socks[m].SendAsync(pattern.Slice(sent[m], WriteSize), cts.Token).ConfigureAwait(false);
-                }
-                foreach (var c in socks) c.ShutdownSend();
-                foreach (var c in socks) await c.CloseAsync(cts.Token).ConfigureAwait(false);
-            });
-
-            for (int m = 0; m < 2; m++) { Volatile.Write(ref mode, m); Thread.Sleep(TimeSpan.FromSeconds(warmup)); }
-            for (int r = 0; r < rounds; r++)
-                foreach (int m in r % 2 == 0 ? new[] { 0, 1 } : [1, 0])
-                {
-                    Volatile.Write(ref mode, m);
-                    Thread.Sleep(TimeSpan.FromSeconds(PerfWindow.SettleSeconds));
-                    figures[m] += PerfWindow.Measure(pair, received[m], seconds / rounds);
-                }
-            Volatile.Write(ref mode, -2);
-            sending.GetAwaiter().GetResult();
+            figures = PerfAlternation.Run(net, ZcrxPort, CopyPort, pattern, received, seconds, warmup, rounds, cts.Token);
             error = zReceiving.GetAwaiter().GetResult() ?? cReceiving.GetAwaiter().GetResult();
             if (error is null && zValidator.Errors + cValidator.Errors != 0) error = $"{zValidator.Errors} zcrx and {cValidator.Errors} copy mismatches";
             if (error is null && zValidator.Offset + cValidator.Offset == 0) error = "nothing received";

@@ -58,6 +58,21 @@ print('echo', n_got[0], sent.hexdigest(), got.hexdigest())
 """;
 
     /// <summary>argv: host port bytes. Sends random data, half-closes, waits for the server's close; prints "sent N sha".</summary>
+    /// <summary>A Python server on port 8080 of argv[1]: reads to EOF, answers "count sha256\n" of what came, closes.</summary>
+    internal const string PyHashServer = """
+import socket, sys, hashlib
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[1], 8080)); l.listen(1); l.settimeout(30)
+print('ready', flush=True)
+c, a = l.accept(); c.settimeout(30)
+h, n = hashlib.sha256(), 0
+while True:
+    d = c.recv(1 << 20)
+    if not d: break
+    h.update(d); n += len(d)
+c.sendall(('%d %s\n' % (n, h.hexdigest())).encode()); c.close()
+""";
+
     internal const string PySink = """
 import socket, sys, os, hashlib
 host, port, total = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -178,20 +193,6 @@ print('ok' if bytes(buf[:want]) == exp else 'mismatch', len(buf))
     {
         Requires.TapStack("socat");
         using var env = new TapStackEnv(output: output);
-        // A Python server: reads to EOF, answers with the SHA-256 of what came, closes.
-        const string server = """
-import socket, sys, hashlib
-l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind((sys.argv[1], 8080)); l.listen(1); l.settimeout(30)
-print('ready', flush=True)
-c, a = l.accept(); c.settimeout(30)
-h, n = hashlib.sha256(), 0
-while True:
-    d = c.recv(1 << 20)
-    if not d: break
-    h.update(d); n += len(d)
-c.sendall(('%d %s\n' % (n, h.hexdigest())).encode()); c.close()
-""";
         var data = new byte[6 << 20];
         new Random(5).NextBytes(data);
         string reply = "";
@@ -207,7 +208,7 @@ c.sendall(('%d %s\n' % (n, h.hexdigest())).encode()); c.close()
             while ((n = await c.ReceiveAsync(buf.AsMemory(have))) > 0) have += n;
             reply = System.Text.Encoding.ASCII.GetString(buf, 0, have).Trim();
             await c.CloseAsync();
-        }, "python3", "-c", server, env.KernelAddress.ToString());
+        }, "python3", "-c", PyHashServer, env.KernelAddress.ToString());
         Assert.True(r.Succeeded, $"server exit {r.ExitCode}: {r.Stderr}; tcp {env.Stack.Tcp.Stats}");
         Assert.Equal($"{data.Length} {Convert.ToHexStringLower(SHA256.HashData(data))}", reply);
         Assert.Equal(1, env.Stack.Tcp.Stats.ActiveOpenCount);

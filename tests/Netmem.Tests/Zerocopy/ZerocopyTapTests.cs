@@ -20,19 +20,6 @@ public sealed class ZerocopyTapTests(ITestOutputHelper output)
     {
         Requires.TapStack();
         using var env = new TapStackEnv(new TapOptions { ThreadedNapi = true, Offloads = offloads }, output: output);
-        const string server = """
-import socket, sys, hashlib
-l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind((sys.argv[1], 8090)); l.listen(1); l.settimeout(30)
-print('ready', flush=True)
-c, a = l.accept(); c.settimeout(30)
-h, n = hashlib.sha256(), 0
-while True:
-    d = c.recv(1 << 20)
-    if not d: break
-    h.update(d); n += len(d)
-c.sendall(('%d %s\n' % (n, h.hexdigest())).encode()); c.close()
-""";
         const int chunk = 64 * 1024, sends = 32;
         var data = new byte[chunk * sends];
         new Random(17).NextBytes(data);
@@ -44,7 +31,7 @@ c.sendall(('%d %s\n' % (n, h.hexdigest())).encode()); c.close()
         {
             using var c = env.Stack.CreateTcpSocket();
             c.ZeroCopy = true;
-            await c.ConnectAsync(env.KernelAddress, 8090);
+            await c.ConnectAsync(env.KernelAddress, 8080);
             var pending = new List<ValueTask<int>>();
             for (int i = 0; i < sends; i++) pending.Add(c.SendZeroCopyAsync(data.AsMemory(i * chunk, chunk)));
             foreach (var p in pending) Assert.Equal(chunk, await p);
@@ -56,7 +43,7 @@ c.sendall(('%d %s\n' % (n, h.hexdigest())).encode()); c.close()
             while ((n = await c.ReceiveAsync(buf.AsMemory(have))) > 0) have += n;
             reply = System.Text.Encoding.ASCII.GetString(buf, 0, have).Trim();
             await c.CloseAsync();
-        }, "python3", "-c", server, env.KernelAddress.ToString());
+        }, "python3", "-c", Tap.TapTcpInteropTests.PyHashServer, env.KernelAddress.ToString());
         Assert.True(r.Succeeded, $"server exit {r.ExitCode}: {r.Stderr}");
         Assert.Equal($"{data.Length} {Convert.ToHexStringLower(SHA256.HashData(data))}", reply);
         output.WriteLine($"{ids} ids: {string.Join(", ", ranges.Select(e => $"[{e.Info},{e.Data}] code {e.Code}"))}");

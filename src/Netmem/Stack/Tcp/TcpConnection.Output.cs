@@ -135,7 +135,7 @@ public sealed partial class TcpConnection
     {
         // A Fast Open child sends in SYN-RECEIVED: its SYN-ACK is the only unacknowledged byte before the data.
         if (_sndBuf is null || State is TcpState.Closed or TcpState.TimeWait or TcpState.SynSent) return;
-        if ((_sndUnaPos < 0 || State == TcpState.SynReceived) && !(_passiveFastOpen && State == TcpState.SynReceived)) return;
+        if (State == TcpState.SynReceived ? !_passiveFastOpen : _sndUnaPos < 0) return;
         if (_sndMax == _sndUna && _dataSegsOut > 0 && _sndBuf.EndPos > PosOfSeq(_sndNxt)) SlowStartAfterIdleCheck();
         int mss = CurrentMss();
         int goal = SizeGoal(mss);

@@ -194,12 +194,23 @@ public sealed class TcpSendBuffer : IDisposable
     /// (the kernel never puts two sends' <c>ubuf_info</c> in one skb). <paramref name="cut"/> is true when
     /// either stopped it short: that skb ended early, so it carries PSH (<c>tcp_mark_push</c>).
     /// </summary>
-    public int FitFrags(long pos, int len, int maxFrags, out bool cut)
+    public int FitFrags(long pos, int len, int maxFrags, out bool cut) => Walk(pos, len, maxFrags, oneUbuf: true, out cut, out _);
+
+    /// <summary>How many frags <see cref="AddFrags"/> would use for the range (whatever its completions).</summary>
+    public int FragsFor(long pos, int len)
+    {
+        Walk(pos, len, int.MaxValue, oneUbuf: false, out _, out int frags);
+        return frags;
+    }
+
+    /// <summary>Walks the range's extents as AddFrags would cut them into frags, stopping at <paramref name="maxFrags"/> or (with <paramref name="oneUbuf"/>) a second completion.</summary>
+    private int Walk(long pos, int len, int maxFrags, bool oneUbuf, out bool cut, out int frags)
     {
         cut = false;
+        frags = 0;
         if (len <= 0) return 0;
         CheckRange(pos, len);
-        int i = Find(pos), frags = 0, done = 0, lastEnd = -1;
+        int i = Find(pos), done = 0, lastEnd = -1;
         NetmemRef last = default;
         UbufInfo? u = null;
         while (done < len)
@@ -208,7 +219,7 @@ public sealed class TcpSendBuffer : IDisposable
             int inExt = (int)(pos + done - e.Pos);
             int n = Math.Min(len - done, e.Length - inExt);
             int off = e.Offset + inExt;
-            if (e.Ubuf is not null)
+            if (oneUbuf && e.Ubuf is not null)
             {
                 if (u is not null && !ReferenceEquals(u, e.Ubuf)) { cut = true; break; }
                 u = e.Ubuf;
@@ -224,28 +235,6 @@ public sealed class TcpSendBuffer : IDisposable
             i++;
         }
         return done;
-    }
-
-    /// <summary>How many frags <see cref="AddFrags"/> would use for the range.</summary>
-    public int FragsFor(long pos, int len)
-    {
-        if (len <= 0) return 0;
-        CheckRange(pos, len);
-        int i = Find(pos), frags = 0, done = 0, lastEnd = -1;
-        NetmemRef last = default;
-        while (done < len)
-        {
-            ref var e = ref At(i);
-            int inExt = (int)(pos + done - e.Pos);
-            int n = Math.Min(len - done, e.Length - inExt);
-            int off = e.Offset + inExt;
-            if (frags == 0 || e.Netmem != last || off != lastEnd) frags++;
-            last = e.Netmem;
-            lastEnd = off + n;
-            done += n;
-            i++;
-        }
-        return frags;
     }
 
     /// <summary>
